@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Lint and run the test suite; called by `scripts/bootstrap.sh test` inside the environment.
+# Extra arguments go to pytest (e.g. `scripts/bootstrap.sh test test/unit -k codec`).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+echo "== ruff"
+ruff check .
+ruff format --check .
+
+echo "== pytest"
+# Where rclpy is installed (always, after the bootstrap), the ros tier must run, not skip.
+export ACTION_IMAGES_REQUIRE_ROS="${ACTION_IMAGES_REQUIRE_ROS:-1}"
+status=0
+python -m pytest "${@:-test}" || status=$?
+if [[ $status -eq 5 ]]; then
+  echo "pytest collected no tests: failing" >&2
+fi
+exit $status
