@@ -2,11 +2,19 @@
 
 colcon builds this repository as one ament_cmake package (CMakeLists.txt), which generates the
 interfaces in msg/ and installs the Python package. This file makes the same Python package
-pip-installable, with its dependencies and the `action-images` command, for machines without
-a ROS distribution (see scripts/bootstrap.sh) and for users who only need the pure core.
+pip-installable with its dependencies, for machines without a ROS distribution (see
+scripts/bootstrap.sh) and for users who only need the pure core.
 """
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
+
+
+def _requirements(path: str) -> list[str]:
+    lines = (Path(__file__).parent / path).read_text().splitlines()
+    return [line for line in lines if line.strip() and not line.startswith("#")]
+
 
 setup(
     name="action_images_ros",
@@ -17,24 +25,7 @@ setup(
     packages=find_packages(include=["action_images_ros", "action_images_ros.*"]),
     include_package_data=True,
     package_data={"action_images_ros": ["sim/assets/**/*"]},
-    install_requires=[
-        "numpy>=1.24",
-        "scipy>=1.10",
-        "pyyaml>=6",
-        "torch>=2.4",
-        "roma>=1.5",
-        "opencv-python-headless>=4.8",
-        "imageio>=2.31",
-        "av>=12",
-        "matplotlib>=3.7",
-        "tqdm>=4.66",
-        "safetensors>=0.4",
-        "diffusers>=0.35",
-        "accelerate>=1.0",
-        "peft>=0.15",
-        "mujoco>=3.2",
-        "rosbags>=0.10",
-    ],
+    install_requires=_requirements("requirements/python.txt"),
     extras_require={
         # launch_pytest (distro test tier) breaks under pytest 8.4 and newer.
         "test": ["pytest>=8,<8.4", "pytest-timeout>=2.3", "hypothesis>=6.100", "ruff>=0.8"],
