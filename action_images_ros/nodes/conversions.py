@@ -52,8 +52,10 @@ def action_chunk_from_msg(msg: ActionChunkMsg) -> ActionChunk:
     return ActionChunk(
         positions=np.array([[p.position.x, p.position.y, p.position.z] for p in msg.poses]),
         quaternions=np.array(
-            [[p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w]
-             for p in msg.poses]
+            [
+                [p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w]
+                for p in msg.poses
+            ]
         ).reshape(-1, 4),
         gripper_openness=np.asarray(msg.gripper_openness, dtype=np.float64),
         times=np.array([duration_from_msg(d) for d in msg.time_from_start]),
@@ -76,9 +78,7 @@ def joint_trajectory_to_msg(
     positions = np.asarray(positions, dtype=np.float64)
     times = np.asarray(times, dtype=np.float64)
     if positions.ndim != 2 or positions.shape[1] != len(joint_names):
-        raise ValueError(
-            f"positions has shape {positions.shape}, expected (N, {len(joint_names)})"
-        )
+        raise ValueError(f"positions has shape {positions.shape}, expected (N, {len(joint_names)})")
     if times.shape != (len(positions),):
         raise ValueError(f"times has shape {times.shape}, expected ({len(positions)},)")
     if velocities is not None and np.shape(velocities) != positions.shape:
