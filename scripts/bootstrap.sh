@@ -36,25 +36,27 @@ import sys
 sys.exit(sys.version_info[:2] != (3, 11))
 PY
 
-# Everything that changes what gets installed or built: a second run with the same inputs
-# skips straight to the command.
-stamp_inputs() {
-  cat "$repo/scripts/bootstrap.sh" "$repo/setup.py" "$repo"/requirements/*.txt \
-    "$repo/package.xml" "$repo/CMakeLists.txt" "$repo"/msg/*.msg
-  echo "torch=$ACTION_IMAGES_TORCH venv=$venv"
-  # Symlink-installed files: a new or removed file needs a colcon build, an edit does not.
-  (cd "$repo" && find action_images_ros launch config rviz -type f ! -name '*.pyc' | sort)
-}
-stamp="$(stamp_inputs | sha256sum | cut -d' ' -f1)"
-
-if [[ -f "$ws/.bootstrap-stamp" && "$(cat "$ws/.bootstrap-stamp")" == "$stamp" ]]; then
-  log "environment up to date ($venv)"
-else
-  start=$SECONDS
-  [[ -x "$venv/bin/python" ]] || { log "creating $venv"; "$python" -m venv "$venv"; }
-  pip() { "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+pip() {
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     --constraint "$repo/requirements/constraints.txt" "$@" 2>&1 \
-    | { grep -v "^WARNING: Location .* is ignored" || true; }; return "${PIPESTATUS[0]}"; }
+    | { grep -v "^WARNING: Location .* is ignored" || true; }
+  return "${PIPESTATUS[0]}"
+}
+
+# Two stamps make a second run quick: the dependencies are installed again only when what
+# defines them changed, the colcon build only when the interfaces or the file list changed
+# (installed files are symlinks, so an edit needs no build).
+deps_stamp="$(cat "$repo/scripts/bootstrap.sh" "$repo/setup.py" "$repo"/requirements/*.txt \
+  <(echo "torch=$ACTION_IMAGES_TORCH venv=$venv") | sha256sum | cut -d' ' -f1)"
+build_stamp="$(cat "$repo/package.xml" "$repo/CMakeLists.txt" "$repo"/msg/*.msg \
+  <(echo "$deps_stamp") \
+  <(cd "$repo" && find action_images_ros launch config rviz -type f ! -name '*.pyc' 2>/dev/null \
+    | sort) | sha256sum | cut -d' ' -f1)"
+mkdir -p "$ws"
+start=$SECONDS
+
+if [[ "$(cat "$ws/.deps-stamp" 2>/dev/null)" != "$deps_stamp" ]]; then
+  [[ -x "$venv/bin/python" ]] || { log "creating $venv"; "$python" -m venv "$venv"; }
 
   log "installing ROS 2 Jazzy wheels and the colcon/ament/rosidl toolchain"
   pip -r "$repo/requirements/ros-jazzy.txt"
@@ -78,18 +80,21 @@ else
     | xargs -r sed -i -E \
       -e "s#/opt/python/[^/;\" ]+/lib/python3\.[0-9]+/site-packages/numpy/_core/include#$np_include#g" \
       -e "s#/opt/python/[^/;\" ]+/include/python3\.[0-9]+#$py_include#g"
+  echo "$deps_stamp" > "$ws/.deps-stamp"
+fi
 
+if [[ "$(cat "$ws/.build-stamp" 2>/dev/null)" != "$build_stamp" ]]; then
   log "building the interfaces with colcon"
   (
     export AMENT_PREFIX_PATH="$venv" CMAKE_PREFIX_PATH="$venv" PATH="$venv/bin:$PATH"
-    cd "$ws" 2>/dev/null || { mkdir -p "$ws"; cd "$ws"; }
+    cd "$ws"
     colcon --log-base "$ws/log" build --base-paths "$repo" --symlink-install \
       --build-base "$ws/build" --install-base "$ws/install" \
       --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$venv/bin/python" \
       > "$ws/build.log" 2>&1 || { tail -n 60 "$ws/build.log" >&2; exit 1; }
   )
-  echo "$stamp" > "$ws/.bootstrap-stamp"
-  log "environment ready in $((SECONDS - start)) s"
+  echo "$build_stamp" > "$ws/.build-stamp"
+  log "environment ready in $((SECONDS - start)) s ($venv)"
 fi
 
 # The environment every command runs in: the venv, the built interfaces, ROS settings.
