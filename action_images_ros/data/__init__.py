@@ -1,0 +1,1 @@
+"""Datasets and rosbag2 I/O (through `rosbags`; no ROS installation needed)."""
