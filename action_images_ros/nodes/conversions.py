@@ -9,7 +9,9 @@ from collections.abc import Sequence
 
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
-from geometry_msgs.msg import Point, Pose, Quaternion
+from geometry_msgs.msg import Point, Pose, Quaternion, Transform, TransformStamped, Vector3
+from scipy.spatial.transform import Rotation
+from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
@@ -90,3 +92,38 @@ def joint_trajectory_to_msg(
             point.velocities = np.asarray(velocities[i], dtype=np.float64).tolist()
         msg.points.append(point)
     return msg
+
+
+def time_to_msg(seconds: float) -> Time:
+    """Seconds (e.g. simulated time) as builtin_interfaces/Time."""
+    nanoseconds = round(seconds * 1e9)
+    return Time(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
+
+
+def camera_info_to_msg(k: np.ndarray, width: int, height: int, header: Header) -> CameraInfo:
+    """A distortion-free pinhole camera (3x3 K) as sensor_msgs/CameraInfo."""
+    k = np.asarray(k, dtype=np.float64)
+    projection = np.hstack([k, np.zeros((3, 1))])
+    return CameraInfo(
+        header=header,
+        width=width,
+        height=height,
+        distortion_model="plumb_bob",
+        d=[0.0] * 5,
+        k=k.reshape(9).tolist(),
+        r=np.eye(3).reshape(9).tolist(),
+        p=projection.reshape(12).tolist(),
+    )
+
+
+def transform_to_msg(pose: np.ndarray, parent: str, child: str, stamp: Time) -> TransformStamped:
+    """A 4x4 pose of `child` in `parent` as geometry_msgs/TransformStamped."""
+    x, y, z, w = Rotation.from_matrix(pose[:3, :3]).as_quat()
+    return TransformStamped(
+        header=Header(stamp=stamp, frame_id=parent),
+        child_frame_id=child,
+        transform=Transform(
+            translation=Vector3(x=float(pose[0, 3]), y=float(pose[1, 3]), z=float(pose[2, 3])),
+            rotation=Quaternion(x=float(x), y=float(y), z=float(z), w=float(w)),
+        ),
+    )

@@ -1,0 +1,249 @@
+"""The simulated Panda behind the interfaces of a real robot driven by ros2_control.
+
+Publishes, stamped with simulated time (and /clock for nodes with use_sim_time):
+  /<camera>/image_raw, /<camera>/camera_info   one stamp per rendered set (sensor-data QoS)
+  /joint_states                                 arm and finger joints
+  /tf, /tf_static                               base -> tcp, base -> camera optical frames
+                                                (where tf2_msgs is installed)
+  ~/task_success                                std_msgs/Bool, whether the task is solved
+Subscribes:
+  <controller_topic>  trajectory_msgs/JointTrajectory, joint_trajectory_controller semantics:
+                      every joint named, time_from_start relative, a zero stamp starts now,
+                      a new trajectory replaces the old one; a rejected one is logged with its
+                      reason and the arm holds still
+  <gripper_topic>     std_msgs/Float64MultiArray [openness], 0 closed .. 1 open
+Services:
+  ~/reset             std_srvs/Trigger: a new episode of the task with the next seed
+Writes the camera calibration (K, size, T_base_camera) to `calibration_file` at start.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import rclpy
+import yaml
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSDurabilityPolicy, QoSProfile, qos_profile_sensor_data
+from rosgraph_msgs.msg import Clock
+from scipy.spatial.transform import Rotation
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Bool, Float64MultiArray, Header
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
+
+from action_images_ros.nodes.conversions import (
+    camera_info_to_msg,
+    duration_from_msg,
+    time_to_msg,
+    transform_to_msg,
+)
+from action_images_ros.nodes.image_conversions import rgb_to_image
+from action_images_ros.sim.panda_sim import PandaSim
+from action_images_ros.sim.record_demos import BASE_FRAME, TCP_FRAME, optical_frame
+from action_images_ros.sim.scene import SceneConfig, default_cameras
+from action_images_ros.sim.tasks import make_task
+from action_images_ros.sim.trajectory_controller import JointTrajectory, TrajectoryPoint
+
+try:  # tf2_msgs comes with a ROS distribution; the PyPI wheels do not provide it.
+    from tf2_msgs.msg import TFMessage
+except ImportError:  # pragma: no cover - depends on the installation
+    TFMessage = None
+
+
+def trajectory_from_msg(msg: JointTrajectoryMsg) -> JointTrajectory:
+    """A trajectory_msgs/JointTrajectory as the controller's message-free trajectory."""
+    stamp = duration_from_msg(msg.header.stamp)
+    return JointTrajectory(
+        joint_names=list(msg.joint_names),
+        points=[
+            TrajectoryPoint(
+                positions=list(p.positions),
+                time_from_start=duration_from_msg(p.time_from_start),
+                velocities=list(p.velocities),
+                accelerations=list(p.accelerations),
+            )
+            for p in msg.points
+        ],
+        start_time=stamp or None,
+    )
+
+
+class SimNode(Node):
+    """Steps the MuJoCo Panda in its own thread, in real time or faster, and publishes it."""
+
+    def __init__(self) -> None:
+        super().__init__("sim")
+        self.declare_parameter("task", "reach")
+        self.declare_parameter("seed", 0)
+        self.declare_parameter("scene_config", "")
+        self.declare_parameter("image_width", 256)
+        self.declare_parameter("image_height", 256)
+        self.declare_parameter("render_rate", 10.0)
+        self.declare_parameter("state_rate", 50.0)
+        self.declare_parameter("real_time_factor", 1.0)
+        self.declare_parameter("calibration_file", "/tmp/action_images_ros/sim_calibration.yaml")
+        self.declare_parameter("controller_topic", "/panda_arm_controller/joint_trajectory")
+        self.declare_parameter("gripper_topic", "/gripper_controller/commands")
+        param = self.get_parameter
+
+        self.sim = PandaSim(self._scene_config())
+        self.task = make_task(param("task").value)
+        self.seed = param("seed").value
+        self.task.reset(self.sim, self.seed)
+        self.real_time_factor = float(param("real_time_factor").value)
+        self.render_period = 1.0 / float(param("render_rate").value)
+        self.state_period = 1.0 / float(param("state_rate").value)
+        self.sim.write_calibration(param("calibration_file").value)
+        self._lock = threading.Lock()
+
+        self._images, self._infos = {}, {}
+        for camera in self.sim.cameras:
+            self._images[camera.name] = self.create_publisher(
+                Image, f"/{camera.name}/image_raw", qos_profile_sensor_data
+            )
+            self._infos[camera.name] = self.create_publisher(
+                CameraInfo, f"/{camera.name}/camera_info", qos_profile_sensor_data
+            )
+        self._joint_states = self.create_publisher(JointState, "/joint_states", 10)
+        self._clock = self.create_publisher(Clock, "/clock", 10)
+        self._success = self.create_publisher(Bool, "~/task_success", 10)
+        self._tf = self._tf_static = None
+        if TFMessage is not None:
+            latched = QoSProfile(depth=1, durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
+            self._tf = self.create_publisher(TFMessage, "/tf", 10)
+            self._tf_static = self.create_publisher(TFMessage, "/tf_static", latched)
+            self._publish_static_transforms()
+        else:
+            self.get_logger().warning(
+                "tf2_msgs is not installed: no /tf; camera extrinsics are in "
+                f"{param('calibration_file').value}"
+            )
+
+        self.create_subscription(
+            JointTrajectoryMsg, param("controller_topic").value, self._on_trajectory, 10
+        )
+        self.create_subscription(
+            Float64MultiArray, param("gripper_topic").value, self._on_gripper, 10
+        )
+        self.create_service(Trigger, "~/reset", self._on_reset)
+        self._running = True
+        self._thread = threading.Thread(target=self._run, name="sim", daemon=True)
+        self._thread.start()
+
+    def _scene_config(self) -> SceneConfig:
+        path = self.get_parameter("scene_config").value
+        if path:
+            with open(path) as stream:
+                return SceneConfig.from_dict(yaml.safe_load(stream))
+        width = self.get_parameter("image_width").value
+        height = self.get_parameter("image_height").value
+        return SceneConfig(cameras=default_cameras(width, height))
+
+    def _on_trajectory(self, msg: JointTrajectoryMsg) -> None:
+        with self._lock:
+            outcome = self.sim.send_trajectory(trajectory_from_msg(msg))
+        if not outcome.accepted:
+            self.get_logger().error(f"trajectory rejected, holding still: {outcome.reason}")
+
+    def _on_gripper(self, msg: Float64MultiArray) -> None:
+        if len(msg.data) != 1 or not np.isfinite(msg.data[0]):
+            self.get_logger().error(f"gripper command must be one finite value, got {msg.data}")
+            return
+        with self._lock:
+            self.sim.set_gripper(float(msg.data[0]))
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        with self._lock:
+            self.seed += 1
+            self.task.reset(self.sim, self.seed)
+        response.success, response.message = True, f"{self.task.name} seed {self.seed}"
+        return response
+
+    def _run(self) -> None:
+        """Step, publish, and pace the simulation against the wall clock."""
+        wall_start, sim_start = time.monotonic(), self.sim.time
+        next_render = next_state = 0.0
+        while self._running and rclpy.ok():
+            with self._lock:
+                if self.sim.time < sim_start:  # reset
+                    wall_start, sim_start = time.monotonic(), self.sim.time
+                    next_render = next_state = 0.0
+                self.sim.step(self.state_period)
+                now = self.sim.time
+                stamp = time_to_msg(now)
+                self._clock.publish(Clock(clock=stamp))
+                if now + 1e-9 >= next_state:
+                    self._publish_state(stamp)
+                    next_state = now + self.state_period
+                if now + 1e-9 >= next_render:
+                    self._publish_cameras(stamp)
+                    self._success.publish(Bool(data=bool(self.task.success(self.sim))))
+                    next_render = now + self.render_period
+            if self.real_time_factor > 0:
+                due = wall_start + (now - sim_start) / self.real_time_factor
+                time.sleep(max(0.0, due - time.monotonic()))
+
+    def _publish_state(self, stamp: object) -> None:
+        names, positions, velocities = self.sim.joint_state()
+        self._joint_states.publish(
+            JointState(
+                header=Header(stamp=stamp),
+                name=names,
+                position=positions.tolist(),
+                velocity=velocities.tolist(),
+            )
+        )
+        if self._tf is not None:
+            position, quaternion = self.sim.ee_pose()
+            pose = np.eye(4)
+            pose[:3, :3] = Rotation.from_quat(quaternion).as_matrix()
+            pose[:3, 3] = position
+            self._tf.publish(
+                TFMessage(transforms=[transform_to_msg(pose, BASE_FRAME, TCP_FRAME, stamp)])
+            )
+
+    def _publish_cameras(self, stamp: object) -> None:
+        for name, rgb in self.sim.render().items():
+            header = Header(stamp=stamp, frame_id=optical_frame(name))
+            height, width, _ = rgb.shape
+            self._images[name].publish(rgb_to_image(rgb, header))
+            k = self.sim.camera_intrinsics(name)
+            self._infos[name].publish(camera_info_to_msg(k, width, height, header))
+
+    def _publish_static_transforms(self) -> None:
+        stamp = time_to_msg(self.sim.time)
+        transforms = [
+            transform_to_msg(
+                self.sim.camera_extrinsics(c.name), BASE_FRAME, optical_frame(c.name), stamp
+            )
+            for c in self.sim.cameras
+        ]
+        self._tf_static.publish(TFMessage(transforms=transforms))
+
+    def destroy_node(self) -> None:
+        self._running = False
+        self._thread.join(timeout=5.0)
+        self.sim.close()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = SimNode()
+    executor = MultiThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()
