@@ -25,7 +25,6 @@ import time
 import numpy as np
 import rclpy
 import yaml
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSDurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
@@ -42,6 +41,7 @@ from action_images_ros.nodes.conversions import (
     transform_to_msg,
 )
 from action_images_ros.nodes.image_conversions import rgb_to_image
+from action_images_ros.nodes.runtime import run_node
 from action_images_ros.sim.panda_sim import PandaSim
 from action_images_ros.sim.record_demos import BASE_FRAME, TCP_FRAME, optical_frame
 from action_images_ros.sim.scene import SceneConfig, default_cameras
@@ -164,10 +164,22 @@ class SimNode(Node):
         return response
 
     def _run(self) -> None:
-        """Step, publish, and pace the simulation against the wall clock."""
+        """Step, publish, and pace the simulation against the wall clock, until shutdown.
+
+        The renderers' GL contexts belong to this thread, so it also frees them.
+        """
+        try:
+            self._step_and_publish()
+        except Exception:
+            if self.context.ok():
+                raise
+        finally:
+            self.sim.close()
+
+    def _step_and_publish(self) -> None:
         wall_start, sim_start = time.monotonic(), self.sim.time
         next_render = next_state = 0.0
-        while self._running and rclpy.ok():
+        while self._running and self.context.ok():
             with self._lock:
                 if self.sim.time < sim_start:  # reset
                     wall_start, sim_start = time.monotonic(), self.sim.time
@@ -227,22 +239,11 @@ class SimNode(Node):
     def destroy_node(self) -> None:
         self._running = False
         self._thread.join(timeout=5.0)
-        self.sim.close()
         super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = SimNode()
-    executor = MultiThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(SimNode, args)
 
 
 if __name__ == "__main__":
