@@ -23,7 +23,6 @@ import threading
 import time
 
 import numpy as np
-import rclpy
 import yaml
 from rclpy.node import Node
 from rclpy.qos import QoSDurabilityPolicy, QoSProfile, qos_profile_sensor_data
