@@ -5,19 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 
 def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> None:
-    """Create the node and spin it in a MultiThreadedExecutor until shutdown.
+    """Create the node and spin it in a SingleThreadedExecutor until shutdown.
 
-    The multi-threaded executor lets a node put long work (inference) in its own callback group
-    while camera, TF and timer callbacks keep flowing.
+    Long work (stepping the simulation, model inference) runs in a thread the node owns, so the
+    executor's one thread keeps camera, TF and timer callbacks flowing. rclpy's
+    MultiThreadedExecutor is avoided: its polling costs a CPU core and starves those threads.
     """
     rclpy.init(args=args)
     node = make_node()
-    executor = MultiThreadedExecutor()
+    executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
         executor.spin()

@@ -74,8 +74,8 @@ def trajectory_from_msg(msg: JointTrajectoryMsg) -> JointTrajectory:
 class SimNode(Node):
     """Steps the MuJoCo Panda in its own thread, in real time or faster, and publishes it."""
 
-    def __init__(self) -> None:
-        super().__init__("sim")
+    def __init__(self, **node_options: object) -> None:
+        super().__init__("sim", **node_options)
         self.declare_parameter("task", "reach")
         self.declare_parameter("seed", 0)
         self.declare_parameter("scene_config", "")
@@ -90,14 +90,12 @@ class SimNode(Node):
         param = self.get_parameter
 
         self.sim = PandaSim(self._scene_config())
-        self.task = make_task(param("task").value)
-        self.seed = param("seed").value
-        self.task.reset(self.sim, self.seed)
+        self.lock = threading.Lock()  # held while the sim thread steps the simulation
+        self.start_episode(param("task").value, param("seed").value)
         self.real_time_factor = float(param("real_time_factor").value)
         self.render_period = 1.0 / float(param("render_rate").value)
         self.state_period = 1.0 / float(param("state_rate").value)
         self.sim.write_calibration(param("calibration_file").value)
-        self._lock = threading.Lock()
 
         self._images, self._infos = {}, {}
         for camera in self.sim.cameras:
@@ -143,7 +141,7 @@ class SimNode(Node):
         return SceneConfig(cameras=default_cameras(width, height))
 
     def _on_trajectory(self, msg: JointTrajectoryMsg) -> None:
-        with self._lock:
+        with self.lock:
             outcome = self.sim.send_trajectory(trajectory_from_msg(msg))
         if not outcome.accepted:
             self.get_logger().error(f"trajectory rejected, holding still: {outcome.reason}")
@@ -152,13 +150,17 @@ class SimNode(Node):
         if len(msg.data) != 1 or not np.isfinite(msg.data[0]):
             self.get_logger().error(f"gripper command must be one finite value, got {msg.data}")
             return
-        with self._lock:
+        with self.lock:
             self.sim.set_gripper(float(msg.data[0]))
 
+    def start_episode(self, task: str, seed: int) -> None:
+        """Reset the simulation to a new episode of `task` randomized from `seed`."""
+        with self.lock:
+            self.task, self.seed = make_task(task), seed
+            self.task.reset(self.sim, seed)
+
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        with self._lock:
-            self.seed += 1
-            self.task.reset(self.sim, self.seed)
+        self.start_episode(self.task.name, self.seed + 1)
         response.success, response.message = True, f"{self.task.name} seed {self.seed}"
         return response
 
@@ -179,7 +181,7 @@ class SimNode(Node):
         wall_start, sim_start = time.monotonic(), self.sim.time
         next_render = next_state = 0.0
         while self._running and self.context.ok():
-            with self._lock:
+            with self.lock:
                 if self.sim.time < sim_start:  # reset
                     wall_start, sim_start = time.monotonic(), self.sim.time
                     next_render = next_state = 0.0
@@ -197,6 +199,8 @@ class SimNode(Node):
             if self.real_time_factor > 0:
                 due = wall_start + (now - sim_start) / self.real_time_factor
                 time.sleep(max(0.0, due - time.monotonic()))
+            else:  # as fast as possible, but let commands and resets take the lock
+                time.sleep(1e-4)
 
     def _publish_state(self, stamp: object) -> None:
         names, positions, velocities = self.sim.joint_state()
