@@ -1,0 +1,174 @@
+"""The policy node in closed loop with the sim node over real DDS.
+
+The policy here is a test double that moves the end effector toward a fixed point from what it
+observes; the node around it (synchronizer, extrinsics, receding horizon, IK, safety, watchdog,
+dry run) is the real one.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import JointState
+from trajectory_msgs.msg import JointTrajectory
+
+from action_images_ros.core.action_chunk import ActionChunk
+from action_images_ros.core.calibration import CalibrationError
+from action_images_ros.core.policy import Observation
+from action_images_ros.msg import ActionChunk as ActionChunkMsg
+from action_images_ros.nodes.policy_node import PolicyNode
+from action_images_ros.sim.panda_sim import render_available
+from action_images_ros.sim.scene import panda_chain
+
+can_render, why_not = render_available()
+pytestmark = pytest.mark.skipif(not can_render, reason=why_not)
+TARGET = np.array([0.5, 0.1, 0.25])
+
+
+class TowardTarget:
+    """Ten steps over one second from the observed tcp position toward TARGET."""
+
+    def __init__(self) -> None:
+        self.observations: list[Observation] = []
+
+    def predict(self, observation: Observation) -> ActionChunk:
+        self.observations.append(observation)
+        fractions = np.linspace(0.1, 1.0, 10)[:, None]
+        positions = observation.ee_position + fractions * (TARGET - observation.ee_position)
+        quaternions = np.tile(observation.ee_quaternion, (10, 1))
+        return ActionChunk.from_poses(positions, quaternions, np.ones(10), 0.1)
+
+
+class Failing:
+    def predict(self, observation: Observation) -> ActionChunk:
+        raise RuntimeError("model exploded")
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sim")
+    calibration = tmp / "calibration.yaml"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "action_images_ros.nodes.sim_node", "--ros-args",
+         "-p", "image_width:=64", "-p", "image_height:=64",
+         "-p", f"calibration_file:={calibration}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy(),
+    )  # fmt: skip
+    rclpy.init()
+    deadline = time.monotonic() + 30
+    while not calibration.exists():
+        assert time.monotonic() < deadline, "the sim wrote no calibration"
+        time.sleep(0.1)
+    yield calibration
+    rclpy.shutdown()
+    process.terminate()
+    process.wait(timeout=10)
+
+
+class Probe(Node):
+    def __init__(self) -> None:
+        super().__init__("policy_probe")
+        self.joint_state: JointState | None = None
+        self.commands: list[JointTrajectory] = []
+        self.previews: list[JointTrajectory] = []
+        self.chunks: list[ActionChunkMsg] = []
+        self.diagnostics: list[str] = []
+        self.create_subscription(JointState, "/joint_states", self._on_joints, 10)
+        self.create_subscription(
+            JointTrajectory, "/panda_arm_controller/joint_trajectory", self.commands.append, 10
+        )
+        self.create_subscription(
+            JointTrajectory, "/policy/preview/joint_trajectory", self.previews.append, 10
+        )
+        self.create_subscription(ActionChunkMsg, "/policy/action_chunk", self.chunks.append, 10)
+        self.create_subscription(
+            DiagnosticArray,
+            "/diagnostics",
+            lambda m: self.diagnostics.extend(s.message for s in m.status),
+            10,
+        )
+
+    def _on_joints(self, msg: JointState) -> None:
+        self.joint_state = msg
+
+
+def _run(policy, calibration: Path, seconds: float, **parameters) -> tuple[Probe, PolicyNode]:
+    overrides = [
+        Parameter("use_sim_time", value=True),
+        Parameter("calibration_file", value=str(calibration)),
+    ]
+    overrides += [Parameter(name, value=value) for name, value in parameters.items()]
+    node = PolicyNode(policy, parameter_overrides=overrides)
+    probe = Probe()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    executor.add_node(probe)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    time.sleep(seconds)
+    executor.shutdown()
+    node.destroy_node()
+    probe.destroy_node()
+    return probe, node
+
+
+def _tcp(probe: Probe) -> np.ndarray:
+    return panda_chain().fk(np.array(probe.joint_state.position[:7]))[:3, 3]
+
+
+def test_dry_run_previews_and_never_moves_the_arm(sim: Path) -> None:
+    policy = TowardTarget()
+    probe, _ = _run(policy, sim, 4.0)
+    assert probe.previews, "the dry run publishes its trajectories on the preview topic"
+    assert not probe.commands, "no command reaches the controller without enable_control"
+    assert probe.chunks and len(probe.chunks[0].poses) == 10
+    observation = policy.observations[0]
+    assert observation.images.shape == (3, 64, 64, 3)
+    assert np.linalg.norm(_tcp(probe) - TARGET) > 0.05
+
+
+def test_closed_loop_reaches_the_target_within_limits(sim: Path) -> None:
+    policy = TowardTarget()
+    probe, node = _run(policy, sim, 8.0, enable_control=True)
+    assert len(policy.observations) >= 3, "receding horizon: chunks keep coming"
+    stamps = [o.stamp for o in policy.observations]
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+    assert np.linalg.norm(_tcp(probe) - TARGET) < 0.02
+    for trajectory in probe.commands:
+        velocities = np.array([p.velocities for p in trajectory.points])
+        assert np.all(np.abs(velocities) <= node.limits.velocity_limit + 1e-9)
+        positions = np.array([p.positions for p in trajectory.points])
+        assert np.all(positions >= node.limits.lower) and np.all(positions <= node.limits.upper)
+
+
+def test_failing_inference_is_reported_and_commands_nothing(sim: Path) -> None:
+    probe, node = _run(Failing(), sim, 3.0, enable_control=True)
+    assert node.failures > 0
+    assert not probe.commands
+    assert any("model exploded" in message for message in probe.diagnostics)
+
+
+def test_missing_camera_commands_nothing_and_says_why(sim: Path) -> None:
+    probe, node = _run(TowardTarget(), sim, 2.0, enable_control=True, cameras=["/front", "/top"])
+    assert not probe.commands
+    assert "/top" in node.status
+
+
+def test_missing_calibration_is_a_clear_error(sim: Path, tmp_path: Path) -> None:
+    with pytest.raises(CalibrationError, match="does not exist"):
+        PolicyNode(
+            TowardTarget(),
+            parameter_overrides=[Parameter("calibration_file", value=str(tmp_path / "none.yaml"))],
+        )
