@@ -168,6 +168,10 @@ class CameraRig:
         error in pixels (...). Points seen with positive weight in fewer than two views come back
         as NaN: the caller decides what an untriangulable point means.
         """
+        if self.intrinsics.dtype != torch.float64:  # solve in double precision, always
+            rig = self.to(self.device, torch.float64)
+            points, rms = rig.triangulate(pixels.double(), weights.double(), iterations)
+            return points.to(pixels.dtype), rms.to(pixels.dtype)
         projections = self.projection_matrices()
         rows_u = pixels[..., 0:1] * projections[:, 2] - projections[:, 0]  # (..., V, 4)
         rows_v = pixels[..., 1:2] * projections[:, 2] - projections[:, 1]
@@ -200,6 +204,7 @@ class CameraRig:
         jacobian = jacobian.flatten(-3, -2)
         error = error.flatten(-2)
         normal = jacobian.transpose(-1, -2) @ jacobian
-        normal = normal + 1e-9 * torch.eye(3, dtype=points.dtype, device=points.device)
+        scale = normal.diagonal(dim1=-2, dim2=-1).sum(-1)[..., None, None] / 3 + 1.0
+        normal = normal + 1e-9 * scale * torch.eye(3, dtype=points.dtype, device=points.device)
         step = torch.linalg.solve(normal, (jacobian.transpose(-1, -2) @ error[..., None]))[..., 0]
         return points - step
