@@ -81,13 +81,13 @@ def main() -> None:
         messages = []
         for camera in cameras:
             header = Header(stamp=stamp, frame_id=f"{camera}_optical_frame")
-            node._infos[f"/{camera}"] = camera_info_to_msg(  # noqa: SLF001
+            node.intake.infos[f"/{camera}"] = camera_info_to_msg(  # noqa: SLF001
                 sim.camera_intrinsics(camera), SIZE, SIZE, header
             )
             messages.append((f"/{camera}", rgb_to_image(rgbs[camera], header)))
         start = time.perf_counter()
         for camera, message in messages:
-            node._on_image(camera, message)  # noqa: SLF001
+            node.intake._on_image(camera, message)  # noqa: SLF001
         observation = node._observe()  # noqa: SLF001
         set_times.append(time.perf_counter() - start)
         assert observation is not None, node.status

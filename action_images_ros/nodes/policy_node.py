@@ -23,8 +23,7 @@ from collections.abc import Callable
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
+from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, Header
 from trajectory_msgs.msg import JointTrajectory
 
@@ -39,6 +38,7 @@ from action_images_ros.core.safety import (
 )
 from action_images_ros.core.synchronizer import CameraSynchronizer
 from action_images_ros.msg import ActionChunk as ActionChunkMsg
+from action_images_ros.nodes.camera_intake import CameraIntake
 from action_images_ros.nodes.conversions import (
     action_chunk_to_msg,
     duration_from_msg,
@@ -46,11 +46,6 @@ from action_images_ros.nodes.conversions import (
     time_to_msg,
 )
 from action_images_ros.nodes.extrinsics import make_extrinsics_source
-from action_images_ros.nodes.image_conversions import (
-    ImageConversionError,
-    compressed_to_rgb,
-    image_to_rgb,
-)
 from action_images_ros.nodes.runtime import run_node
 from action_images_ros.sim.scene import URDF_PATH
 
@@ -82,7 +77,6 @@ class PolicyNode(Node):
         self.extrinsics = make_extrinsics_source(
             self, p["extrinsics_source"], p["calibration_file"], self.base_frame
         )
-        self._infos: dict[str, CameraInfo] = {}
         self._joint_state: JointState | None = None
         self._last_stamp: float | None = None
         self.gripper_joint, self.gripper_open_position = (
@@ -93,21 +87,7 @@ class PolicyNode(Node):
         self.status = "waiting for observations"
         self.failures, self.last_error = 0, ""
 
-        compressed = p["image_transport"] == "compressed"
-        for camera in self.cameras:
-            topic = f"{camera}/image_raw" + ("/compressed" if compressed else "")
-            self.create_subscription(
-                CompressedImage if compressed else Image,
-                topic,
-                lambda msg, c=camera: self._on_image(c, msg),
-                qos_profile_sensor_data,
-            )
-            self.create_subscription(
-                CameraInfo,
-                f"{camera}/camera_info",
-                lambda msg, c=camera: self._infos.__setitem__(c, msg),
-                qos_profile_sensor_data,
-            )
+        self.intake = CameraIntake(self, self.cameras, p["image_transport"], self.sync, self._warn)
         self.create_subscription(JointState, "/joint_states", self._on_joint_state, 10)
         command_topic = p["controller_topic"] if self.enable_control else p["preview_topic"]
         self._trajectory = self.create_publisher(JointTrajectory, command_topic, 10)
@@ -162,25 +142,6 @@ class PolicyNode(Node):
 
     def now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
-
-    def _on_image(self, camera: str, msg: Image | CompressedImage) -> None:
-        try:
-            rgb = compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else image_to_rgb(msg)
-        except ImageConversionError as error:
-            self._warn(f"{camera}: {error}")
-            return
-        info = self._infos.get(camera)
-        if info is None:
-            self._warn(f"{camera}: no camera_info yet")
-            return
-        if (info.width, info.height) != (rgb.shape[1], rgb.shape[0]):
-            self._warn(
-                f"{camera}: image is {rgb.shape[1]}x{rgb.shape[0]} but camera_info says "
-                f"{info.width}x{info.height}"
-            )
-            return
-        k = np.reshape(info.k, (3, 3))
-        self.sync.add(camera, duration_from_msg(msg.header.stamp), (rgb, k, msg.header.frame_id))
 
     def _on_joint_state(self, msg: JointState) -> None:
         with self._lock:

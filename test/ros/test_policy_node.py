@@ -104,7 +104,10 @@ class Probe(Node):
         self.joint_state = msg
 
 
-def _run(policy, calibration: Path, seconds: float, **parameters) -> tuple[Probe, PolicyNode]:
+def _run(
+    policy, calibration: Path, seconds: float, until=None, **parameters
+) -> tuple[Probe, PolicyNode]:
+    """Run the policy node with a probe for `seconds`, or until `until(probe, node)` holds."""
     overrides = [
         Parameter("use_sim_time", value=True),
         Parameter("calibration_file", value=str(calibration)),
@@ -117,7 +120,9 @@ def _run(policy, calibration: Path, seconds: float, **parameters) -> tuple[Probe
     executor.add_node(probe)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
-    time.sleep(seconds)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not (until and until(probe, node)):
+        time.sleep(0.05)
     executor.shutdown()
     node.destroy_node()
     probe.destroy_node()
@@ -130,7 +135,7 @@ def _tcp(probe: Probe) -> np.ndarray:
 
 def test_dry_run_previews_and_never_moves_the_arm(sim: Path) -> None:
     policy = TowardTarget()
-    probe, _ = _run(policy, sim, 4.0)
+    probe, _ = _run(policy, sim, 20.0, until=lambda probe, _: len(probe.previews) >= 3)
     assert probe.previews, "the dry run publishes its trajectories on the preview topic"
     assert not probe.commands, "no command reaches the controller without enable_control"
     assert probe.chunks and len(probe.chunks[0].poses) == 10
@@ -141,7 +146,15 @@ def test_dry_run_previews_and_never_moves_the_arm(sim: Path) -> None:
 
 def test_closed_loop_reaches_the_target_within_limits(sim: Path) -> None:
     policy = TowardTarget()
-    probe, node = _run(policy, sim, 8.0, enable_control=True)
+    probe, node = _run(
+        policy,
+        sim,
+        30.0,
+        until=lambda probe, _: (
+            probe.joint_state is not None and np.linalg.norm(_tcp(probe) - TARGET) < 0.015
+        ),
+        enable_control=True,
+    )
     assert len(policy.observations) >= 3, "receding horizon: chunks keep coming"
     stamps = [o.stamp for o in policy.observations]
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
@@ -154,7 +167,13 @@ def test_closed_loop_reaches_the_target_within_limits(sim: Path) -> None:
 
 
 def test_failing_inference_is_reported_and_commands_nothing(sim: Path) -> None:
-    probe, node = _run(Failing(), sim, 3.0, enable_control=True)
+    probe, node = _run(
+        Failing(),
+        sim,
+        20.0,
+        until=lambda probe, node: any("model exploded" in m for m in probe.diagnostics),
+        enable_control=True,
+    )
     assert node.failures > 0
     assert not probe.commands
     assert any("model exploded" in message for message in probe.diagnostics)
