@@ -13,6 +13,7 @@ ROOT = Path(__file__).parents[2]
 NODES = {
     "sim": ROOT / "action_images_ros/nodes/sim_node.py",
     "policy": ROOT / "action_images_ros/nodes/policy_node.py",
+    "labeling": ROOT / "action_images_ros/nodes/labeling_node.py",
 }
 
 
