@@ -56,7 +56,8 @@ def _signal(images: torch.Tensor, config: ActionImageConfig) -> tuple[torch.Tens
     background level per image (T, V) (the median of a 4x-strided subsample: the background
     covers most of the image)."""
     dtype = torch.float32 if images.dtype == torch.uint8 else images.dtype
-    maps = images.permute(0, 1, 4, 2, 3).to(dtype, memory_format=torch.contiguous_format)
+    # A copy, always: the caller's images are never modified.
+    maps = images.permute(0, 1, 4, 2, 3).to(dtype, memory_format=torch.contiguous_format, copy=True)
     if images.dtype == torch.uint8:
         maps /= 255.0
     blue = maps[:, :, 2]

@@ -89,7 +89,9 @@ def test_clean_round_trip_is_sub_millimetre(views: int) -> None:
     positions, rotations, gripper = random_actions(12, seed=views)
     images = encode(torch.tensor(positions), torch.tensor(rotations), torch.tensor(gripper), camera)
     assert images.images.shape == (12, views, 256, 256, 3) and images.visible.all()
+    before = images.images.clone()
     decoded = decode(images.images, camera)
+    assert torch.equal(images.images, before), "decoding never modifies its input"
     position_mm, rotation_deg = errors(decoded, positions, rotations)
     assert position_mm < 0.5 and rotation_deg < 0.5
     np.testing.assert_array_equal(decoded.gripper.numpy(), gripper)
