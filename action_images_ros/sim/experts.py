@@ -1,0 +1,186 @@
+"""Scripted experts: end-effector waypoints -> IK -> joint trajectories -> the controller.
+
+An expert looks at the task's true object state once and returns :class:`Waypoint` s (tcp pose
+in the base frame, gripper openness, segment duration). :func:`execute_waypoints` turns every
+segment into a straight Cartesian line with a minimum-jerk time law, solves IK along it with the
+shared :class:`~action_images_ros.core.kinematics.SerialChain` (warm-started), and sends it as a
+positions + velocities (cubic) trajectory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from action_images_ros.core.kinematics import matrix_to_quat, quat_to_matrix
+from action_images_ros.sim.panda_sim import PandaSim
+from action_images_ros.sim.scene import CUBE_HALF
+from action_images_ros.sim.tasks import Task
+from action_images_ros.sim.trajectory_controller import JointTrajectory, TrajectoryPoint
+
+StepCallback = Callable[[PandaSim], None]
+
+
+@dataclass
+class Waypoint:
+    """Reach ``position``/``quat`` (x, y, z, w) in ``duration`` s with the gripper commanded to
+    ``gripper`` (0 closed .. 1 open) from the segment's start, then wait ``settle`` s."""
+
+    position: np.ndarray
+    quat: np.ndarray
+    gripper: float
+    duration: float
+    settle: float = 0.0
+
+
+@dataclass
+class EpisodeResult:
+    """Outcome of :func:`run_episode`."""
+
+    success: bool
+    sim_time: float
+    ik_failures: int
+    waypoints: list[Waypoint] = field(default_factory=list)
+
+
+def top_down_quat(yaw: float = 0.0) -> np.ndarray:
+    """tcp orientation pointing straight down (z = -z_base), rotated by ``yaw`` about z_base."""
+    c, s = np.cos(yaw), np.sin(yaw)
+    rz = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    return matrix_to_quat(rz @ np.diag([1.0, -1.0, -1.0]))
+
+
+def slerp(q0: np.ndarray, q1: np.ndarray, s: float) -> np.ndarray:
+    """Spherical interpolation of unit quaternions (x, y, z, w), shortest path."""
+    dot = float(np.dot(q0, q1))
+    if dot < 0:
+        q1, dot = -q1, -dot
+    if dot > 0.9995:
+        q = q0 + s * (q1 - q0)
+        return q / np.linalg.norm(q)
+    theta = np.arccos(dot)
+    return (np.sin((1 - s) * theta) * q0 + np.sin(s * theta) * q1) / np.sin(theta)
+
+
+def _min_jerk(tau: float) -> float:
+    return 10 * tau**3 - 15 * tau**4 + 6 * tau**5
+
+
+def plan_segment(
+    sim: PandaSim, q_start: np.ndarray, wp: Waypoint, dt: float = 0.1
+) -> tuple[JointTrajectory, np.ndarray, int]:
+    """IK along the straight line from FK(``q_start``) to ``wp``; returns the trajectory, the
+    final joint vector and the number of IK samples that did not converge."""
+    chain = sim.chain
+    start = chain.fk(q_start)
+    p0, quat0 = start[:3, 3], matrix_to_quat(start[:3, :3])
+    n = max(2, int(np.ceil(wp.duration / dt)))
+    times = wp.duration * np.arange(1, n + 1) / n
+    q, qs, failures = q_start.copy(), [q_start], 0
+    rest = np.asarray(sim.config.home_q)
+    for k in range(1, n + 1):
+        s = _min_jerk(k / n)
+        res = chain.inverse_kinematics(
+            p0 + s * (wp.position - p0),
+            slerp(quat0, wp.quat, s),
+            q,
+            q_rest=rest,
+            max_iterations=100,
+            position_tolerance=2e-4,
+            rotation_tolerance=2e-3,
+        )
+        failures += not res.converged
+        q = res.q
+        qs.append(q)
+    qs_arr = np.stack(qs)
+    vel = np.gradient(qs_arr, np.concatenate([[0.0], times]), axis=0)[1:]
+    vel[-1] = 0.0
+    points = [TrajectoryPoint(qs_arr[k + 1], float(times[k]), vel[k]) for k in range(n)]
+    return JointTrajectory(list(chain.joint_names), points), q, failures
+
+
+def execute_waypoints(
+    sim: PandaSim,
+    waypoints: list[Waypoint],
+    on_step: StepCallback | None = None,
+    control_dt: float = 0.05,
+) -> int:
+    """Run ``waypoints`` on ``sim`` (stepping ``control_dt`` at a time, calling ``on_step``
+    after each step); returns the number of IK samples that did not converge."""
+    q = sim.joint_positions()
+    failures = 0
+    for wp in waypoints:
+        traj, q, fails = plan_segment(sim, q, wp)
+        failures += fails
+        sim.set_gripper(wp.gripper)
+        result = sim.send_trajectory(traj)
+        if not result.accepted:
+            raise RuntimeError(f"expert trajectory rejected: {result.reason}")
+        end = sim.time + wp.duration + wp.settle
+        while sim.time < end - 1e-9:
+            sim.step(control_dt)
+            if on_step is not None:
+                on_step(sim)
+    return failures
+
+
+def _travel(a: np.ndarray, b: np.ndarray, speed: float = 0.35, minimum: float = 0.8) -> float:
+    return max(minimum, float(np.linalg.norm(np.asarray(b) - np.asarray(a))) / speed)
+
+
+def reach_waypoints(sim: PandaSim, task: Task) -> list[Waypoint]:
+    """Straight to the target, gripper open."""
+    target = sim.marker_position("target")
+    return [Waypoint(target, top_down_quat(), 1.0, _travel(sim.ee_pose()[0], target), 0.3)]
+
+
+def pick_waypoints(sim: PandaSim, task: Task) -> list[Waypoint]:
+    """Above the cube, down, close, lift 15 cm."""
+    pos, quat = sim.object_pose("cube")
+    rot = quat_to_matrix(quat)
+    yaw = np.arctan2(rot[1, 0], rot[0, 0])
+    yaw = (yaw + np.pi / 4) % (np.pi / 2) - np.pi / 4  # cube symmetry: nearest grasp yaw
+    down = top_down_quat(yaw)
+    grasp = np.array([pos[0], pos[1], CUBE_HALF])
+    above = grasp + [0.0, 0.0, 0.12]
+    lifted = grasp + [0.0, 0.0, 0.15]
+    return [
+        Waypoint(above, down, 1.0, _travel(sim.ee_pose()[0], above)),
+        Waypoint(grasp, down, 1.0, 1.0, 0.1),
+        Waypoint(grasp, down, 0.0, 0.6, 0.2),
+        Waypoint(lifted, down, 0.0, 1.2, 0.3),
+    ]
+
+
+def place_waypoints(sim: PandaSim, task: Task) -> list[Waypoint]:
+    """Pick, carry above the goal, lower, open, retreat."""
+    wps = pick_waypoints(sim, task)
+    down = wps[-1].quat
+    goal = sim.marker_position("goal")
+    over = np.array([goal[0], goal[1], CUBE_HALF + 0.15])
+    put = np.array([goal[0], goal[1], CUBE_HALF + 0.004])
+    return wps + [
+        Waypoint(over, down, 0.0, _travel(wps[-1].position, over)),
+        Waypoint(put, down, 0.0, 1.0, 0.2),
+        Waypoint(put, down, 1.0, 0.5, 0.2),
+        Waypoint(over, down, 1.0, 0.8, 0.2),
+    ]
+
+
+EXPERTS: dict[str, Callable[[PandaSim, Task], list[Waypoint]]] = {
+    "reach": reach_waypoints,
+    "pick": pick_waypoints,
+    "place": place_waypoints,
+}
+
+
+def run_episode(
+    sim: PandaSim, task: Task, seed: int, on_step: StepCallback | None = None
+) -> EpisodeResult:
+    """Reset ``task`` from ``seed``, run its expert, and judge success at the end."""
+    task.reset(sim, seed)
+    waypoints = EXPERTS[task.name](sim, task)
+    failures = execute_waypoints(sim, waypoints, on_step)
+    return EpisodeResult(task.success(sim), sim.time, failures, waypoints)
