@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from action_images_ros.core.action_images import ActionImageConfig, check_image_size
 from action_images_ros.core.cameras import CameraRig
+from action_images_ros.core.rotations import nearest_rotation_torch
 
 THRESHOLD = 0.3  # blob values above this (the paper's blue cut is 0.25) form the peak
 
@@ -132,7 +133,7 @@ def decode(
     x_axis = F.normalize(normal - position, dim=-1)
     z_axis = -F.normalize(up - position, dim=-1)
     frame = torch.stack([x_axis, torch.linalg.cross(z_axis, x_axis), z_axis], -1)
-    rotations = roma.special_procrustes(frame)
+    rotations = nearest_rotation_torch(frame)
     level = background.mean(1) / image_config.background
     if image_config.gripper_encoding == "binary":
         gripper = (level > 0.5).to(points.dtype)

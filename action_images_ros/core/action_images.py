@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.spatial.transform import Rotation
 
 from action_images_ros.core.cameras import CameraError, CameraRig
+from action_images_ros.core.rotations import euler_to_matrix
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def actions_from_paper_format(actions: np.ndarray) -> tuple[np.ndarray, np.ndarr
     actions = np.asarray(actions, dtype=np.float64)
     if actions.ndim != 2 or actions.shape[1] != 7:
         raise ValueError(f"paper-format actions must be (T, 7), got {actions.shape}")
-    return actions[:, :3], Rotation.from_euler("xyz", actions[:, 3:6]).as_matrix(), actions[:, 6]
+    return actions[:, :3], euler_to_matrix(actions[:, 3:6]), actions[:, 6]
 
 
 def check_image_size(rig: CameraRig, images: torch.Tensor) -> None:

@@ -13,6 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from action_images_ros.core.rotations import (
+    euler_to_matrix,
+    matrix_to_quat,
+    quat_to_matrix,
+    rotation_error,
+)
+
 
 class KinematicsError(ValueError):
     """A URDF or chain that cannot be used (missing links, unsupported joints, bad shapes)."""
@@ -33,97 +40,11 @@ class UrdfJoint:
     velocity: float = np.inf
 
 
-def rpy_to_matrix(rpy: np.ndarray) -> np.ndarray:
-    """URDF roll-pitch-yaw (fixed axes x, y, z) to a rotation matrix, R = Rz(y) Ry(p) Rx(r)."""
-    r, p, y = rpy
-    cr, sr, cp, sp, cy, sy = np.cos(r), np.sin(r), np.cos(p), np.sin(p), np.cos(y), np.sin(y)
-    return np.array(
-        [
-            [cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
-            [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr],
-            [-sp, cp * sr, cp * cr],
-        ]
-    )
-
-
-def matrix_to_quat(rot: np.ndarray) -> np.ndarray:
-    """Rotation matrices (..., 3, 3) to unit quaternions (..., 4) as (x, y, z, w), w >= 0."""
-    rot = np.asarray(rot, dtype=np.float64)
-    m = rot.reshape(-1, 3, 3)
-    tr = np.trace(m, axis1=1, axis2=2)
-    cand = np.stack(
-        [
-            np.stack(
-                [
-                    1 + 2 * m[:, 0, 0] - tr,
-                    m[:, 0, 1] + m[:, 1, 0],
-                    m[:, 0, 2] + m[:, 2, 0],
-                    m[:, 2, 1] - m[:, 1, 2],
-                ],
-                -1,
-            ),
-            np.stack(
-                [
-                    m[:, 0, 1] + m[:, 1, 0],
-                    1 + 2 * m[:, 1, 1] - tr,
-                    m[:, 1, 2] + m[:, 2, 1],
-                    m[:, 0, 2] - m[:, 2, 0],
-                ],
-                -1,
-            ),
-            np.stack(
-                [
-                    m[:, 0, 2] + m[:, 2, 0],
-                    m[:, 1, 2] + m[:, 2, 1],
-                    1 + 2 * m[:, 2, 2] - tr,
-                    m[:, 1, 0] - m[:, 0, 1],
-                ],
-                -1,
-            ),
-            np.stack(
-                [m[:, 2, 1] - m[:, 1, 2], m[:, 0, 2] - m[:, 2, 0], m[:, 1, 0] - m[:, 0, 1], 1 + tr],
-                -1,
-            ),
-        ],
-        axis=1,
-    )  # (B, 4 candidates, 4); candidate k has component k equal to 4 q_k^2
-    best = np.argmax(np.stack([cand[:, k, k] for k in range(4)], -1), axis=-1)
-    q = cand[np.arange(len(m)), best]
-    q /= np.linalg.norm(q, axis=-1, keepdims=True)
-    q *= np.where(q[:, 3:4] < 0, -1.0, 1.0)
-    return q.reshape(rot.shape[:-2] + (4,))
-
-
-def quat_to_matrix(quat: np.ndarray) -> np.ndarray:
-    """Quaternions (..., 4) as (x, y, z, w) (normalised here) to rotation matrices (..., 3, 3)."""
-    q = np.asarray(quat, dtype=np.float64)
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    x, y, z, w = np.moveaxis(q, -1, 0)
-    return np.stack(
-        [
-            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
-            np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
-            np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
-        ],
-        axis=-2,
-    )
-
-
-def rotation_error(rot_target: np.ndarray, rot: np.ndarray) -> np.ndarray:
-    """Axis-angle vector (..., 3), in the base frame, rotating ``rot`` onto ``rot_target``."""
-    r_err = rot_target @ np.swapaxes(rot, -1, -2)
-    quat = matrix_to_quat(r_err)
-    sin_half = np.linalg.norm(quat[..., :3], axis=-1, keepdims=True)
-    angle = 2.0 * np.arctan2(sin_half, quat[..., 3:4])
-    scale = np.where(sin_half > 1e-12, angle / np.maximum(sin_half, 1e-12), 2.0)
-    return quat[..., :3] * scale
-
-
 def _origin(elem: ET.Element | None) -> np.ndarray:
     t = np.eye(4)
     if elem is not None:
         t[:3, 3] = np.array(elem.get("xyz", "0 0 0").split(), dtype=float)
-        t[:3, :3] = rpy_to_matrix(np.array(elem.get("rpy", "0 0 0").split(), dtype=float))
+        t[:3, :3] = euler_to_matrix(np.array(elem.get("rpy", "0 0 0").split(), dtype=float))
     return t
 
 

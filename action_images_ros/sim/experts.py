@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from action_images_ros.core.kinematics import matrix_to_quat, quat_to_matrix
+from action_images_ros.core.rotations import matrix_to_quat, quat_to_matrix
 from action_images_ros.sim.panda_sim import PandaSim
 from action_images_ros.sim.scene import CUBE_HALF
 from action_images_ros.sim.tasks import Task

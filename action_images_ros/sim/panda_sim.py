@@ -17,7 +17,7 @@ import numpy as np
 os.environ.setdefault("MUJOCO_GL", "egl")
 import mujoco  # noqa: E402  (MUJOCO_GL must be set first)
 
-from action_images_ros.core.kinematics import matrix_to_quat  # noqa: E402
+from action_images_ros.core.rotations import matrix_to_quat  # noqa: E402
 from action_images_ros.sim.scene import (  # noqa: E402
     ARM_JOINTS,
     FINGER_JOINTS,

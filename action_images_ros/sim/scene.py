@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from action_images_ros.core.kinematics import SerialChain, matrix_to_quat, rpy_to_matrix
+from action_images_ros.core.kinematics import SerialChain
+from action_images_ros.core.rotations import euler_to_matrix, matrix_to_quat
 
 ASSETS = Path(__file__).parent / "assets" / "panda"
 URDF_PATH = ASSETS / "panda.urdf"
@@ -105,7 +106,7 @@ def _origin(elem: Any) -> np.ndarray:
     t = np.eye(4)
     if elem is not None:
         t[:3, 3] = np.array(elem.get("xyz", "0 0 0").split(), float)
-        t[:3, :3] = rpy_to_matrix(np.array(elem.get("rpy", "0 0 0").split(), float))
+        t[:3, :3] = euler_to_matrix(np.array(elem.get("rpy", "0 0 0").split(), float))
     return t
 
 

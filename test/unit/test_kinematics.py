@@ -5,15 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from action_images_ros.core.kinematics import (
-    KinematicsError,
-    SerialChain,
-    matrix_to_quat,
-    parse_urdf,
-    quat_to_matrix,
-    rotation_error,
-    rpy_to_matrix,
-)
+from action_images_ros.core.kinematics import KinematicsError, SerialChain, parse_urdf
+from action_images_ros.core.rotations import euler_to_matrix, quat_to_matrix, rotation_error
 from action_images_ros.sim.scene import URDF_PATH, panda_chain
 
 TWO_LINK = """<robot name="t">
@@ -55,7 +48,7 @@ def test_small_chain_with_prismatic_and_fixed_tip() -> None:
     assert chain.joint_names == ["j1", "j2"]
     t = chain.fk(np.array([np.pi / 2, 0.2]))
     np.testing.assert_allclose(t[:3, 3], [0.0, 0.8, 0.1], atol=1e-12)
-    np.testing.assert_allclose(t[:3, :3], rpy_to_matrix(np.array([0, 0, np.pi])), atol=1e-12)
+    np.testing.assert_allclose(t[:3, :3], euler_to_matrix(np.array([0, 0, np.pi])), atol=1e-12)
     joints = parse_urdf(TWO_LINK)
     assert joints["j2"].type == "prismatic" and joints["j2"].upper == 0.3
 
@@ -65,27 +58,6 @@ def test_missing_link_raises() -> None:
         SerialChain.from_urdf(URDF_PATH, "panda_link0", "no_such_link")
     with pytest.raises(KinematicsError, match="expected 7"):
         panda_chain().fk(np.zeros(6))
-
-
-def test_quaternion_round_trip_batched() -> None:
-    rng = np.random.default_rng(1)
-    quats = rng.normal(size=(100, 4))
-    quats /= np.linalg.norm(quats, axis=1, keepdims=True)
-    quats *= np.sign(quats[:, 3:4])
-    rots = quat_to_matrix(quats)
-    np.testing.assert_allclose(
-        rots @ np.swapaxes(rots, 1, 2), np.broadcast_to(np.eye(3), rots.shape), atol=1e-12
-    )
-    np.testing.assert_allclose(matrix_to_quat(rots), quats, atol=1e-9)
-    # 180 degree rotations (w = 0) survive too
-    np.testing.assert_allclose(np.abs(matrix_to_quat(np.diag([1.0, -1, -1]))), [1, 0, 0, 0])
-
-
-def test_rotation_error_axis_angle() -> None:
-    rot = rpy_to_matrix(np.array([0.0, 0.0, 0.3]))
-    np.testing.assert_allclose(rotation_error(rot, np.eye(3)), [0, 0, 0.3], atol=1e-12)
-    flip = rpy_to_matrix(np.array([np.pi, 0.0, 0.0]))
-    assert np.linalg.norm(rotation_error(flip, np.eye(3))) == pytest.approx(np.pi)
 
 
 def test_batched_fk_matches_single(chain: SerialChain) -> None:
