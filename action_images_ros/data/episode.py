@@ -1,0 +1,275 @@
+"""Training episodes on disk: multi-view RGB video, action-image video, 7-DoF actions, cameras.
+
+One directory per episode, following the LeRobot layout where it fits (videos per camera,
+tabular data beside them, metadata as JSON):
+
+    <episode>/
+      meta.json                 format_version, fps, cameras (in order), width, height, steps,
+                                task, source, success, action_image (the drawing settings)
+      cameras.json              per camera: width, height, K (3x3), T_base_camera (4x4: the
+                                optical frame, z forward, x right, y down, in the robot base)
+      videos/<camera>.mp4       RGB, H.264
+      action_videos/<camera>.mkv  action images, FFV1: lossless, so they decode exactly
+      actions.safetensors       timestamps (T,), positions (T, 3), quaternions (T, 4) x y z w,
+                                gripper (T,) in [0, 1], confidence (T,), valid (T,) and, when
+                                known, joint_positions (T, J)
+
+Episodes are written to a temporary directory beside the target and renamed into place, so an
+interrupted write never leaves a half-written episode.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import imageio.v3 as imageio
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+from action_images_ros.core.action_images import ActionImageConfig
+
+FORMAT_VERSION = 1
+_GENERATED_META = ("action_image", "format_version", "fps", "cameras", "width", "height", "steps")
+
+
+class EpisodeError(ValueError):
+    """An episode that cannot be written or read (missing files, mismatched shapes)."""
+
+
+@dataclass
+class Episode:
+    """One episode in memory. Arrays are per step (T) and per camera, in `cameras` order."""
+
+    cameras: list[str]
+    fps: float
+    intrinsics: np.ndarray  # (V, 3, 3)
+    extrinsics: np.ndarray  # (V, 4, 4)
+    rgb: np.ndarray  # (T, V, H, W, 3) uint8
+    action_images: np.ndarray  # (T, V, H, W, 3) uint8
+    timestamps: np.ndarray  # (T,)
+    positions: np.ndarray  # (T, 3)
+    quaternions: np.ndarray  # (T, 4)
+    gripper: np.ndarray  # (T,)
+    confidence: np.ndarray | None = None  # (T,), 1 for measured actions
+    valid: np.ndarray | None = None  # (T,)
+    joint_positions: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+    action_image_config: ActionImageConfig = field(default_factory=ActionImageConfig.paper)
+
+    def __post_init__(self) -> None:
+        steps, views = len(self.timestamps), len(self.cameras)
+        expected = {
+            "rgb": (steps, views), "action_images": (steps, views), "positions": (steps, 3),
+            "quaternions": (steps, 4), "gripper": (steps,), "intrinsics": (views, 3, 3),
+            "extrinsics": (views, 4, 4),
+        }  # fmt: skip
+        for name, shape in expected.items():
+            if np.shape(getattr(self, name))[: len(shape)] != shape:
+                raise EpisodeError(
+                    f"{name} has shape {np.shape(getattr(self, name))}, expected {shape}..."
+                )
+        if self.rgb.shape != self.action_images.shape or self.rgb.dtype != np.uint8:
+            raise EpisodeError("rgb and action_images must be uint8 arrays of one shape")
+        if self.confidence is None:
+            self.confidence = np.ones(steps)
+        if self.valid is None:
+            self.valid = np.ones(steps, dtype=bool)
+
+    @property
+    def steps(self) -> int:
+        return len(self.timestamps)
+
+
+class EpisodeWriter:
+    """Streams an episode to disk step by step (bounded memory), atomically on `close()`.
+
+    Use as a context manager; an exception discards the partial episode.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        cameras: list[str],
+        fps: float,
+        intrinsics: np.ndarray,
+        extrinsics: np.ndarray,
+        action_image_config: ActionImageConfig | None = None,
+        meta: dict | None = None,
+    ) -> None:
+        self.path = Path(path)
+        if self.path.exists():
+            raise EpisodeError(f"episode {self.path} already exists")
+        if np.shape(intrinsics) != (len(cameras), 3, 3) or np.shape(extrinsics) != (
+            len(cameras),
+            4,
+            4,
+        ):
+            raise EpisodeError("need (V, 3, 3) intrinsics and (V, 4, 4) extrinsics for V cameras")
+        self.cameras, self.fps = list(cameras), fps
+        self.intrinsics, self.extrinsics = np.asarray(intrinsics), np.asarray(extrinsics)
+        self.config = action_image_config or ActionImageConfig.paper()
+        self.meta = dict(meta or {})
+        self._staging = self.path.with_name(f".{self.path.name}.partial")
+        shutil.rmtree(self._staging, ignore_errors=True)
+        (self._staging / "videos").mkdir(parents=True)
+        (self._staging / "action_videos").mkdir()
+        self._videos: list = []
+        self._columns: dict[str, list] = {}
+        self._size: tuple[int, int] | None = None
+
+    def __enter__(self) -> EpisodeWriter:
+        return self
+
+    def __exit__(self, kind: object, error: object, traceback: object) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.discard()
+
+    def _open_videos(self) -> None:
+        for name in self.cameras:
+            rgb = imageio.imopen(self._staging / "videos" / f"{name}.mp4", "w", plugin="pyav")
+            rgb.init_video_stream("libx264", fps=self.fps, pixel_format="yuv444p")
+            action = imageio.imopen(
+                self._staging / "action_videos" / f"{name}.mkv", "w", plugin="pyav"
+            )
+            action.init_video_stream("ffv1", fps=self.fps, pixel_format="bgr0")
+            self._videos.append((rgb, action))
+
+    def append(
+        self,
+        timestamp: float,
+        rgb: np.ndarray,
+        action_images: np.ndarray,
+        position: np.ndarray,
+        quaternion: np.ndarray,
+        gripper: float,
+        confidence: float = 1.0,
+        valid: bool = True,
+        joint_positions: np.ndarray | None = None,
+    ) -> None:
+        """One step: RGB and action images (V, H, W, 3) uint8 and the action."""
+        if rgb.shape != action_images.shape or rgb.shape[0] != len(self.cameras):
+            raise EpisodeError(
+                f"need (V={len(self.cameras)}, H, W, 3) rgb and action images of one shape, got "
+                f"{rgb.shape} and {action_images.shape}"
+            )
+        if self._size is None:
+            self._size = rgb.shape[1:3]
+            self._open_videos()
+        elif rgb.shape[1:3] != self._size:
+            raise EpisodeError(f"frame size changed from {self._size} to {rgb.shape[1:3]}")
+        for (rgb_video, action_video), frame, image in zip(
+            self._videos, rgb, action_images, strict=True
+        ):
+            rgb_video.write_frame(np.ascontiguousarray(frame))
+            action_video.write_frame(np.ascontiguousarray(image))
+        row = {
+            "timestamps": timestamp, "positions": position, "quaternions": quaternion,
+            "gripper": gripper, "confidence": confidence, "valid": valid,
+        }  # fmt: skip
+        if joint_positions is not None:
+            row["joint_positions"] = joint_positions
+        for key, value in row.items():
+            self._columns.setdefault(key, []).append(np.asarray(value, dtype=np.float64))
+
+    @property
+    def steps(self) -> int:
+        return len(self._columns.get("timestamps", []))
+
+    def close(self) -> Path:
+        """Finish the files and move the episode into place."""
+        if self.steps == 0:
+            self.discard()
+            raise EpisodeError(f"episode {self.path} has no steps")
+        for rgb_video, action_video in self._videos:
+            rgb_video.close()
+            action_video.close()
+        height, width = self._size
+        config = self.config
+        meta = {
+            **self.meta, "format_version": FORMAT_VERSION, "fps": self.fps,
+            "cameras": self.cameras, "width": int(width), "height": int(height),
+            "steps": self.steps,
+            "action_image": {
+                "offset": config.offset, "sigma_fraction": config.sigma_fraction,
+                "background": config.background, "gripper_encoding": config.gripper_encoding,
+            },
+        }  # fmt: skip
+        (self._staging / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+        cameras = {
+            name: {"width": int(width), "height": int(height), "K": k.tolist(),
+                   "T_base_camera": t.tolist()}
+            for name, k, t in zip(self.cameras, self.intrinsics, self.extrinsics, strict=True)
+        }  # fmt: skip
+        (self._staging / "cameras.json").write_text(json.dumps(cameras, indent=2) + "\n")
+        tensors = {key: np.stack(values) for key, values in self._columns.items()}
+        save_file(tensors, self._staging / "actions.safetensors")
+        self._staging.rename(self.path)
+        return self.path
+
+    def discard(self) -> None:
+        for videos in self._videos:
+            for video in videos:
+                video.close()
+        self._videos = []
+        shutil.rmtree(self._staging, ignore_errors=True)
+
+
+def write_episode(path: str | Path, episode: Episode) -> Path:
+    """Write an in-memory `episode` to the directory `path` (which must not exist yet)."""
+    with EpisodeWriter(
+        path, episode.cameras, episode.fps, episode.intrinsics, episode.extrinsics,
+        episode.action_image_config, episode.meta,
+    ) as writer:  # fmt: skip
+        for t in range(episode.steps):
+            joints = None if episode.joint_positions is None else episode.joint_positions[t]
+            writer.append(
+                episode.timestamps[t], episode.rgb[t], episode.action_images[t],
+                episode.positions[t], episode.quaternions[t], episode.gripper[t],
+                episode.confidence[t], bool(episode.valid[t]), joints,
+            )  # fmt: skip
+    return Path(path)
+
+
+def read_episode(path: str | Path, load_video: bool = True) -> Episode:
+    """Read an episode directory (raises EpisodeError naming what is missing or wrong)."""
+    path = Path(path)
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+        cameras = json.loads((path / "cameras.json").read_text())
+        tensors = load_file(path / "actions.safetensors")
+    except (OSError, json.JSONDecodeError) as error:
+        raise EpisodeError(f"{path} is not a readable episode: {error}") from error
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise EpisodeError(f"{path}: format_version {meta.get('format_version')} is not supported")
+    names = meta["cameras"]
+    steps, height, width = meta["steps"], meta["height"], meta["width"]
+    if load_video:
+        rgb = np.stack([imageio.imread(path / "videos" / f"{n}.mp4") for n in names], 1)
+        actions = np.stack([imageio.imread(path / "action_videos" / f"{n}.mkv") for n in names], 1)
+    else:
+        rgb = actions = np.zeros((steps, len(names), height, width, 3), np.uint8)
+    if rgb.shape[0] != steps or actions.shape[0] != steps:
+        raise EpisodeError(f"{path}: videos hold {rgb.shape[0]} frames, meta.json says {steps}")
+    drawing = meta["action_image"]
+    return Episode(
+        cameras=names,
+        fps=meta["fps"],
+        intrinsics=np.array([cameras[n]["K"] for n in names]),
+        extrinsics=np.array([cameras[n]["T_base_camera"] for n in names]),
+        rgb=rgb,
+        action_images=actions,
+        timestamps=tensors["timestamps"],
+        positions=tensors["positions"],
+        quaternions=tensors["quaternions"],
+        gripper=tensors["gripper"],
+        confidence=tensors["confidence"],
+        valid=tensors["valid"] > 0.5,
+        joint_positions=tensors.get("joint_positions"),
+        meta={k: v for k, v in meta.items() if k not in _GENERATED_META},
+        action_image_config=ActionImageConfig(**drawing),
+    )
