@@ -1,0 +1,46 @@
+"""Recorded sim demonstrations become episodes whose action images decode to the robot's path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from action_images_ros.core.action_decoding import decode
+from action_images_ros.core.cameras import CameraRig
+from action_images_ros.data.episode import read_episode
+from action_images_ros.data.label_bag import main
+from action_images_ros.sim.panda_sim import PandaSim, render_available
+from action_images_ros.sim.record_demos import record_episode
+from action_images_ros.sim.scene import SceneConfig, default_cameras
+
+can_render, why_not = render_available()
+pytestmark = pytest.mark.skipif(not can_render, reason=why_not)
+
+
+def test_label_bags_into_episodes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    sim = PandaSim(SceneConfig(cameras=default_cameras(64, 64)))
+    bag = tmp_path / "bags" / "pick"
+    record_episode(sim, "pick", seed=2, bag_path=bag)
+    sim.close()
+    broken = tmp_path / "bags" / "broken"
+    broken.mkdir()
+    main([str(bag), str(broken), "--out", str(tmp_path / "episodes"), "--fps", "5", "--overlay"])
+
+    episode = read_episode(tmp_path / "episodes" / "pick")
+    assert episode.steps >= 10 and episode.cameras == ["front", "left", "right"]
+    assert np.all(np.diff(episode.timestamps) >= 0.2 - 1e-6), "thinned to 5 Hz"
+    assert episode.gripper.min() < 0.5 < episode.gripper.max(), "the grasp closes the gripper"
+    rig = CameraRig.from_arrays(episode.intrinsics, episode.extrinsics, 64, 64)
+    decoded = decode(torch.tensor(episode.action_images), rig)
+    error = np.linalg.norm(decoded.positions.numpy() - episode.positions, axis=1)
+    assert decoded.valid.all() and error.max() < 2e-3, "action images encode the recorded path"
+    assert (tmp_path / "episodes" / "pick.mp4").stat().st_size > 1000
+
+    summary = json.loads((tmp_path / "episodes" / "labeling_summary.json").read_text())
+    assert summary[0]["steps"] == episode.steps and "thinned to 5.0 Hz" in summary[0]["skipped"]
+    assert summary[1]["episode"] is None and "cannot read bag" in summary[1]["error"]
+    assert "FAILED" in capsys.readouterr().out
