@@ -7,8 +7,10 @@ process reads the cameras and joint states over DDS and commands the arm through
 joint_trajectory_controller topic and the gripper topic, like any client of a real robot.
 Until the learned policy node lands (issues 6 and 8), the driver is the scripted expert, which
 reads the task's true object poses (a privileged demonstrator); everything else is the path a
-policy takes. The report holds the success rate per task, an mp4 per episode (all views side by
-side) and a plot of commanded versus achieved end-effector paths.
+policy takes. The labeling node draws the action images (and the recent end-effector path) over
+the camera images. The report holds the success rate per task, an mp4 per episode (all views
+side by side, with the action-image overlays) and a plot of commanded versus achieved
+end-effector paths.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ import rclpy  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from rclpy.qos import qos_profile_sensor_data  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
 from sensor_msgs.msg import Image, JointState  # noqa: E402
 from std_msgs.msg import Bool, Float64MultiArray  # noqa: E402
@@ -42,6 +43,7 @@ from action_images_ros.nodes.conversions import (  # noqa: E402
     joint_trajectory_to_msg,
 )
 from action_images_ros.nodes.image_conversions import image_to_rgb  # noqa: E402
+from action_images_ros.nodes.labeling_node import LabelingNode  # noqa: E402
 from action_images_ros.nodes.sim_node import SimNode  # noqa: E402
 from action_images_ros.sim.experts import EXPERTS, plan_segment  # noqa: E402
 
@@ -63,9 +65,9 @@ class ExpertDriver(Node):
         for camera in self.cameras:
             self.create_subscription(
                 Image,
-                f"/{camera}/image_raw",
+                f"/labeling/{camera}/overlay",
                 lambda msg, c=camera: self._on_image(c, msg),
-                qos_profile_sensor_data,
+                10,
             )
         self.trajectory = self.create_publisher(
             JointTrajectory, "/panda_arm_controller/joint_trajectory", 10
@@ -182,9 +184,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     print(
-        "action_images_ros demo: the MuJoCo Panda behind ROS 2, driven in closed loop through its "
-        "topics by the scripted expert (the learned policy replaces it when it lands)."
+        "action_images_ros demo: the MuJoCo Panda behind ROS 2, driven in closed loop through "
+        "its topics by the scripted expert (the learned policy replaces it when it lands); the "
+        "labeling node draws the action images into the videos."
     )
+    args.out.mkdir(parents=True, exist_ok=True)
     rclpy.init()
     sim_node = SimNode(
         parameter_overrides=[
@@ -193,10 +197,21 @@ def main(argv: Sequence[str] | None = None) -> None:
             Parameter("real_time_factor", value=args.real_time_factor),
         ]
     )
-    driver = ExpertDriver([c.name for c in sim_node.sim.cameras])
+    calibration = args.out / "sim_calibration.yaml"
+    sim_node.sim.write_calibration(calibration)
+    cameras = [c.name for c in sim_node.sim.cameras]
+    labeling_node = LabelingNode(
+        parameter_overrides=[
+            Parameter("use_sim_time", value=True),
+            Parameter("cameras", value=[f"/{c}" for c in cameras]),
+            Parameter("calibration_file", value=str(calibration)),
+            Parameter("publish_rate", value=sim_node.get_parameter("render_rate").value),
+        ]
+    )
+    driver = ExpertDriver(cameras)
     executor = SingleThreadedExecutor()
-    executor.add_node(sim_node)
-    executor.add_node(driver)
+    for node in (sim_node, labeling_node, driver):
+        executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     try:
@@ -210,8 +225,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         summary = write_report(records, args.out, fps=sim_node.get_parameter("render_rate").value)
     finally:
         executor.shutdown()
-        sim_node.destroy_node()
-        driver.destroy_node()
+        spinner.join(timeout=10.0)
+        for node in (sim_node, labeling_node, driver):
+            node.destroy_node()
         rclpy.try_shutdown()
     for task, result in summary.items():
         print(f"{task}: {result['success_rate']:.0%} success over {result['episodes']} episodes")
