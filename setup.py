@@ -26,6 +26,7 @@ setup(
     include_package_data=True,
     package_data={"action_images_ros": ["sim/assets/**/*"]},
     install_requires=_requirements("requirements/python.txt"),
+    entry_points={"console_scripts": ["action-images = action_images_ros.cli:main"]},
     extras_require={
         # launch_pytest (distro test tier) breaks under pytest 8.4 and newer.
         "test": ["pytest>=8,<8.4", "pytest-timeout>=2.3", "hypothesis>=6.100", "ruff>=0.8"],

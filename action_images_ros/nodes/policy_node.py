@@ -281,8 +281,13 @@ class PolicyNode(Node):
 def _load_policy(checkpoint: str, device: str) -> Policy:
     if not checkpoint:
         raise ValueError("parameter 'checkpoint' must name a model directory")
-    from action_images_ros.model.policy import VideoActionPolicy  # torch only where needed
-
+    try:
+        from action_images_ros.model.policy import VideoActionPolicy  # torch only where needed
+    except ImportError as error:
+        raise RuntimeError(
+            "this installation has no video-action model (action_images_ros.model); construct "
+            "PolicyNode(policy=...) with any object that has predict(Observation) -> ActionChunk"
+        ) from error
     return VideoActionPolicy.from_pretrained(checkpoint, device=device)
 
 

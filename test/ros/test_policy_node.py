@@ -191,3 +191,11 @@ def test_missing_calibration_is_a_clear_error(sim: Path, tmp_path: Path) -> None
             TowardTarget(),
             parameter_overrides=[Parameter("calibration_file", value=str(tmp_path / "none.yaml"))],
         )
+
+
+def test_without_a_policy_the_checkpoint_is_required_and_explained(sim: Path) -> None:
+    calibration = [Parameter("calibration_file", value=str(sim))]
+    with pytest.raises(ValueError, match="'checkpoint' must name a model directory"):
+        PolicyNode(parameter_overrides=calibration)
+    with pytest.raises(RuntimeError, match="no video-action model"):
+        PolicyNode(parameter_overrides=[*calibration, Parameter("checkpoint", value="/models/x")])

@@ -1,0 +1,31 @@
+"""`action-images <command> ...`: the package's commands in one place.
+
+action-images demo          the simulated demo (see action_images_ros.demo)
+action-images record-demos  scripted sim demonstrations to rosbag2
+action-images label-bag     rosbag2 demonstrations to training episodes
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+COMMANDS = {
+    "demo": "action_images_ros.demo",
+    "record-demos": "action_images_ros.sim.record_demos",
+    "label-bag": "action_images_ros.data.label_bag",
+}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS:
+        print(__doc__.strip(), file=sys.stderr)
+        raise SystemExit(0 if argv and argv[0] in ("-h", "--help") else 2)
+    command, *rest = argv
+    importlib.import_module(COMMANDS[command]).main(rest)
+
+
+if __name__ == "__main__":
+    main()
