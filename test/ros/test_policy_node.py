@@ -21,13 +21,16 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import JointState
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory
 
 from action_images_ros.core.action_chunk import ActionChunk
 from action_images_ros.core.calibration import CalibrationError
 from action_images_ros.core.policy import Observation
 from action_images_ros.msg import ActionChunk as ActionChunkMsg
+from action_images_ros.nodes.conversions import camera_info_to_msg
 from action_images_ros.nodes.policy_node import PolicyNode
 from action_images_ros.sim.panda_sim import render_available
 from action_images_ros.sim.scene import panda_chain
@@ -199,3 +202,65 @@ def test_without_a_policy_the_checkpoint_is_required_and_explained(sim: Path) ->
         PolicyNode(parameter_overrides=calibration)
     with pytest.raises(RuntimeError, match="no video-action model"):
         PolicyNode(parameter_overrides=[*calibration, Parameter("checkpoint", value="/models/x")])
+
+
+class FarAway:
+    """Targets two metres away: outside the arm's reach."""
+
+    def predict(self, observation: Observation) -> ActionChunk:
+        positions = np.tile([2.0, 0.0, 0.3], (5, 1))
+        quaternions = np.tile(observation.ee_quaternion, (5, 1))
+        return ActionChunk.from_poses(positions, quaternions, np.ones(5), 0.1)
+
+
+def test_unreachable_targets_are_not_commanded(sim: Path) -> None:
+    probe, node = _run(
+        FarAway(),
+        sim,
+        20.0,
+        until=lambda _, node: "IK found no solution" in node.status,
+        enable_control=True,
+        workspace_min=[-3.0, -3.0, -1.0],
+        workspace_max=[3.0, 3.0, 3.0],
+    )
+    assert "IK found no solution" in node.status
+    assert not probe.commands
+
+
+@pytest.mark.parametrize(
+    ("encoding", "width", "message"),
+    [("yuv422", 64, "unsupported image encoding 'yuv422'"), ("rgb8", 32, "camera_info says 64x64")],
+)
+def test_bad_images_are_refused_and_named(
+    sim: Path, encoding: str, width: int, message: str
+) -> None:
+    """A camera whose images cannot be used: the node says why and commands nothing."""
+    camera = Node("bad_camera")
+    images = camera.create_publisher(Image, "/bad/image_raw", qos_profile_sensor_data)
+    infos = camera.create_publisher(CameraInfo, "/bad/camera_info", qos_profile_sensor_data)
+
+    def publish() -> None:
+        header = Header(stamp=camera.get_clock().now().to_msg(), frame_id="bad_optical_frame")
+        infos.publish(camera_info_to_msg(np.eye(3), 64, 64, header))
+        images.publish(Image(header=header, height=64, width=width, encoding=encoding,
+                             step=width * 3, data=bytes(64 * width * 3)))  # fmt: skip
+
+    camera.create_timer(0.05, publish)
+    spinner = SingleThreadedExecutor()
+    spinner.add_node(camera)
+    thread = threading.Thread(target=spinner.spin, daemon=True)
+    thread.start()
+    try:
+        probe, node = _run(
+            TowardTarget(),
+            sim,
+            20.0,
+            until=lambda _, node: message in node.status,
+            enable_control=True,
+            cameras=["/front", "/bad"],
+        )
+    finally:
+        spinner.shutdown()
+        camera.destroy_node()
+    assert message in node.status
+    assert not probe.commands
