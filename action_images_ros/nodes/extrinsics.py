@@ -19,24 +19,50 @@ OPTICAL_SUFFIX = "_optical_frame"
 
 
 class ExtrinsicsSource(Protocol):
-    def lookup(self, frame_id: str, stamp: float) -> np.ndarray | None: ...
+    def lookup(self, frame_id: str, stamp: float) -> np.ndarray | None:
+        """The pose, or None; then `why_not` says why."""
+        ...
+
+    def why_not(self, frame_id: str) -> str: ...
 
 
 class CalibrationExtrinsics:
     """Fixed camera poses from a calibration file (the sim's, or a hand-eye calibration).
 
-    A frame `<name>_optical_frame` (or `<name>`) is looked up as camera `<name>`.
+    A frame `<name>_optical_frame` (or `<name>`) is looked up as camera `<name>`. A file that
+    does not exist yet (the sim writes it when it starts) is read at the first lookup that finds
+    it; until then, and for a malformed file, lookups return None and `why_not` names the
+    problem.
     """
 
     def __init__(self, path: str, base_frame: str) -> None:
-        file_base, cameras = load_calibration(path)
-        if file_base != base_frame:
-            raise CalibrationError(f"{path} is in frame '{file_base}', expected '{base_frame}'")
+        self.path, self.base_frame = path, base_frame
+        self.poses: dict[str, np.ndarray] | None = None
+        self.error = ""
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            file_base, cameras = load_calibration(self.path)
+            if file_base != self.base_frame:
+                raise CalibrationError(
+                    f"{self.path} is in frame '{file_base}', expected '{self.base_frame}'"
+                )
+        except CalibrationError as error:
+            self.error = str(error)
+            return
         self.poses = {name: camera.t_base_camera for name, camera in cameras.items()}
+        self.error = ""
 
     def lookup(self, frame_id: str, stamp: float) -> np.ndarray | None:
-        name = frame_id.removesuffix(OPTICAL_SUFFIX).lstrip("/")
-        return self.poses.get(name)
+        if self.poses is None:
+            self._load()
+        if self.poses is None:
+            return None
+        return self.poses.get(frame_id.removesuffix(OPTICAL_SUFFIX).lstrip("/"))
+
+    def why_not(self, frame_id: str) -> str:
+        return self.error or f"{self.path} has no camera for frame '{frame_id}'"
 
 
 class TfExtrinsics:
@@ -45,7 +71,7 @@ class TfExtrinsics:
     def __init__(self, node: Node, base_frame: str) -> None:
         from tf2_ros import Buffer, TransformListener  # only on a ROS distribution
 
-        self.base_frame = base_frame
+        self.base_frame, self.error = base_frame, ""
         self.buffer = Buffer()
         self.listener = TransformListener(self.buffer, node)
 
@@ -55,7 +81,8 @@ class TfExtrinsics:
         try:
             when = Time(nanoseconds=round(stamp * 1e9))
             transform = self.buffer.lookup_transform(self.base_frame, frame_id, when).transform
-        except TransformException:
+        except TransformException as error:
+            self.error = str(error)
             return None
         pose = np.eye(4)
         rotation = transform.rotation
@@ -64,6 +91,9 @@ class TfExtrinsics:
         ).as_matrix()
         pose[:3, 3] = [transform.translation.x, transform.translation.y, transform.translation.z]
         return pose
+
+    def why_not(self, frame_id: str) -> str:
+        return f"no transform {self.base_frame} -> {frame_id}: {self.error}"
 
 
 def make_extrinsics_source(

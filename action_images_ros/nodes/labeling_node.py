@@ -164,7 +164,7 @@ class LabelingNode(Node):
         for rgb, k, frame_id in synced.frames:
             pose = self.extrinsics.lookup(frame_id, synced.stamp)
             if pose is None:
-                self._warn(f"no transform {self.p['base_frame']} -> {frame_id}")
+                self._warn(self.extrinsics.why_not(frame_id))
                 return
             frames.append(rgb)
             intrinsics.append(k)

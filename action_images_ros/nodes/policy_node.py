@@ -174,7 +174,7 @@ class PolicyNode(Node):
         for rgb, k, frame_id in synced.frames:
             pose = self.extrinsics.lookup(frame_id, synced.stamp)
             if pose is None:
-                self.status = f"no transform {self.base_frame} -> {frame_id}"
+                self.status = self.extrinsics.why_not(frame_id)
                 return None
             images.append(rgb)
             intrinsics.append(k)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 launch_ros = pytest.importorskip("launch_ros", reason="needs a ROS distribution (launch_ros)")
+tf2_ros = pytest.importorskip("tf2_ros", reason="needs a ROS distribution (tf2_ros)")
 ament_index = pytest.importorskip("ament_index_python.packages")
 catkin_pkg = pytest.importorskip("catkin_pkg.package")
 

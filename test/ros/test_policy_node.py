@@ -27,7 +27,6 @@ from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory
 
 from action_images_ros.core.action_chunk import ActionChunk
-from action_images_ros.core.calibration import CalibrationError
 from action_images_ros.core.policy import Observation
 from action_images_ros.msg import ActionChunk as ActionChunkMsg
 from action_images_ros.nodes.conversions import camera_info_to_msg
@@ -188,12 +187,18 @@ def test_missing_camera_commands_nothing_and_says_why(sim: Path) -> None:
     assert "/top" in node.status
 
 
-def test_missing_calibration_is_a_clear_error(sim: Path, tmp_path: Path) -> None:
-    with pytest.raises(CalibrationError, match="does not exist"):
-        PolicyNode(
-            TowardTarget(),
-            parameter_overrides=[Parameter("calibration_file", value=str(tmp_path / "none.yaml"))],
-        )
+def test_missing_calibration_is_reported_and_commands_nothing(sim: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "none.yaml"
+    probe, node = _run(
+        TowardTarget(),
+        sim,
+        10.0,
+        until=lambda _, node: "does not exist" in node.status,
+        enable_control=True,
+        calibration_file=str(missing),
+    )
+    assert f"calibration file {missing} does not exist" in node.status
+    assert not probe.commands
 
 
 def test_without_a_policy_the_checkpoint_is_required_and_explained(sim: Path) -> None:
