@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -20,7 +21,9 @@ import pytest
 # Set before anything imports rclpy; subprocesses started by tests inherit them.
 os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="action_images_ros_log_"))
+_LOG_DIR = None  # created here, removed at the end of the session
+if "ROS_LOG_DIR" not in os.environ:
+    _LOG_DIR = os.environ["ROS_LOG_DIR"] = tempfile.mkdtemp(prefix="action_images_ros_log_")
 os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
 os.environ.setdefault("RCUTILS_LOGGING_USE_STDOUT", "1")
 
@@ -45,6 +48,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _LOG_DIR is not None:
+        shutil.rmtree(_LOG_DIR, ignore_errors=True)
     if session.testscollected == 0:
         session.config.get_terminal_writer().line(
             "ERROR: no tests were collected; a run that tests nothing fails.", red=True
