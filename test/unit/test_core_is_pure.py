@@ -9,7 +9,12 @@ import sys
 
 import action_images_ros
 
-PURE_PACKAGES = ("action_images_ros.core", "action_images_ros.sim")
+PURE_PACKAGES = (
+    "action_images_ros.core",
+    "action_images_ros.sim",
+    "action_images_ros.data",
+    "action_images_ros.model",
+)
 ROS_MODULES = ("rclpy", "rosidl_runtime_py", "std_msgs", "sensor_msgs", "action_images_ros.msg")
 
 

@@ -1,0 +1,43 @@
+"""The four modes of one model, as masks of which frames are given clean.
+
+A clip holds, per view, F RGB frames and F action-image frames. Frame 0 is "now". A mode says,
+for each (segment kind, frame), whether it is given (clean, timestep 0) or generated. Beyond
+the published masks, the current action image (frame 0) is given in the policy mode: the
+robot's state is known, so the model need not guess where the arm is now.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import torch
+
+
+class Mode(str, Enum):
+    POLICY = "policy"  # now: RGB + action -> future RGB and action images
+    ACTION_CONDITIONED_VIDEO = "action_conditioned_video"  # now RGB + all actions -> future RGB
+    ACTION_LABELING = "action_labeling"  # all RGB -> all action images
+    VIDEO = "video"  # now RGB -> future RGB (action images neither given nor learned)
+
+
+def given_mask(mode: Mode | str, frames: int) -> torch.Tensor:
+    """(2, F) bool: [RGB frames, action frames], True where the frame is given clean."""
+    mode = Mode(mode)
+    given = torch.zeros(2, frames, dtype=torch.bool)
+    given[0, 0] = True
+    if mode is Mode.POLICY:
+        given[1, 0] = True
+    elif mode is Mode.ACTION_CONDITIONED_VIDEO:
+        given[1] = True
+    elif mode is Mode.ACTION_LABELING:
+        given[0] = True
+    return given
+
+
+def supervised_mask(mode: Mode | str, frames: int) -> torch.Tensor:
+    """(2, F) bool: frames whose prediction is trained (the generated ones that matter)."""
+    mode = Mode(mode)
+    supervised = ~given_mask(mode, frames)
+    if mode is Mode.VIDEO:
+        supervised[1] = False
+    return supervised

@@ -1,0 +1,117 @@
+"""The video-action model: modes, sampling, checkpoints, training signal (tiny config, CPU)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from action_images_ros.core.cameras import CameraRig
+from action_images_ros.model.modes import Mode, given_mask
+from action_images_ros.model.pipeline import VideoActionPipeline, flow_matching_loss
+from action_images_ros.model.video_action_model import (
+    ModelShapeError,
+    VideoActionModel,
+    plucker_rays,
+)
+
+SIZE, FRAMES, VIEWS = 16, 3, 2
+
+
+def tiny() -> VideoActionModel:
+    torch.manual_seed(0)
+    return VideoActionModel(views=VIEWS, frames=FRAMES, height=SIZE, width=SIZE, num_layers=1)
+
+
+def rays(batch: int = 1) -> torch.Tensor:
+    k = np.array([[15.0, 0, 7.5], [0, 15.0, 7.5], [0, 0, 1]])
+    second = np.eye(4)
+    second[0, 3] = 0.4
+    rig = CameraRig.from_arrays([k, k], [np.eye(4), second], 64, 64, dtype=torch.float32)
+    return plucker_rays(rig, SIZE, SIZE)[None].expand(batch, -1, -1, -1, -1)
+
+
+def clips(batch: int = 1, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, VIEWS, 2, FRAMES, SIZE, SIZE, 3, generator=generator)
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_every_mode_keeps_given_frames_and_fills_the_rest(mode: Mode) -> None:
+    pipeline = VideoActionPipeline(tiny())
+    inputs = clips(2)
+    out = pipeline(inputs, rays(2), mode, num_inference_steps=3,
+                   generator=torch.Generator().manual_seed(1))  # fmt: skip
+    assert out.shape == inputs.shape and out.min() >= 0 and out.max() <= 1
+    given = given_mask(mode, FRAMES)
+    for kind in range(2):
+        for frame in range(FRAMES):
+            same = torch.equal(out[:, :, kind, frame], inputs[:, :, kind, frame])
+            assert same == bool(given[kind, frame]), (kind, frame)
+
+
+def test_sampling_is_deterministic_for_a_seed_and_guidance_changes_it() -> None:
+    pipeline = VideoActionPipeline(tiny())
+    run = lambda seed, scale=1.0: pipeline(  # noqa: E731
+        clips(),
+        rays(),
+        Mode.POLICY,
+        torch.tensor([3]),
+        3,
+        scale,
+        torch.Generator().manual_seed(seed),
+    )
+    assert torch.equal(run(5), run(5))
+    assert not torch.equal(run(5), run(6))
+    assert not torch.equal(run(5), run(5, scale=3.0))
+
+
+def test_checkpoint_round_trip_and_bad_checkpoints(tmp_path: Path) -> None:
+    model = tiny()
+    model.save_pretrained(tmp_path / "ckpt")
+    assert (tmp_path / "ckpt" / "diffusion_pytorch_model.safetensors").exists()
+    assert not list((tmp_path / "ckpt").glob("*.bin")), "safetensors only"
+    loaded = VideoActionModel.from_pretrained(tmp_path / "ckpt")
+    inputs, timesteps = clips(), torch.full((1, VIEWS, 2, FRAMES), 500.0)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            model(inputs, timesteps, rays(), torch.tensor([1])),
+            loaded(inputs, timesteps, rays(), torch.tensor([1])),
+        )
+    with pytest.raises(OSError):
+        VideoActionModel.from_pretrained(tmp_path / "missing")
+    (tmp_path / "ckpt" / "diffusion_pytorch_model.safetensors").unlink()
+    with pytest.raises(OSError):
+        VideoActionModel.from_pretrained(tmp_path / "ckpt")
+
+
+def test_inputs_the_model_was_not_built_for_are_refused() -> None:
+    model = tiny()
+    with pytest.raises(ModelShapeError, match=r"clips must be \(B, 2, 2, 3, 16, 16, 3\)"):
+        model(
+            torch.rand(1, 3, 2, FRAMES, SIZE, SIZE, 3),
+            torch.zeros(1, 3, 2, FRAMES),
+            rays(),
+            torch.tensor([0]),
+        )
+    with pytest.raises(ValueError):
+        VideoActionPipeline(model)(clips(), rays(), "teleport")
+
+
+def test_training_reduces_the_loss_on_a_small_batch() -> None:
+    torch.manual_seed(0)
+    model = tiny()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    batch = clips(2)
+    modes = [Mode.POLICY, Mode.ACTION_LABELING]
+    generator = torch.Generator().manual_seed(0)
+    losses = []
+    for _ in range(40):
+        loss = flow_matching_loss(model, batch, rays(2), torch.tensor([1, 2]), modes, generator)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
