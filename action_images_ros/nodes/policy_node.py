@@ -281,14 +281,12 @@ class PolicyNode(Node):
 def _load_policy(checkpoint: str, device: str) -> Policy:
     if not checkpoint:
         raise ValueError("parameter 'checkpoint' must name a model directory")
+    from action_images_ros.model.policy import VideoActionPolicy  # torch models only here
+
     try:
-        from action_images_ros.model.policy import VideoActionPolicy  # torch only where needed
-    except ImportError as error:
-        raise RuntimeError(
-            "this installation has no video-action model (action_images_ros.model); construct "
-            "PolicyNode(policy=...) with any object that has predict(Observation) -> ActionChunk"
-        ) from error
-    return VideoActionPolicy.from_pretrained(checkpoint, device=device)
+        return VideoActionPolicy.from_pretrained(checkpoint, device=device)
+    except OSError as error:
+        raise ValueError(f"cannot load a model from '{checkpoint}': {error}") from error
 
 
 def main(args: list[str] | None = None) -> None:

@@ -201,11 +201,11 @@ def test_missing_calibration_is_reported_and_commands_nothing(sim: Path, tmp_pat
     assert not probe.commands
 
 
-def test_without_a_policy_the_checkpoint_is_required_and_explained(sim: Path) -> None:
+def test_the_checkpoint_is_required_and_errors_name_it(sim: Path) -> None:
     calibration = [Parameter("calibration_file", value=str(sim))]
     with pytest.raises(ValueError, match="'checkpoint' must name a model directory"):
         PolicyNode(parameter_overrides=calibration)
-    with pytest.raises(RuntimeError, match="no video-action model"):
+    with pytest.raises(ValueError, match="cannot load a model from '/models/x'"):
         PolicyNode(parameter_overrides=[*calibration, Parameter("checkpoint", value="/models/x")])
 
 

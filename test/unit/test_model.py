@@ -115,3 +115,28 @@ def test_training_reduces_the_loss_on_a_small_batch() -> None:
         optimizer.step()
         losses.append(loss.item())
     assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
+
+
+def test_policy_turns_an_observation_into_a_chunk(tmp_path: Path) -> None:
+    from action_images_ros.core.policy import Observation
+    from action_images_ros.model.policy import VideoActionPolicy
+
+    tiny().save_pretrained(tmp_path / "model")
+    policy = VideoActionPolicy.from_pretrained(tmp_path / "model", num_inference_steps=2)
+    k = np.array([[60.0, 0, 31.5], [0, 60.0, 31.5], [0, 0, 1]])
+    second = np.eye(4)
+    second[0, 3] = 0.4
+    observation = Observation(
+        stamp=1.0, images=np.zeros((2, 64, 64, 3), np.uint8), intrinsics=np.stack([k, k]),
+        extrinsics=np.stack([np.eye(4), second]), joint_positions=np.zeros(7),
+        ee_position=np.array([0.2, 0.0, 1.0]), ee_quaternion=np.array([0, 0, 0, 1.0]),
+        gripper_openness=1.0,
+    )  # fmt: skip
+    chunk = policy.predict(observation)
+    assert len(chunk) == FRAMES - 1
+    np.testing.assert_allclose(chunk.times, 0.2 * np.arange(1, FRAMES))
+    assert np.all(chunk.confidence[~chunk.valid] == 0), "invalid steps claim no confidence"
+    with pytest.raises(ModelShapeError, match="built for 2 views"):
+        policy.predict(Observation(**{**observation.__dict__, "images": observation.images[:1],
+                                      "intrinsics": np.stack([k]),
+                                      "extrinsics": np.eye(4)[None]}))  # fmt: skip

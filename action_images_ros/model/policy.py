@@ -1,0 +1,104 @@
+"""The video-action model as a Policy: observation in, decoded 7-DoF action chunk out.
+
+The current frames of every view are resized to the model's size (the intrinsics scaled with
+them), the current action image is drawn from the robot's end-effector pose, the model
+generates the future RGB and action frames (policy mode), and the codec decodes the action
+frames into actions with a confidence per step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from action_images_ros.core.action_chunk import ActionChunk
+from action_images_ros.core.action_decoding import decode
+from action_images_ros.core.action_images import ActionImageConfig, encode
+from action_images_ros.core.cameras import CameraRig
+from action_images_ros.core.policy import Observation
+from action_images_ros.core.rotations import matrix_to_quat, quat_to_matrix
+from action_images_ros.model.modes import Mode
+from action_images_ros.model.pipeline import VideoActionPipeline
+from action_images_ros.model.video_action_model import (
+    ModelShapeError,
+    VideoActionModel,
+    plucker_rays,
+)
+
+
+class VideoActionPolicy:
+    """Runs a VideoActionModel in policy mode (see the module docstring)."""
+
+    def __init__(
+        self,
+        model: VideoActionModel,
+        num_inference_steps: int = 10,
+        guidance_scale: float = 1.0,
+        task_id: int = 0,
+        seed: int = 0,
+        action_image_config: ActionImageConfig | None = None,
+    ) -> None:
+        self.model = model.eval()
+        self.pipeline = VideoActionPipeline(model)
+        self.steps, self.guidance, self.task_id, self.seed = (
+            num_inference_steps, guidance_scale, task_id, seed,
+        )  # fmt: skip
+        self.config = action_image_config or ActionImageConfig.paper()
+
+    @classmethod
+    def from_pretrained(
+        cls, path: str | Path, device: str = "cpu", **options: object
+    ) -> VideoActionPolicy:
+        """Load a model directory written by `save_pretrained` (safetensors only)."""
+        model = VideoActionModel.from_pretrained(Path(path), use_safetensors=True)
+        dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+        return cls(model.to(device, dtype), **options)
+
+    def predict(self, observation: Observation) -> ActionChunk:
+        c = self.model.config
+        views = observation.images.shape[0]
+        if views != c.views:
+            raise ModelShapeError(f"the model was built for {c.views} views, got {views}")
+        height, width = observation.images.shape[1:3]
+        frames = np.stack(
+            [cv2.resize(image, (c.width, c.height), interpolation=cv2.INTER_AREA)
+             for image in observation.images]
+        )  # fmt: skip
+        scale = np.array([[c.width / width], [c.height / height], [1.0]])
+        rig = CameraRig.from_arrays(
+            observation.intrinsics * scale, observation.extrinsics, c.width, c.height,
+            dtype=torch.float32,
+        )  # fmt: skip
+        current = encode(
+            torch.tensor(observation.ee_position[None]),
+            torch.tensor(quat_to_matrix(observation.ee_quaternion)[None]),
+            torch.tensor([observation.gripper_openness]), rig, self.config,
+        ).images[0]  # fmt: skip
+        clips = torch.zeros(1, views, 2, c.frames, c.height, c.width, 3)
+        clips[0, :, 0, 0] = torch.from_numpy(frames).float() / 255
+        clips[0, :, 1, 0] = current.float()
+        generator = torch.Generator().manual_seed(self.seed)
+        out = self.pipeline(
+            clips, plucker_rays(rig, c.height, c.width)[None], Mode.POLICY,
+            torch.tensor([self.task_id]), self.steps, self.guidance, generator,
+        )  # fmt: skip
+        future = out[0, :, 1, 1:].permute(1, 0, 2, 3, 4)  # (F-1, V, H, W, 3)
+        decoded = decode((future * 255).round().to(torch.uint8), rig, self.config)
+        steps = c.frames - 1
+        valid = decoded.valid.numpy()
+        positions = np.where(
+            valid[:, None], decoded.positions.double().numpy(), observation.ee_position
+        )
+        rotations = decoded.rotations.double().numpy()
+        quaternions = np.where(valid[:, None], matrix_to_quat(rotations), observation.ee_quaternion)
+        return ActionChunk(
+            positions=positions,
+            quaternions=quaternions,
+            gripper_openness=decoded.gripper.double().numpy().clip(0, 1),
+            times=c.frame_interval * np.arange(1, steps + 1),
+            confidence=decoded.confidence.double().numpy().clip(0, 1),
+            valid=valid,
+        )
