@@ -1,0 +1,77 @@
+"""Training clips from episodes (see data.episode): random windows of F frames over V views.
+
+Frames are resized to the model's size once, when the episodes are loaded; action images are
+drawn again at that size from the recorded actions (exact, and the blobs keep their
+size relative to the image). Each item also carries the cameras' Plücker rays and a task id.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from action_images_ros.core.action_images import encode
+from action_images_ros.core.cameras import CameraRig
+from action_images_ros.core.rotations import quat_to_matrix
+from action_images_ros.data.episode import read_episode
+from action_images_ros.model.video_action_model import VideoActionModel, plucker_rays
+
+
+class EpisodeClips(Dataset):
+    """Clips (V, 2, F, H, W, 3) in [0, 1] with rays (V, H, W, 6) and task ids (0 = no task)."""
+
+    def __init__(self, episodes: Path, model: VideoActionModel) -> None:
+        c = model.config
+        self.frames = c.frames
+        paths = sorted(p for p in Path(episodes).iterdir() if (p / "meta.json").exists())
+        if not paths:
+            raise FileNotFoundError(f"no episodes (directories with meta.json) in {episodes}")
+        self.tasks = sorted({read_episode(p, load_video=False).meta.get("task", "") for p in paths})
+        if len(self.tasks) + 1 > c.num_tasks:
+            raise ValueError(f"{len(self.tasks)} tasks but the model embeds {c.num_tasks - 1}")
+        self.items: list[tuple[torch.Tensor, torch.Tensor, int, int]] = []
+        self.windows: list[tuple[int, int]] = []
+        for path in paths:
+            episode = read_episode(path)
+            if len(episode.cameras) != c.views:
+                raise ValueError(f"{path} has {len(episode.cameras)} views, the model {c.views}")
+            stride = max(1, round(c.frame_interval * episode.fps))
+            height, width = episode.rgb.shape[2:4]
+            scale = np.array([[c.width / width], [c.height / height], [1.0]])
+            rig = CameraRig.from_arrays(
+                episode.intrinsics * scale, episode.extrinsics, c.width, c.height,
+                dtype=torch.float32,
+            )  # fmt: skip
+            rgb = np.stack([
+                [cv2.resize(f, (c.width, c.height), interpolation=cv2.INTER_AREA) for f in step]
+                for step in episode.rgb
+            ])  # fmt: skip
+            actions = encode(
+                torch.tensor(episode.positions), torch.tensor(quat_to_matrix(episode.quaternions)),
+                torch.tensor(episode.gripper.clip(0, 1)), rig, episode.action_image_config,
+            ).images.float()  # fmt: skip
+            clip = torch.stack([torch.from_numpy(rgb).float() / 255, actions], dim=2)  # T,V,2,..
+            task = self.tasks.index(episode.meta.get("task", "")) + 1
+            index = len(self.items)
+            self.items.append((clip, plucker_rays(rig, c.height, c.width), task, stride))
+            last = episode.steps - (self.frames - 1) * stride
+            self.windows += [(index, start) for start in range(max(0, last))]
+        if not self.windows:
+            raise ValueError(f"no episode in {episodes} is long enough for {self.frames} frames")
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        item, start = self.windows[index]
+        clip, rays, task, stride = self.items[item]
+        frames = clip[start : start + self.frames * stride : stride]  # (F, V, 2, H, W, 3)
+        return {
+            "clips": frames.permute(1, 2, 0, 3, 4, 5).contiguous(),
+            "rays": rays,
+            "task_ids": torch.tensor(task),
+        }

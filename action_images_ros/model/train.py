@@ -1,0 +1,173 @@
+"""Train the video-action model on episodes, with accelerate.
+
+    python -m action_images_ros.model.train --config tiny --episodes episodes/ --out runs/tiny
+    accelerate launch -m action_images_ros.model.train ...   # several GPUs / machines
+
+Each step draws a mode per sample (policy 60 %, labeling 15 %, action-conditioned video 15 %,
+video 10 %) and minimises the flow-matching loss on the frames that mode generates. Devices,
+mixed precision (`--mixed-precision bf16`) and gradient accumulation come from accelerate.
+Checkpoints (`<out>/checkpoint-<step>/`) hold the model (save_pretrained, safetensors), the
+optimizer state (safetensors + JSON: never pickle) and the step; `--resume` continues from the
+newest. The final model goes to `<out>/model`, the loss curve to `<out>/loss.png`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+from accelerate import Accelerator  # noqa: E402
+from safetensors.torch import load_file, save_file  # noqa: E402
+from torch.utils.data import DataLoader  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from action_images_ros.model.config import PRESETS  # noqa: E402
+from action_images_ros.model.dataset import EpisodeClips  # noqa: E402
+from action_images_ros.model.modes import Mode  # noqa: E402
+from action_images_ros.model.pipeline import flow_matching_loss  # noqa: E402
+from action_images_ros.model.video_action_model import VideoActionModel  # noqa: E402
+
+MODE_MIX = {
+    Mode.POLICY: 0.6,
+    Mode.ACTION_LABELING: 0.15,
+    Mode.ACTION_CONDITIONED_VIDEO: 0.15,
+    Mode.VIDEO: 0.1,
+}
+
+
+def save_optimizer(optimizer: torch.optim.Optimizer, directory: Path) -> None:
+    """The optimizer state as safetensors (tensors) + JSON (everything else)."""
+    state = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for index, values in state["state"].items():
+        for key, value in values.items():
+            if torch.is_tensor(value):
+                tensors[f"{index}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars[f"{index}.{key}"] = value
+    save_file(tensors, directory / "optimizer.safetensors")
+    document = {"param_groups": state["param_groups"], "scalars": scalars}
+    (directory / "optimizer.json").write_text(json.dumps(document))
+
+
+def load_optimizer(optimizer: torch.optim.Optimizer, directory: Path) -> None:
+    tensors = load_file(directory / "optimizer.safetensors")
+    document = json.loads((directory / "optimizer.json").read_text())
+    state: dict[int, dict] = {}
+    for name, value in {**tensors, **document["scalars"]}.items():
+        index, key = name.split(".", 1)
+        state.setdefault(int(index), {})[key] = value
+    optimizer.load_state_dict({"state": state, "param_groups": document["param_groups"]})
+
+
+def train(args: argparse.Namespace) -> list[float]:
+    accelerator = Accelerator(
+        mixed_precision=args.mixed_precision,
+        gradient_accumulation_steps=args.gradient_accumulation,
+        cpu=args.cpu,
+    )
+    out: Path = args.out
+    checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    resume = checkpoints[-1] if args.resume and checkpoints else None
+    if resume is not None:
+        model = VideoActionModel.from_pretrained(resume / "model", use_safetensors=True)
+    else:
+        torch.manual_seed(args.seed)
+        model = VideoActionModel(views=args.views, **PRESETS[args.config])
+    dataset = EpisodeClips(args.episodes, model)
+    loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=True, drop_last=False)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    state = {"step": 0, "losses": []}
+    if resume is not None:
+        load_optimizer(optimizer, resume)
+        state = json.loads((resume / "trainer_state.json").read_text())
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    modes, weights = list(MODE_MIX), torch.tensor(list(MODE_MIX.values()))
+    generator = torch.Generator().manual_seed(args.seed + state["step"])
+    progress = tqdm(total=args.steps, initial=state["step"], desc="training", unit="step",
+                    disable=not accelerator.is_local_main_process)  # fmt: skip
+    while state["step"] < args.steps:
+        for batch in loader:
+            with accelerator.accumulate(model):
+                drawn = torch.multinomial(weights, len(batch["clips"]), True, generator=generator)
+                loss = flow_matching_loss(
+                    model, batch["clips"], batch["rays"], batch["task_ids"],
+                    [modes[i] for i in drawn.tolist()], generator,
+                )  # fmt: skip
+                accelerator.backward(loss)
+                optimizer.step()
+                optimizer.zero_grad()
+            if accelerator.sync_gradients:
+                state["step"] += 1
+                state["losses"].append(accelerator.gather(loss.detach()).mean().item())
+                progress.update(1)
+                progress.set_postfix(loss=f"{state['losses'][-1]:.4f}")
+                if state["step"] % args.checkpoint_every == 0 or state["step"] == args.steps:
+                    _checkpoint(accelerator, model, optimizer, state, out, dataset.tasks)
+            if state["step"] >= args.steps:
+                break
+    progress.close()
+    if accelerator.is_main_process:
+        accelerator.unwrap_model(model).save_pretrained(out / "model")
+        (out / "model" / "tasks.json").write_text(json.dumps(["", *dataset.tasks]))
+        _plot(state["losses"], out / "loss.png")
+    return state["losses"]
+
+
+def _checkpoint(accelerator, model, optimizer, state: dict, out: Path, tasks: list[str]) -> None:
+    accelerator.wait_for_everyone()
+    if not accelerator.is_main_process:
+        return
+    directory = out / f"checkpoint-{state['step']}"
+    accelerator.unwrap_model(model).save_pretrained(directory / "model")
+    (directory / "model" / "tasks.json").write_text(json.dumps(["", *tasks]))
+    save_optimizer(optimizer, directory)
+    (directory / "trainer_state.json").write_text(json.dumps(state))
+
+
+def _plot(losses: list[float], path: Path) -> None:
+    figure, axes = plt.subplots(figsize=(6, 3.5))
+    axes.plot(losses, linewidth=0.8, label="loss")
+    if len(losses) >= 20:
+        window = max(5, len(losses) // 20)
+        smooth = torch.tensor(losses).unfold(0, window, 1).mean(1)
+        axes.plot(range(window - 1, len(losses)), smooth, label=f"mean of {window}")
+    axes.set_xlabel("step")
+    axes.set_ylabel("flow-matching loss")
+    axes.set_yscale("log")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", choices=sorted(PRESETS), default="small")
+    parser.add_argument("--episodes", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--views", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--gradient-accumulation", type=int, default=1)
+    parser.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], default="no")
+    parser.add_argument("--checkpoint-every", type=int, default=200)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--cpu", action="store_true", help="train on the CPU even with a GPU")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    losses = train(args)
+    if losses:
+        print(f"{len(losses)} steps; last loss {losses[-1]:.4f}; model in {args.out / 'model'}")
+
+
+if __name__ == "__main__":
+    main()
