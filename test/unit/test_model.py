@@ -140,3 +140,35 @@ def test_policy_turns_an_observation_into_a_chunk(tmp_path: Path) -> None:
         policy.predict(Observation(**{**observation.__dict__, "images": observation.images[:1],
                                       "intrinsics": np.stack([k]),
                                       "extrinsics": np.eye(4)[None]}))  # fmt: skip
+
+
+def test_lora_trains_only_the_adapters_and_round_trips(tmp_path: Path) -> None:
+    from action_images_ros.model.lora import add_lora, load_lora, save_lora
+
+    model = tiny()
+    frozen = {n: p.clone() for n, p in model.named_parameters()}
+    trainable = add_lora(model, rank=4)
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert names and all("lora" in n or n.startswith("task_embedding") for n in names)
+    assert trainable < sum(p.numel() for p in frozen.values())
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    for _ in range(3):
+        modes, generator = [Mode.POLICY, Mode.POLICY], torch.Generator().manual_seed(0)
+        loss = flow_matching_loss(model, clips(2), rays(2), torch.tensor([1, 2]), modes, generator)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    for name, parameter in model.named_parameters():
+        if name in frozen and not parameter.requires_grad:
+            assert torch.equal(parameter, frozen[name]), f"{name} changed"
+    save_lora(model, tmp_path)
+    other = tiny()
+    load_lora(other, tmp_path, rank=4)
+    inputs, timesteps = clips(), torch.full((1, VIEWS, 2, FRAMES), 300.0)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            model(inputs, timesteps, rays(), torch.tensor([1])),
+            other(inputs, timesteps, rays(), torch.tensor([1])),
+        )
+    with pytest.raises(FileNotFoundError, match="no LoRA adapter"):
+        load_lora(tiny(), tmp_path / "nothing")
