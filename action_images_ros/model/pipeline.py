@@ -89,7 +89,7 @@ def flow_matching_loss(
     noise = torch.randn(clips.shape, generator=generator).to(clips.device, clips.dtype)
     noisy = torch.where(_frame_mask(given, clean), clean, (1 - level) * clean + level * noise)
     frame_given = given[:, None].expand(-1, clips.shape[1], -1, -1)
-    timesteps = torch.where(frame_given, 0.0, 1000 * level[:, :, 0, 0, 0, 0, 0][..., None])
+    timesteps = torch.where(frame_given, 0.0, 1000 * level.view(-1, 1, 1, 1))
     velocity = model(noisy, timesteps.to(clips.dtype), rays, task_ids)
     weight = _frame_mask(supervised, clean).to(clean.dtype).expand_as(clean)
     error = (velocity - (noise - clean)) ** 2 * weight
