@@ -2,7 +2,7 @@
 
     scripts/bootstrap.sh -- python bench/bench_policy_node.py [--iterations 200]
 
-Measures, on the real node with a policy that answers instantly:
+Measures, on the real node with a policy that answers instantly (then with the tiny model):
 - per camera set: image message -> RGB array, synchronizer, observation assembly;
 - per control step: plan -> IK -> safety limits -> JointTrajectory published;
 and the sustained rate of camera sets the node takes in over DDS from a 30 Hz publisher.
@@ -30,6 +30,9 @@ from action_images_ros.core.action_chunk import ActionChunk
 from action_images_ros.core.policy import Observation
 from action_images_ros.nodes.conversions import camera_info_to_msg, time_to_msg
 from action_images_ros.nodes.image_conversions import rgb_to_image
+from action_images_ros.model.config import PRESETS
+from action_images_ros.model.policy import VideoActionPolicy
+from action_images_ros.model.video_action_model import VideoActionModel
 from action_images_ros.nodes.policy_node import PolicyNode
 from action_images_ros.sim.panda_sim import PandaSim
 from action_images_ros.sim.scene import SceneConfig, default_cameras
@@ -102,6 +105,19 @@ def main() -> None:
     print(f"plan -> IK -> limits -> published trajectory: {percentiles(control_times)}")
     total = np.asarray(set_times) + np.asarray(control_times)
     print(f"node overhead per cycle (model excluded):     {percentiles(list(total))}")
+
+    # End to end with the tiny model: observation -> model (policy mode) -> decode -> command.
+    with tempfile.TemporaryDirectory() as directory:
+        VideoActionModel(views=len(cameras), **PRESETS["tiny"]).save_pretrained(directory)
+        node.policy = VideoActionPolicy.from_pretrained(directory, num_inference_steps=10)
+    latencies = []
+    for _ in range(max(10, args.iterations // 10)):
+        start = time.perf_counter()
+        chunk = node.policy.predict(observation)
+        node.queue.merge(chunk, observation.stamp, observation.stamp)
+        node._control()  # noqa: SLF001
+        latencies.append(time.perf_counter() - start)
+    print(f"end to end with the tiny model (10 steps):    {percentiles(latencies)}")
 
     # Sustained intake over DDS: a publisher process-local node at 30 Hz, 3 cameras.
     node._running = True  # noqa: SLF001

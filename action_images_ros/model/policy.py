@@ -53,9 +53,9 @@ class VideoActionPolicy:
         cls, path: str | Path, device: str = "cpu", **options: object
     ) -> VideoActionPolicy:
         """Load a model directory written by `save_pretrained` (safetensors only)."""
-        model = VideoActionModel.from_pretrained(Path(path), use_safetensors=True)
         dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
-        return cls(model.to(device, dtype), **options)
+        model = VideoActionModel.from_pretrained(Path(path), use_safetensors=True, torch_dtype=dtype)
+        return cls(model.to(device), **options)
 
     def predict(self, observation: Observation) -> ActionChunk:
         c = self.model.config
