@@ -54,7 +54,9 @@ class VideoActionPolicy:
     ) -> VideoActionPolicy:
         """Load a model directory written by `save_pretrained` (safetensors only)."""
         dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
-        model = VideoActionModel.from_pretrained(Path(path), use_safetensors=True, torch_dtype=dtype)
+        model = VideoActionModel.from_pretrained(
+            Path(path), use_safetensors=True, torch_dtype=dtype
+        )
         return cls(model.to(device), **options)
 
     def predict(self, observation: Observation) -> ActionChunk:
