@@ -28,11 +28,11 @@ from std_msgs.msg import Header
 
 from action_images_ros.core.action_chunk import ActionChunk
 from action_images_ros.core.policy import Observation
-from action_images_ros.nodes.conversions import camera_info_to_msg, time_to_msg
-from action_images_ros.nodes.image_conversions import rgb_to_image
 from action_images_ros.model.config import PRESETS
 from action_images_ros.model.policy import VideoActionPolicy
 from action_images_ros.model.video_action_model import VideoActionModel
+from action_images_ros.nodes.conversions import camera_info_to_msg, time_to_msg
+from action_images_ros.nodes.image_conversions import rgb_to_image
 from action_images_ros.nodes.policy_node import PolicyNode
 from action_images_ros.sim.panda_sim import PandaSim
 from action_images_ros.sim.scene import SceneConfig, default_cameras
