@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
-import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -28,23 +25,8 @@ pytestmark = pytest.mark.skipif(not can_render, reason=why_not)
 
 
 @pytest.fixture(scope="module")
-def calibration(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("sim")
-    path = tmp / "calibration.yaml"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "action_images_ros.nodes.sim_node", "--ros-args",
-         "-p", "image_width:=64", "-p", "image_height:=64", "-p", f"calibration_file:={path}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy(),
-    )  # fmt: skip
-    rclpy.init()
-    deadline = time.monotonic() + 30
-    while not path.exists():
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    yield path
-    rclpy.shutdown()
-    process.terminate()
-    process.wait(timeout=10)
+def calibration(running_sim: Path) -> Path:
+    return running_sim
 
 
 def test_overlays_action_images_and_markers(calibration) -> None:

@@ -7,16 +7,12 @@ dry run) is the real one.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -59,24 +55,8 @@ class Failing:
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("sim")
-    calibration = tmp / "calibration.yaml"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "action_images_ros.nodes.sim_node", "--ros-args",
-         "-p", "image_width:=64", "-p", "image_height:=64",
-         "-p", f"calibration_file:={calibration}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy(),
-    )  # fmt: skip
-    rclpy.init()
-    deadline = time.monotonic() + 30
-    while not calibration.exists():
-        assert time.monotonic() < deadline, "the sim wrote no calibration"
-        time.sleep(0.1)
-    yield calibration
-    rclpy.shutdown()
-    process.terminate()
-    process.wait(timeout=10)
+def sim(running_sim: Path) -> Path:
+    return running_sim
 
 
 class Probe(Node):

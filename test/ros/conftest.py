@@ -1,0 +1,35 @@
+"""Fixtures shared by the ROS tier."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import rclpy
+
+
+@pytest.fixture(scope="module")
+def running_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A sim node process (3 cameras at 64x64) and rclpy initialised in this process; yields
+    the calibration file the sim wrote."""
+    calibration = tmp_path_factory.mktemp("sim") / "calibration.yaml"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "action_images_ros.nodes.sim_node", "--ros-args",
+         "-p", "image_width:=64", "-p", "image_height:=64",
+         "-p", f"calibration_file:={calibration}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy(),
+    )  # fmt: skip
+    rclpy.init()
+    deadline = time.monotonic() + 30
+    while not calibration.exists():
+        assert time.monotonic() < deadline, "the sim wrote no calibration"
+        time.sleep(0.1)
+    yield calibration
+    rclpy.shutdown()
+    process.terminate()
+    process.wait(timeout=10)
