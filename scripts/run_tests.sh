@@ -12,7 +12,7 @@ echo "== pytest"
 # Where rclpy is installed (always, after the bootstrap), the ros tier must run, not skip.
 export ACTION_IMAGES_REQUIRE_ROS="${ACTION_IMAGES_REQUIRE_ROS:-1}"
 status=0
-python -m pytest "${@:-test}" || status=$?
+python -m pytest --timeout=600 "${@:-test}" || status=$?
 if [[ $status -eq 5 ]]; then
   echo "pytest collected no tests: failing" >&2
 fi
