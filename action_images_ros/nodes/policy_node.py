@@ -261,11 +261,11 @@ class PolicyNode(Node):
         self._gripper.publish(Float64MultiArray(data=[float(plan.gripper[0])]))
 
     def _warn(self, message: str) -> None:
-        self.status = message
+        self.status = self.last_error = message
         self.get_logger().warning(message, throttle_duration_sec=2.0)
 
     def _publish_diagnostics(self) -> None:
-        level = DiagnosticStatus.OK if self.failures == 0 else DiagnosticStatus.WARN
+        level = DiagnosticStatus.WARN if self.failures or self.last_error else DiagnosticStatus.OK
         message = self.status
         if self.last_error and self.last_error != self.status:
             message += f" (last error: {self.last_error})"

@@ -203,12 +203,12 @@ def test_unreachable_targets_are_not_commanded(sim: Path) -> None:
         FarAway(),
         sim,
         20.0,
-        until=lambda _, node: "IK found no solution" in node.status,
+        until=lambda _, node: "IK found no solution" in node.last_error,
         enable_control=True,
         workspace_min=[-3.0, -3.0, -1.0],
         workspace_max=[3.0, 3.0, 3.0],
     )
-    assert "IK found no solution" in node.status
+    assert "IK found no solution" in node.last_error
     assert not probe.commands
 
 
@@ -240,12 +240,12 @@ def test_bad_images_are_refused_and_named(
             TowardTarget(),
             sim,
             20.0,
-            until=lambda _, node: message in node.status,
+            until=lambda _, node: message in node.last_error,
             enable_control=True,
             cameras=["/front", "/bad"],
         )
     finally:
         spinner.shutdown()
         camera.destroy_node()
-    assert message in node.status
+    assert message in node.last_error
     assert not probe.commands
