@@ -20,7 +20,9 @@ from rosbags.typesys import Stores, get_typestore
 from scipy.spatial.transform import Rotation
 
 from action_images_ros.core.images import ImageConversionError, compressed_to_rgb, raw_to_rgb
+from action_images_ros.core.kinematics import SerialChain
 from action_images_ros.core.transforms import TransformBuffer, TransformError
+from action_images_ros.sim.scene import URDF_PATH
 
 TYPESTORE = get_typestore(Stores.ROS2_JAZZY)
 
@@ -44,6 +46,12 @@ class BagTopics:
     gripper_open_position: float = 0.04
     base_frame: str = "panda_link0"
     ee_frame: str = "panda_tcp"
+    # Where the end-effector pose comes from: "tf" (base_frame -> ee_frame in the bag) or
+    # "joint_states" (forward kinematics of `arm_joints` on the URDF chain base_frame -> tip_link).
+    ee_source: str = "tf"
+    urdf: str = ""  # "" = the packaged Panda URDF
+    tip_link: str = "panda_hand_tcp"
+    arm_joints: tuple[str, ...] = tuple(f"panda_joint{i}" for i in range(1, 8))
 
     def info_topic(self, camera: str) -> str:
         if camera in self.camera_infos:
@@ -108,6 +116,13 @@ class BagFrames:
 
     def __init__(self, path: str | Path, topics: BagTopics, slop: float = 0.02) -> None:
         self.path, self.topics, self.slop = Path(path), topics, slop
+        if topics.ee_source not in ("tf", "joint_states"):
+            raise BagError(f"ee_source must be 'tf' or 'joint_states', got '{topics.ee_source}'")
+        self.chain = None
+        if topics.ee_source == "joint_states":
+            self.chain = SerialChain.from_urdf(
+                topics.urdf or URDF_PATH, topics.base_frame, topics.tip_link
+            )
         self.report = ReadReport()
         self.transforms = TransformBuffer(tolerance=0.05)
         self.infos: dict[str, np.ndarray] = {}
@@ -189,7 +204,7 @@ class BagFrames:
                         msg.data.tobytes(),
                     )  # fmt: skip
                 extrinsics[camera] = self.transforms.lookup(self.topics.base_frame, frame_id, stamp)
-            ee_pose = self.transforms.lookup(self.topics.base_frame, self.topics.ee_frame, stamp)
+            ee_pose = self._ee_pose(stamp)
         except ImageConversionError as error:
             self.report.skip(f"image: {error}")
             return None
@@ -205,6 +220,16 @@ class BagFrames:
             gripper_openness=self._gripper_at(stamp),
             joint_positions=self._joints_at(stamp),
         )
+
+    def _ee_pose(self, stamp: float) -> np.ndarray:
+        if self.chain is None:
+            return self.transforms.lookup(self.topics.base_frame, self.topics.ee_frame, stamp)
+        joints = self._joints_at(stamp)
+        missing = [j for j in self.topics.arm_joints if j not in self.joint_names]
+        if joints is None or missing:
+            raise TransformError(f"joint states lack {missing or 'every joint'}")
+        q = np.array([joints[self.joint_names.index(j)] for j in self.topics.arm_joints])
+        return self.chain.fk(q)
 
     def _joints_at(self, stamp: float) -> np.ndarray | None:
         if not self.joints:

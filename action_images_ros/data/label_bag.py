@@ -112,6 +112,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--joint-states", default="/joint_states")
     parser.add_argument("--base-frame", default="panda_link0")
     parser.add_argument("--ee-frame", default="panda_tcp")
+    parser.add_argument(
+        "--ee-source", choices=["tf", "joint_states"], default="tf",
+        help="end-effector pose from TF (base-frame -> ee-frame) or by forward kinematics",
+    )  # fmt: skip
+    parser.add_argument("--urdf", default="", help="URDF for --ee-source joint_states")
+    parser.add_argument("--tip-link", default="panda_hand_tcp")
     parser.add_argument("--fps", type=float, default=10.0)
     parser.add_argument("--slop", type=float, default=0.02)
     parser.add_argument("--overlay", action="store_true", help="also write <episode>.mp4")
@@ -121,7 +127,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     topics = BagTopics(
         cameras=cameras, joint_states=args.joint_states, base_frame=args.base_frame,
-        ee_frame=args.ee_frame,
+        ee_frame=args.ee_frame, ee_source=args.ee_source, urdf=args.urdf,
+        tip_link=args.tip_link,
     )  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     results = []

@@ -63,3 +63,15 @@ def test_missing_transforms_are_skipped_with_a_reason(recorded) -> None:
     assert list(frames) == []
     (reason, count), *_ = frames.report.skipped.items()
     assert "unknown frame 'panda_wrist'" in reason and count >= 20
+
+
+def test_end_effector_from_joint_states_matches_tf(recorded) -> None:
+    bag, _ = recorded
+    from_tf = list(BagFrames(bag, TOPICS))
+    by_fk = list(BagFrames(bag, BagTopics(cameras=TOPICS.cameras, ee_source="joint_states")))
+    assert len(by_fk) == len(from_tf)
+    for a, b in zip(from_tf, by_fk, strict=True):
+        # TF is interpolated between 20 Hz samples; FK uses the nearest joint state.
+        np.testing.assert_allclose(a.ee_pose[:3, 3], b.ee_pose[:3, 3], atol=0.02)
+    with pytest.raises(BagError, match="ee_source must be"):
+        BagFrames(bag, BagTopics(cameras=TOPICS.cameras, ee_source="mocap"))
