@@ -71,6 +71,7 @@ class FrameSet:
     ee_pose: np.ndarray  # (4, 4) in the base frame
     gripper_openness: float
     joint_positions: np.ndarray | None
+    frame_ids: dict[str, str]  # each camera's optical frame
 
 
 @dataclass
@@ -219,6 +220,7 @@ class BagFrames:
             ee_pose=ee_pose,
             gripper_openness=self._gripper_at(stamp),
             joint_positions=self._joints_at(stamp),
+            frame_ids={camera: entry[2] for camera, entry in entries.items()},
         )
 
     def _ee_pose(self, stamp: float) -> np.ndarray:

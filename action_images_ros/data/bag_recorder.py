@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+import cv2
 import numpy as np
 from rosbags.interfaces import (
     Qos,
@@ -22,7 +23,7 @@ from rosbags.interfaces import (
     QosReliability,
     QosTime,
 )
-from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 from scipy.spatial.transform import Rotation
 
@@ -138,30 +139,74 @@ class BagRecorder:
         self._writer.write(self._connections[topic], round(seconds * 1e9), data)
         self.message_count += 1
 
-    def write_camera(
-        self, seconds: float, camera: str, rgb: np.ndarray, k: np.ndarray, frame_id: str
+    def write_image(
+        self, topic: str, seconds: float, rgb: np.ndarray, frame_id: str, compression: str = ""
     ) -> None:
-        """One rgb8 sensor_msgs/Image and its pinhole sensor_msgs/CameraInfo."""
+        """An rgb8 sensor_msgs/Image, or with `compression` 'jpeg' or 'png' a
+        sensor_msgs/CompressedImage on `<topic>/compressed` (as image_transport names it)."""
         height, width, _ = rgb.shape
         header = _header(seconds, frame_id)
+        if compression:
+            if compression not in ("jpeg", "png"):
+                raise ValueError(f"compression must be jpeg or png, got '{compression}'")
+            ok, data = cv2.imencode(".jpg" if compression == "jpeg" else ".png", rgb[..., ::-1])
+            message = _T["sensor_msgs/msg/CompressedImage"](
+                header=header, format=compression, data=data.reshape(-1)
+            )
+            self.write(f"{topic}/compressed", "sensor_msgs/msg/CompressedImage", seconds, message)
+            return
         image = _T["sensor_msgs/msg/Image"](
             header=header, height=height, width=width, encoding="rgb8", is_bigendian=0,
             step=width * 3, data=np.ascontiguousarray(rgb, dtype=np.uint8).reshape(-1),
         )  # fmt: skip
+        self.write(topic, "sensor_msgs/msg/Image", seconds, image)
+
+    def write_camera(
+        self,
+        seconds: float,
+        camera: str,
+        rgb: np.ndarray,
+        k: np.ndarray,
+        frame_id: str,
+        compression: str = "",
+    ) -> None:
+        """One camera frame (see `write_image`) and its pinhole sensor_msgs/CameraInfo."""
+        height, width, _ = rgb.shape
+        self.write_image(
+            self.topics.image.format(camera=camera), seconds, rgb, frame_id, compression
+        )
         projection = np.hstack([k, np.zeros((3, 1))])
         info = _T["sensor_msgs/msg/CameraInfo"](
-            header=header, height=height, width=width, distortion_model="plumb_bob",
-            d=np.zeros(5), k=np.asarray(k, dtype=np.float64).reshape(9), r=np.eye(3).reshape(9),
+            header=_header(seconds, frame_id), height=height, width=width,
+            distortion_model="plumb_bob", d=np.zeros(5),
+            k=np.asarray(k, dtype=np.float64).reshape(9), r=np.eye(3).reshape(9),
             p=projection.reshape(12), binning_x=0, binning_y=0,
             roi=_T["sensor_msgs/msg/RegionOfInterest"](
                 x_offset=0, y_offset=0, height=0, width=0, do_rectify=False
             ),
         )  # fmt: skip
-        self.write(self.topics.image.format(camera=camera), "sensor_msgs/msg/Image", seconds, image)
         self.write(
             self.topics.camera_info.format(camera=camera), "sensor_msgs/msg/CameraInfo",
             seconds, info,
         )  # fmt: skip
+
+    def copy_from(self, source: str | Path) -> int:
+        """Copy every message of another bag, with its connections' definitions and QoS
+        (custom message types included); returns the number copied."""
+        copied = 0
+        with Reader(source) as reader:
+            connections = {}
+            for c in reader.connections:
+                connections[c.id] = self._connections.get(c.topic) or self._writer.add_connection(
+                    c.topic, c.msgtype, msgdef=c.msgdef.data, rihs01=c.digest,
+                    offered_qos_profiles=c.ext.offered_qos_profiles,
+                )  # fmt: skip
+                self._connections[c.topic] = connections[c.id]
+            for connection, timestamp, raw in reader.messages():
+                self._writer.write(connections[connection.id], timestamp, raw)
+                copied += 1
+        self.message_count += copied
+        return copied
 
     def write_joint_state(
         self, seconds: float, names: list[str], positions: np.ndarray, velocities: np.ndarray

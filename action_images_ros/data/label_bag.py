@@ -28,6 +28,7 @@ from action_images_ros.core.cameras import CameraRig
 from action_images_ros.core.overlays import draw_overlays
 from action_images_ros.core.rotations import matrix_to_quat
 from action_images_ros.data.bag_reader import BagError, BagFrames, BagTopics
+from action_images_ros.data.bag_recorder import BagRecorder
 from action_images_ros.data.episode import EpisodeWriter
 
 
@@ -49,12 +50,16 @@ def label_bag(
     overlay: bool = False,
     config: ActionImageConfig | None = None,
     meta: dict | None = None,
+    annotated_bag: Path | None = None,
 ) -> LabelResult:
-    """Turn one bag into one episode directory `out` (and `out`.mp4 with `overlay`)."""
+    """Turn one bag into one episode directory `out` (and `out`.mp4 with `overlay`). With
+    `annotated_bag`, also write a copy of the bag with `<camera>/action_image` topics (rgb8
+    Image, stamped like the camera set), for `ros2 bag play` + RViz."""
     config = config or ActionImageConfig.paper()
     frames = BagFrames(bag, topics, slop)
     cameras = list(topics.cameras)
     writer: EpisodeWriter | None = None
+    annotated = BagRecorder(annotated_bag) if annotated_bag is not None else None
     overlay_frames: list[np.ndarray] = []
     next_time = -np.inf
     try:
@@ -84,17 +89,30 @@ def label_bag(
                 frame_set.stamp, images, drawn, position, matrix_to_quat(rotation),
                 frame_set.gripper_openness, joint_positions=frame_set.joint_positions,
             )  # fmt: skip
+            if annotated is not None:
+                for camera, image in zip(cameras, drawn, strict=True):
+                    topic = f"/{camera}/action_image"
+                    annotated.write_image(
+                        topic, frame_set.stamp, image, frame_set.frame_ids[camera]
+                    )
             if overlay:
                 overlay_frames.append(
                     np.hstack(draw_overlays(images, position[None], rotation[None],
                                             np.array([frame_set.gripper_openness]), rig, 0, config))
                 )  # fmt: skip
         if writer is None:
+            if annotated is not None:
+                annotated.close(keep=False)
             return LabelResult(str(bag), None, 0, dict(frames.report.skipped), "no frame set")
         writer.close()
+        if annotated is not None:
+            annotated.copy_from(bag)
+            annotated.close()
     except BaseException:
         if writer is not None:
             writer.discard()
+        if annotated is not None:
+            annotated.close(keep=False)
         raise
     if overlay and overlay_frames:
         imageio.imwrite(out.with_suffix(".mp4"), np.stack(overlay_frames), fps=fps, codec="libx264")
@@ -121,6 +139,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--fps", type=float, default=10.0)
     parser.add_argument("--slop", type=float, default=0.02)
     parser.add_argument("--overlay", action="store_true", help="also write <episode>.mp4")
+    parser.add_argument(
+        "--annotated-bags", action="store_true",
+        help="also write <episode>_annotated/: the bag plus <camera>/action_image topics",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     cameras = dict(item.split("=", 1) for item in args.camera) or {
         c: f"/{c}/image_raw" for c in ("front", "left", "right")
@@ -135,7 +157,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     for bag in tqdm(args.bags, desc="labeling bags", unit="bag"):
         try:
             results.append(
-                label_bag(bag, args.out / bag.name, topics, args.fps, args.slop, args.overlay)
+                label_bag(
+                    bag,
+                    args.out / bag.name,
+                    topics,
+                    args.fps,
+                    args.slop,
+                    args.overlay,
+                    annotated_bag=args.out / f"{bag.name}_annotated"
+                    if args.annotated_bags
+                    else None,
+                )  # fmt: skip
             )
         except (BagError, ValueError) as error:
             results.append(LabelResult(str(bag), None, 0, {}, str(error)))

@@ -38,8 +38,11 @@ def optical_frame(camera: str) -> str:
 class RecordingSim:
     """A PandaSim that also records what is commanded to it and what it would publish."""
 
-    def __init__(self, sim: PandaSim, recorder: BagRecorder, render_period: float) -> None:
+    def __init__(
+        self, sim: PandaSim, recorder: BagRecorder, render_period: float, compression: str = ""
+    ) -> None:
         self._sim, self._recorder, self._render_period = sim, recorder, render_period
+        self._compression = compression
         self._next_render = 0.0
 
     def __getattr__(self, name: str) -> Any:
@@ -70,7 +73,9 @@ class RecordingSim:
         if now + 1e-9 >= self._next_render:
             for camera, rgb in sim.render().items():
                 k = sim.camera_intrinsics(camera)
-                self._recorder.write_camera(now, camera, rgb, k, optical_frame(camera))
+                self._recorder.write_camera(
+                    now, camera, rgb, k, optical_frame(camera), self._compression
+                )
             self._next_render = now + self._render_period
 
     def publish_static(self) -> None:
@@ -96,11 +101,13 @@ def record_episode(
     bag_path: Path,
     render_period: float = 0.1,
     storage: str = "mcap",
+    compression: str = "",
 ) -> EpisodeResult:
-    """Run the scripted expert of `task_name` from `seed` and record it to `bag_path`."""
+    """Run the scripted expert of `task_name` from `seed` and record it to `bag_path`
+    (images as CompressedImage with `compression` 'jpeg' or 'png')."""
     task = make_task(task_name)
     with BagRecorder(bag_path, storage=storage) as recorder:
-        recording = RecordingSim(sim, recorder, render_period)
+        recording = RecordingSim(sim, recorder, render_period, compression)
         task.reset(sim, seed)
         recording.publish_static()
         recording.publish_state()
@@ -118,6 +125,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=128, help="camera image width and height")
     parser.add_argument("--render-period", type=float, default=0.1, help="seconds per frame")
     parser.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap")
+    parser.add_argument(
+        "--compression", choices=["", "jpeg", "png"], default="",
+        help="record CompressedImage (<camera>/image_raw/compressed) instead of Image",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     sim = PandaSim(SceneConfig(cameras=default_cameras(args.size, args.size)))
@@ -128,7 +139,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     summary = []
     for task, seed in tqdm(episodes, desc="recording demonstrations", unit="episode"):
         bag = args.out / f"{task}_seed{seed:04d}"
-        result = record_episode(sim, task, seed, bag, args.render_period, args.storage)
+        result = record_episode(
+            sim, task, seed, bag, args.render_period, args.storage, args.compression
+        )
         summary.append(
             {"bag": bag.name, "task": task, "seed": seed, "success": result.success,
              "duration": result.sim_time, "ik_failures": result.ik_failures}

@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from rosbags.rosbag2 import Reader
 
 from action_images_ros.core.action_decoding import decode
 from action_images_ros.core.cameras import CameraRig
+from action_images_ros.data.bag_reader import BagTopics
 from action_images_ros.data.episode import read_episode
-from action_images_ros.data.label_bag import main
+from action_images_ros.data.label_bag import label_bag, main
 from action_images_ros.sim.panda_sim import PandaSim, render_available
 from action_images_ros.sim.record_demos import record_episode
 from action_images_ros.sim.scene import SceneConfig, default_cameras
@@ -28,7 +30,8 @@ def test_label_bags_into_episodes(tmp_path: Path, capsys: pytest.CaptureFixture)
     sim.close()
     broken = tmp_path / "bags" / "broken"
     broken.mkdir()
-    main([str(bag), str(broken), "--out", str(tmp_path / "episodes"), "--fps", "5", "--overlay"])
+    out = tmp_path / "episodes"
+    main([str(bag), str(broken), "--out", str(out), "--fps", "5", "--overlay", "--annotated-bags"])
 
     episode = read_episode(tmp_path / "episodes" / "pick")
     assert episode.steps >= 10 and episode.cameras == ["front", "left", "right"]
@@ -44,3 +47,21 @@ def test_label_bags_into_episodes(tmp_path: Path, capsys: pytest.CaptureFixture)
     assert summary[0]["steps"] == episode.steps and "thinned to 5.0 Hz" in summary[0]["skipped"]
     assert summary[1]["episode"] is None and "cannot read bag" in summary[1]["error"]
     assert "FAILED" in capsys.readouterr().out
+
+    with Reader(out / "pick_annotated") as annotated, Reader(bag) as original:
+        counts = {c.topic: c.msgcount for c in annotated.connections}
+        for connection in original.connections:
+            assert counts[connection.topic] == connection.msgcount, connection.topic
+        assert counts["/front/action_image"] == episode.steps
+
+
+def test_compressed_camera_bags(tmp_path: Path) -> None:
+    sim = PandaSim(SceneConfig(cameras=default_cameras(64, 64)))
+    bag = tmp_path / "reach_jpeg"
+    record_episode(sim, "reach", seed=4, bag_path=bag, compression="jpeg")
+    sim.close()
+    cameras = {c: f"/{c}/image_raw/compressed" for c in ("front", "left", "right")}
+    result = label_bag(bag, tmp_path / "episode", BagTopics(cameras=cameras), fps=10.0)
+    episode = read_episode(tmp_path / "episode")
+    assert result.steps == episode.steps >= 10
+    assert episode.rgb.std() > 5, "decoded camera frames, not blank ones"
