@@ -46,8 +46,9 @@ class BagTopics:
     gripper_open_position: float = 0.04
     base_frame: str = "panda_link0"
     ee_frame: str = "panda_tcp"
-    # Where the end-effector pose comes from: "tf" (base_frame -> ee_frame in the bag) or
-    # "joint_states" (forward kinematics of `arm_joints` on the URDF chain base_frame -> tip_link).
+    # Where the end-effector pose comes from: "tf" (base_frame -> ee_frame in the bag),
+    # "joint_states" (forward kinematics of `arm_joints` on the URDF chain base_frame -> tip_link)
+    # or "none" (videos without robot state: FrameSet.ee_pose is None).
     ee_source: str = "tf"
     urdf: str = ""  # "" = the packaged Panda URDF
     tip_link: str = "panda_hand_tcp"
@@ -68,7 +69,7 @@ class FrameSet:
     images: dict[str, np.ndarray]
     intrinsics: dict[str, np.ndarray]
     extrinsics: dict[str, np.ndarray]
-    ee_pose: np.ndarray  # (4, 4) in the base frame
+    ee_pose: np.ndarray | None  # (4, 4) in the base frame; None without robot state
     gripper_openness: float
     joint_positions: np.ndarray | None
     frame_ids: dict[str, str]  # each camera's optical frame
@@ -117,8 +118,10 @@ class BagFrames:
 
     def __init__(self, path: str | Path, topics: BagTopics, slop: float = 0.02) -> None:
         self.path, self.topics, self.slop = Path(path), topics, slop
-        if topics.ee_source not in ("tf", "joint_states"):
-            raise BagError(f"ee_source must be 'tf' or 'joint_states', got '{topics.ee_source}'")
+        if topics.ee_source not in ("tf", "joint_states", "none"):
+            raise BagError(
+                f"ee_source must be 'tf', 'joint_states' or 'none', got '{topics.ee_source}'"
+            )
         self.chain = None
         if topics.ee_source == "joint_states":
             self.chain = SerialChain.from_urdf(
@@ -223,7 +226,9 @@ class BagFrames:
             frame_ids={camera: entry[2] for camera, entry in entries.items()},
         )
 
-    def _ee_pose(self, stamp: float) -> np.ndarray:
+    def _ee_pose(self, stamp: float) -> np.ndarray | None:
+        if self.topics.ee_source == "none":
+            return None
         if self.chain is None:
             return self.transforms.lookup(self.topics.base_frame, self.topics.ee_frame, stamp)
         joints = self._joints_at(stamp)

@@ -65,3 +65,26 @@ def test_compressed_camera_bags(tmp_path: Path) -> None:
     episode = read_episode(tmp_path / "episode")
     assert result.steps == episode.steps >= 10
     assert episode.rgb.std() > 5, "decoded camera frames, not blank ones"
+
+
+def test_model_labeling_without_robot_state(tmp_path: Path) -> None:
+    """An (untrained) model labels a bag without robot state; what it cannot decode is flagged."""
+    from action_images_ros.model.labeling import ModelLabeler
+    from action_images_ros.model.video_action_model import VideoActionModel
+
+    sim = PandaSim(SceneConfig(cameras=default_cameras(32, 32)))
+    bag = tmp_path / "reach"
+    record_episode(sim, "reach", seed=5, bag_path=bag)
+    sim.close()
+    torch.manual_seed(0)
+    model = VideoActionModel(views=3, frames=3, height=16, width=16, num_layers=1)
+    cameras = {c: f"/{c}/image_raw" for c in ("front", "left", "right")}
+    result = label_bag(
+        bag, tmp_path / "episode", BagTopics(cameras=cameras, ee_source="none"), fps=10.0,
+        labeler=ModelLabeler(model, num_inference_steps=2),
+    )  # fmt: skip
+    episode = read_episode(tmp_path / "episode")
+    assert result.steps == episode.steps and episode.steps % 3 == 0
+    assert episode.meta["actions_from"] == "model"
+    assert np.all(episode.confidence[~episode.valid] == 0)
+    assert result.skipped.get("the last frames do not fill a model window", 0) < 3

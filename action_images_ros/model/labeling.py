@@ -1,0 +1,68 @@
+"""Model-based labeling: actions for videos without robot state (the action-labeling mode).
+
+Windows of F consecutive multi-view frames go through the model with every RGB frame given;
+it generates their action images, which the codec decodes into actions with a confidence per
+frame. Steps the decoder cannot triangulate stay flagged invalid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from action_images_ros.core.action_decoding import decode
+from action_images_ros.core.cameras import CameraRig
+from action_images_ros.model.modes import Mode
+from action_images_ros.model.pipeline import VideoActionPipeline
+from action_images_ros.model.video_action_model import VideoActionModel, plucker_rays
+
+
+@dataclass(frozen=True)
+class LabeledWindow:
+    action_images: np.ndarray  # (F, V, H, W, 3) uint8 at the input size
+    positions: np.ndarray  # (F, 3)
+    rotations: np.ndarray  # (F, 3, 3)
+    gripper: np.ndarray  # (F,)
+    confidence: np.ndarray  # (F,)
+    valid: np.ndarray  # (F,)
+
+
+class ModelLabeler:
+    """Labels windows of `model.config.frames` frames with a VideoActionModel."""
+
+    def __init__(self, model: VideoActionModel, num_inference_steps: int = 10, seed: int = 0):
+        self.model, self.steps, self.seed = model.eval(), num_inference_steps, seed
+        self.pipeline = VideoActionPipeline(model)
+
+    def label(
+        self, frames: np.ndarray, intrinsics: np.ndarray, extrinsics: np.ndarray
+    ) -> LabeledWindow:
+        """`frames` (F, V, H, W, 3) uint8 of one window; cameras (V, 3, 3) and (V, 4, 4)."""
+        c = self.model.config
+        count, views, height, width, _ = frames.shape
+        if count != c.frames or views != c.views:
+            raise ValueError(f"the model labels {c.frames} frames of {c.views} views at a time")
+        scale = np.array([[c.width / width], [c.height / height], [1.0]])
+        rig = CameraRig.from_arrays(
+            intrinsics * scale, extrinsics, c.width, c.height, dtype=torch.float32
+        )
+        small = np.stack([[cv2.resize(f, (c.width, c.height), interpolation=cv2.INTER_AREA)
+                           for f in step] for step in frames])  # fmt: skip
+        clips = torch.zeros(1, views, 2, count, c.height, c.width, 3)
+        clips[0, :, 0] = torch.from_numpy(small).permute(1, 0, 2, 3, 4).float() / 255
+        out = self.pipeline(
+            clips, plucker_rays(rig, c.height, c.width)[None], Mode.ACTION_LABELING,
+            num_inference_steps=self.steps, generator=torch.Generator().manual_seed(self.seed),
+        )  # fmt: skip
+        generated = (out[0, :, 1].permute(1, 0, 2, 3, 4) * 255).round().to(torch.uint8)
+        decoded = decode(generated, rig)
+        full_size = np.stack([[cv2.resize(f, (width, height), interpolation=cv2.INTER_LINEAR)
+                               for f in step] for step in generated.numpy()])  # fmt: skip
+        return LabeledWindow(
+            full_size, decoded.positions.double().numpy(), decoded.rotations.double().numpy(),
+            decoded.gripper.double().numpy(), decoded.confidence.double().numpy(),
+            decoded.valid.numpy(),
+        )  # fmt: skip
