@@ -145,6 +145,11 @@ class BagFrames:
             missing = [topic for topic in t.cameras.values() if topic not in present]
             if missing:
                 raise BagError(f"{self.path}: no messages on {missing}; topics: {sorted(present)}")
+            images = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+            wrong = {topic: present[topic] for topic in t.cameras.values()
+                     if present[topic] not in images}  # fmt: skip
+            if wrong:
+                raise BagError(f"{self.path}: camera topics must carry images, got {wrong}")
             info_topics = {t.info_topic(c): c for c in t.cameras}
             small = {t.tf, t.tf_static, t.joint_states, *info_topics}
             for connection, _, raw in reader.messages(self._connections(reader, small)):

@@ -48,6 +48,8 @@ def test_missing_topics_and_bags_are_clear_errors(recorded, tmp_path: Path) -> N
     bag, _ = recorded
     with pytest.raises(BagError, match="no messages on \\['/top/image_raw'\\]"):
         BagFrames(bag, BagTopics(cameras={"top": "/top/image_raw"}))
+    with pytest.raises(BagError, match="camera topics must carry images"):
+        BagFrames(bag, BagTopics(cameras={"front": "/joint_states"}))
     with pytest.raises(BagError, match="does not exist"):
         BagFrames(tmp_path / "nothing", TOPICS)
     broken = tmp_path / "broken"
