@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import rclpy
+from node_processes import stop
 
 
 @pytest.fixture(scope="module")
@@ -31,5 +32,4 @@ def running_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         time.sleep(0.1)
     yield calibration
     rclpy.shutdown()
-    process.terminate()
-    process.wait(timeout=10)
+    stop(process)

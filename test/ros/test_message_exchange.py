@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rclpy
+from node_processes import stop
 from rclpy.node import Node
 from sample_messages import (
     JOINT_NAMES,
@@ -30,8 +31,7 @@ PUBLISHER = Path(__file__).with_name("exchange_publisher.py")
 def publisher_process():
     process = subprocess.Popen([sys.executable, str(PUBLISHER)], cwd=PUBLISHER.parent)
     yield process
-    process.terminate()
-    process.wait(timeout=10)
+    stop(process)
 
 
 def test_messages_cross_processes_intact(publisher_process: subprocess.Popen) -> None:

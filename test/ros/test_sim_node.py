@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import rclpy
 import yaml
+from node_processes import stop
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
@@ -90,8 +91,7 @@ def sim(tmp_path_factory):
     yield probe, tmp
     probe.destroy_node()
     rclpy.shutdown()
-    process.terminate()
-    process.wait(timeout=10)
+    stop(process)
     log.close()
 
 
