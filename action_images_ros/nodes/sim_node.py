@@ -27,7 +27,6 @@ import yaml
 from rclpy.node import Node
 from rclpy.qos import QoSDurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
-from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Bool, Float64MultiArray, Header
 from std_srvs.srv import Trigger
@@ -213,10 +212,7 @@ class SimNode(Node):
             )
         )
         if self._tf is not None:
-            position, quaternion = self.sim.ee_pose()
-            pose = np.eye(4)
-            pose[:3, :3] = Rotation.from_quat(quaternion).as_matrix()
-            pose[:3, 3] = position
+            pose = self.sim.ee_transform()
             self._tf.publish(
                 TFMessage(transforms=[transform_to_msg(pose, BASE_FRAME, TCP_FRAME, stamp)])
             )

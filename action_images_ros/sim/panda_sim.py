@@ -127,9 +127,13 @@ class PandaSim:
         """Measured openness: 0 closed .. 1 fully open (finger separation / max)."""
         return float(np.clip(self.data.qpos[self._fadr].mean() / FINGER_MAX, 0.0, 1.0))
 
+    def ee_transform(self) -> np.ndarray:
+        """Pose (4, 4) of the ``tcp`` site in the base frame."""
+        return self.base_from_world() @ self._site_world("tcp")
+
     def ee_pose(self) -> tuple[np.ndarray, np.ndarray]:
         """Position (3,) and quaternion (x, y, z, w) of the ``tcp`` site in the base frame."""
-        t = self.base_from_world() @ self._site_world("tcp")
+        t = self.ee_transform()
         return t[:3, 3], matrix_to_quat(t[:3, :3])
 
     def object_pose(self, body: str = "cube") -> tuple[np.ndarray, np.ndarray]:

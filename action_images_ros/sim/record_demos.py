@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
 from action_images_ros.data.bag_recorder import BagRecorder
@@ -67,9 +65,7 @@ class RecordingSim:
         sim, now = self._sim, self._sim.time
         names, positions, velocities = sim.joint_state()
         self._recorder.write_joint_state(now, names, positions, velocities)
-        position, quaternion = sim.ee_pose()
-        pose = _pose(position, quaternion)
-        self._recorder.write_transforms(now, [(BASE_FRAME, TCP_FRAME, pose)])
+        self._recorder.write_transforms(now, [(BASE_FRAME, TCP_FRAME, sim.ee_transform())])
         if now + 1e-9 >= self._next_render:
             for camera, rgb in sim.render().items():
                 k = sim.camera_intrinsics(camera)
@@ -85,13 +81,6 @@ class RecordingSim:
             for c in self._sim.cameras
         ]
         self._recorder.write_transforms(self._sim.time, transforms, static=True)
-
-
-def _pose(position: np.ndarray, quaternion: np.ndarray) -> np.ndarray:
-    pose = np.eye(4)
-    pose[:3, :3] = Rotation.from_quat(quaternion).as_matrix()
-    pose[:3, 3] = position
-    return pose
 
 
 def record_episode(
