@@ -42,6 +42,7 @@ from action_images_ros.nodes.conversions import (
 )
 from action_images_ros.nodes.extrinsics import make_extrinsics_source
 from action_images_ros.nodes.image_conversions import rgb_to_image
+from action_images_ros.nodes.parameters import ARM_PARAMETERS, CAMERA_PARAMETERS
 from action_images_ros.nodes.runtime import run_node
 from action_images_ros.sim.scene import URDF_PATH
 
@@ -52,21 +53,11 @@ class LabelingNode(Node):
     def __init__(self, **node_options: object) -> None:
         super().__init__("labeling", **node_options)
         defaults = {
-            "cameras": ["/front", "/left", "/right"],
-            "image_transport": "raw",
-            "slop": 0.02,
+            **CAMERA_PARAMETERS,
+            **ARM_PARAMETERS,
             "max_age": 1.0,
-            "base_frame": "panda_link0",
-            "extrinsics_source": "calibration",
-            "calibration_file": "/tmp/action_images_ros/sim_calibration.yaml",
             "path_source": "joint_states",
             "policy_chunk_topic": "/policy/action_chunk",
-            "urdf": "",
-            "base_link": "panda_link0",
-            "tip_link": "panda_hand_tcp",
-            "joint_names": [f"panda_joint{i}" for i in range(1, 8)],
-            "gripper_joint": "panda_finger_joint1",
-            "gripper_open_position": 0.04,
             "history": 3.0,
             "publish_rate": 5.0,
         }

@@ -46,6 +46,7 @@ from action_images_ros.nodes.conversions import (
     time_to_msg,
 )
 from action_images_ros.nodes.extrinsics import make_extrinsics_source
+from action_images_ros.nodes.parameters import ARM_PARAMETERS, CAMERA_PARAMETERS
 from action_images_ros.nodes.runtime import run_node
 from action_images_ros.sim.scene import URDF_PATH
 
@@ -109,21 +110,11 @@ class PolicyNode(Node):
 
     def _declare_parameters(self) -> dict[str, object]:
         defaults = {
+            **CAMERA_PARAMETERS,
+            **ARM_PARAMETERS,
             "checkpoint": "",
             "device": "cpu",
-            "cameras": ["/front", "/left", "/right"],
-            "image_transport": "raw",
-            "slop": 0.02,
             "max_age": 0.5,
-            "base_frame": "panda_link0",
-            "extrinsics_source": "calibration",
-            "calibration_file": "/tmp/action_images_ros/sim_calibration.yaml",
-            "urdf": "",
-            "base_link": "panda_link0",
-            "tip_link": "panda_hand_tcp",
-            "joint_names": [f"panda_joint{i}" for i in range(1, 8)],
-            "gripper_joint": "panda_finger_joint1",
-            "gripper_open_position": 0.04,
             "enable_control": False,
             "controller_topic": "/panda_arm_controller/joint_trajectory",
             "gripper_topic": "/gripper_controller/commands",

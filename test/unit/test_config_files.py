@@ -21,9 +21,16 @@ def _declared(path: Path) -> set[str]:
     source = path.read_text()
     names = set(re.findall(r'declare_parameter\(\s*"([a-z_]+)"', source))
     tree = ast.parse(source)
-    for node in ast.walk(tree):  # `defaults = {...}` declared in a loop
+    shared = ast.parse((ROOT / "action_images_ros/nodes/parameters.py").read_text())
+    groups = {
+        node.target.id: {key.value for key in node.value.keys}
+        for node in shared.body
+        if isinstance(node, ast.AnnAssign)
+    }
+    for node in ast.walk(tree):  # `defaults = {**GROUP, "name": value, ...}` declared in a loop
         if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "defaults":
-            names |= {key.value for key in node.value.keys}
+            for key, value in zip(node.value.keys, node.value.values, strict=True):
+                names |= groups[value.id] if key is None else {key.value}
     return names
 
 
