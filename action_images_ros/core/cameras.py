@@ -115,6 +115,17 @@ class CameraRig:
             self.height,
         )  # fmt: skip
 
+    def resized(self, width: int, height: int) -> CameraRig:
+        """The rig of the images resized to `width` x `height` (cv2.resize, or a grid of cells
+        over the image): pixel centres map as u' = (u + 0.5) * sx - 0.5, so the principal point
+        moves by half a pixel as well as scaling."""
+        sx, sy = width / self.width, height / self.height
+        k = self.intrinsics.clone()
+        k[:, 0, 0], k[:, 0, 1], k[:, 1, 1] = k[:, 0, 0] * sx, k[:, 0, 1] * sx, k[:, 1, 1] * sy
+        k[:, 0, 2] = (k[:, 0, 2] + 0.5) * sx - 0.5
+        k[:, 1, 2] = (k[:, 1, 2] + 0.5) * sy - 0.5
+        return CameraRig(k, self.extrinsics, width, height)
+
     def require_triangulable(self) -> None:
         """Refuse rigs that cannot triangulate: fewer than two views or coincident centres."""
         if self.views < 2:

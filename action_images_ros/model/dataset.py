@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
-import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from action_images_ros.core.action_images import encode
-from action_images_ros.core.cameras import CameraRig
 from action_images_ros.core.rotations import quat_to_matrix
 from action_images_ros.data.episode import read_episode
 from action_images_ros.model.video_action_model import VideoActionModel, plucker_rays
+from action_images_ros.model.views import resize_views
 
 
 class EpisodeClips(Dataset):
@@ -40,16 +38,9 @@ class EpisodeClips(Dataset):
             if len(episode.cameras) != c.views:
                 raise ValueError(f"{path} has {len(episode.cameras)} views, the model {c.views}")
             stride = max(1, round(c.frame_interval * episode.fps))
-            height, width = episode.rgb.shape[2:4]
-            scale = np.array([[c.width / width], [c.height / height], [1.0]])
-            rig = CameraRig.from_arrays(
-                episode.intrinsics * scale, episode.extrinsics, c.width, c.height,
-                dtype=torch.float32,
-            )  # fmt: skip
-            rgb = np.stack([
-                [cv2.resize(f, (c.width, c.height), interpolation=cv2.INTER_AREA) for f in step]
-                for step in episode.rgb
-            ])  # fmt: skip
+            rgb, rig = resize_views(
+                episode.rgb, episode.intrinsics, episode.extrinsics, c.width, c.height
+            )
             actions = encode(
                 torch.tensor(episode.positions), torch.tensor(quat_to_matrix(episode.quaternions)),
                 torch.tensor(episode.gripper.clip(0, 1)), rig, episode.action_image_config,
@@ -57,7 +48,7 @@ class EpisodeClips(Dataset):
             clip = torch.stack([torch.from_numpy(rgb).float() / 255, actions], dim=2)  # T,V,2,..
             task = self.tasks.index(episode.meta.get("task", "")) + 1
             index = len(self.items)
-            self.items.append((clip, plucker_rays(rig, c.height, c.width), task, stride))
+            self.items.append((clip, plucker_rays(rig, *model.latent_shape[1:3]), task, stride))
             last = episode.steps - (self.frames - 1) * stride
             self.windows += [(index, start) for start in range(max(0, last))]
         if not self.windows:

@@ -14,10 +14,11 @@ import numpy as np
 import torch
 
 from action_images_ros.core.action_decoding import decode
-from action_images_ros.core.cameras import CameraRig
+from action_images_ros.model.latent_space import WanLatentSpace
 from action_images_ros.model.modes import Mode
 from action_images_ros.model.pipeline import VideoActionPipeline
 from action_images_ros.model.video_action_model import VideoActionModel, plucker_rays
+from action_images_ros.model.views import resize_views
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,15 @@ class LabeledWindow:
 class ModelLabeler:
     """Labels windows of `model.config.frames` frames with a VideoActionModel."""
 
-    def __init__(self, model: VideoActionModel, num_inference_steps: int = 10, seed: int = 0):
+    def __init__(
+        self,
+        model: VideoActionModel,
+        num_inference_steps: int = 10,
+        seed: int = 0,
+        vae: WanLatentSpace | None = None,
+    ) -> None:
         self.model, self.steps, self.seed = model.eval(), num_inference_steps, seed
-        self.pipeline = VideoActionPipeline(model)
+        self.pipeline = VideoActionPipeline(model, vae=vae)
 
     def label(
         self, frames: np.ndarray, intrinsics: np.ndarray, extrinsics: np.ndarray
@@ -45,16 +52,12 @@ class ModelLabeler:
         count, views, height, width, _ = frames.shape
         if count != c.frames or views != c.views:
             raise ValueError(f"the model labels {c.frames} frames of {c.views} views at a time")
-        scale = np.array([[c.width / width], [c.height / height], [1.0]])
-        rig = CameraRig.from_arrays(
-            intrinsics * scale, extrinsics, c.width, c.height, dtype=torch.float32
-        )
-        small = np.stack([[cv2.resize(f, (c.width, c.height), interpolation=cv2.INTER_AREA)
-                           for f in step] for step in frames])  # fmt: skip
+        small, rig = resize_views(frames, intrinsics, extrinsics, c.width, c.height)
         clips = torch.zeros(1, views, 2, count, c.height, c.width, 3)
         clips[0, :, 0] = torch.from_numpy(small).permute(1, 0, 2, 3, 4).float() / 255
+        _, grid_height, grid_width, _ = self.model.latent_shape
         out = self.pipeline(
-            clips, plucker_rays(rig, c.height, c.width)[None], Mode.ACTION_LABELING,
+            clips, plucker_rays(rig, grid_height, grid_width)[None], Mode.ACTION_LABELING,
             num_inference_steps=self.steps, generator=torch.Generator().manual_seed(self.seed),
         )  # fmt: skip
         generated = (out[0, :, 1].permute(1, 0, 2, 3, 4) * 255).round().to(torch.uint8)

@@ -1,32 +1,37 @@
 """The video-action model as a Policy: observation in, decoded 7-DoF action chunk out.
 
-The current frames of every view are resized to the model's size (the intrinsics scaled with
-them), the current action image is drawn from the robot's end-effector pose, the model
-generates the future RGB and action frames (policy mode), and the codec decodes the action
-frames into actions with a confidence per step.
+The current frames of every view are resized to the model's size (the intrinsics with them),
+the current action image is drawn from the robot's end-effector pose, the model generates the
+future RGB and action frames (policy mode), and the codec decodes the action frames into
+actions with a confidence per step.
+
+A checkpoint directory is what `save_pretrained` wrote (config.json + safetensors), plus, for a
+latent model, the Wan VAE in `vae/`, and optionally a text encoder in `text_encoder/` and
+`tokenizer/` (then the policy follows `instruction` instead of `task_id`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from action_images_ros.core.action_chunk import ActionChunk
 from action_images_ros.core.action_decoding import decode
 from action_images_ros.core.action_images import ActionImageConfig, encode
-from action_images_ros.core.cameras import CameraRig
 from action_images_ros.core.policy import Observation
 from action_images_ros.core.rotations import matrix_to_quat, quat_to_matrix
+from action_images_ros.model.latent_space import WanLatentSpace
 from action_images_ros.model.modes import Mode
 from action_images_ros.model.pipeline import VideoActionPipeline
+from action_images_ros.model.text_conditioning import TextEncoder
 from action_images_ros.model.video_action_model import (
     ModelShapeError,
     VideoActionModel,
     plucker_rays,
 )
+from action_images_ros.model.views import resize_views
 
 
 class VideoActionPolicy:
@@ -40,23 +45,34 @@ class VideoActionPolicy:
         task_id: int = 0,
         seed: int = 0,
         action_image_config: ActionImageConfig | None = None,
+        vae: WanLatentSpace | None = None,
+        text_encoder: TextEncoder | None = None,
+        instruction: str = "",
     ) -> None:
         self.model = model.eval()
-        self.pipeline = VideoActionPipeline(model)
+        self.pipeline = VideoActionPipeline(model, vae=vae)
         self.steps, self.guidance, self.task_id, self.seed = (
             num_inference_steps, guidance_scale, task_id, seed,
         )  # fmt: skip
         self.config = action_image_config or ActionImageConfig.paper()
+        self.text, self.negative_text = None, None
+        if text_encoder is not None:  # encoded once: the instruction does not change
+            self.text, self.negative_text = text_encoder([instruction, ""]).split(1)
 
     @classmethod
     def from_pretrained(
         cls, path: str | Path, device: str = "cpu", **options: object
     ) -> VideoActionPolicy:
         """Load a model directory written by `save_pretrained` (safetensors only)."""
+        path = Path(path)
         dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
-        model = VideoActionModel.from_pretrained(
-            Path(path), use_safetensors=True, torch_dtype=dtype
-        )
+        model = VideoActionModel.from_pretrained(path, use_safetensors=True, torch_dtype=dtype)
+        if not model.in_pixel_space:
+            options["vae"] = WanLatentSpace.from_pretrained(path)
+            options["vae"].vae.to(device, dtype)
+        if (path / "text_encoder").is_dir():
+            options["text_encoder"] = TextEncoder.from_pretrained(path, torch_dtype=dtype)
+            options["text_encoder"].encoder.to(device)
         return cls(model.to(device), **options)
 
     def predict(self, observation: Observation) -> ActionChunk:
@@ -64,16 +80,9 @@ class VideoActionPolicy:
         views = observation.images.shape[0]
         if views != c.views:
             raise ModelShapeError(f"the model was built for {c.views} views, got {views}")
-        height, width = observation.images.shape[1:3]
-        frames = np.stack(
-            [cv2.resize(image, (c.width, c.height), interpolation=cv2.INTER_AREA)
-             for image in observation.images]
-        )  # fmt: skip
-        scale = np.array([[c.width / width], [c.height / height], [1.0]])
-        rig = CameraRig.from_arrays(
-            observation.intrinsics * scale, observation.extrinsics, c.width, c.height,
-            dtype=torch.float32,
-        )  # fmt: skip
+        frames, rig = resize_views(
+            observation.images, observation.intrinsics, observation.extrinsics, c.width, c.height
+        )
         current = encode(
             torch.tensor(observation.ee_position[None]),
             torch.tensor(quat_to_matrix(observation.ee_quaternion)[None]),
@@ -83,9 +92,11 @@ class VideoActionPolicy:
         clips[0, :, 0, 0] = torch.from_numpy(frames).float() / 255
         clips[0, :, 1, 0] = current.float()
         generator = torch.Generator().manual_seed(self.seed)
+        _, height, width, _ = self.model.latent_shape
         out = self.pipeline(
-            clips, plucker_rays(rig, c.height, c.width)[None], Mode.POLICY,
+            clips, plucker_rays(rig, height, width)[None], Mode.POLICY,
             torch.tensor([self.task_id]), self.steps, self.guidance, generator,
+            self.text, self.negative_text,
         )  # fmt: skip
         future = out[0, :, 1, 1:].permute(1, 0, 2, 3, 4)  # (F-1, V, H, W, 3)
         decoded = decode((future * 255).round().to(torch.uint8), rig, self.config)

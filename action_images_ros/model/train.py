@@ -1,14 +1,22 @@
 """Train the video-action model on episodes, with accelerate.
 
     python -m action_images_ros.model.train --config tiny --episodes episodes/ --out runs/tiny
+    python -m action_images_ros.model.train --backbone /models/Wan2.2-TI2V-5B-Diffusers \
+        --frames 5 --size 512 --lora-rank 32 --episodes episodes/ --out runs/wan5b
     accelerate launch -m action_images_ros.model.train ...   # several GPUs / machines
 
 Each step draws a mode per sample (policy 60 %, labeling 15 %, action-conditioned video 15 %,
-video 10 %) and minimises the flow-matching loss on the frames that mode generates. Devices,
+video 10 %) and minimises the flow-matching loss on the frames that mode generates; 10 % of the
+samples drop their task (or prompt) so that classifier-free guidance has an unconditional
+model. `--backbone` starts from the transformer of a local diffusers Wan directory and trains in
+its VAE's latent space, fully or with LoRA adapters (`--lora-rank`); `--text-encoder` (a local
+directory, e.g. the backbone's own) conditions on the episodes' instructions instead of task
+ids, each encoded once. Devices,
 mixed precision (`--mixed-precision bf16`) and gradient accumulation come from accelerate.
 Checkpoints (`<out>/checkpoint-<step>/`) hold the model (save_pretrained, safetensors), the
 optimizer state (safetensors + JSON: never pickle) and the step; `--resume` continues from the
-newest. The final model goes to `<out>/model`, the loss curve to `<out>/loss.png`.
+newest. The final model goes to `<out>/model` (with `vae/`, `text_encoder/` and `tokenizer/`
+where used, so the directory deploys as it is), the loss curve to `<out>/loss.png`.
 """
 
 from __future__ import annotations
@@ -30,8 +38,11 @@ from tqdm import tqdm  # noqa: E402
 
 from action_images_ros.model.config import PRESETS  # noqa: E402
 from action_images_ros.model.dataset import EpisodeClips  # noqa: E402
+from action_images_ros.model.latent_space import WanLatentSpace  # noqa: E402
+from action_images_ros.model.lora import add_lora, load_lora, save_lora  # noqa: E402
 from action_images_ros.model.modes import Mode  # noqa: E402
-from action_images_ros.model.pipeline import flow_matching_loss  # noqa: E402
+from action_images_ros.model.pipeline import clip_space, flow_matching_loss  # noqa: E402
+from action_images_ros.model.text_conditioning import TextEncoder  # noqa: E402
 from action_images_ros.model.video_action_model import VideoActionModel  # noqa: E402
 
 MODE_MIX = {
@@ -67,6 +78,32 @@ def load_optimizer(optimizer: torch.optim.Optimizer, directory: Path) -> None:
     optimizer.load_state_dict({"state": state, "param_groups": document["param_groups"]})
 
 
+def build_model(
+    args: argparse.Namespace, resume: Path | None
+) -> tuple[VideoActionModel, WanLatentSpace | None]:
+    """The model to train (a preset, or a Wan backbone with optional LoRA) and its VAE."""
+    if args.backbone is None:
+        if resume is not None:
+            return VideoActionModel.from_pretrained(resume / "model", use_safetensors=True), None
+        torch.manual_seed(args.seed)
+        preset = dict(PRESETS[args.config])
+        preset.update({k: v for k, v in (("frames", args.frames), ("height", args.size),
+                                         ("width", args.size)) if v})  # fmt: skip
+        return VideoActionModel(views=args.views, **preset), None
+    if not (args.frames and args.size):
+        raise SystemExit("--backbone needs --frames and --size (the pixel clips to train on)")
+    model = VideoActionModel.from_wan_backbone(
+        args.backbone, args.views, args.frames, args.size, args.size
+    )
+    if args.lora_rank and resume is not None:
+        load_lora(model, resume, args.lora_rank)
+    elif args.lora_rank:
+        add_lora(model, args.lora_rank)
+    elif resume is not None:
+        model = VideoActionModel.from_pretrained(resume / "model", use_safetensors=True)
+    return model, WanLatentSpace.from_pretrained(args.backbone)
+
+
 def train(args: argparse.Namespace) -> list[float]:
     accelerator = Accelerator(
         mixed_precision=args.mixed_precision,
@@ -76,14 +113,20 @@ def train(args: argparse.Namespace) -> list[float]:
     out: Path = args.out
     checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     resume = checkpoints[-1] if args.resume and checkpoints else None
-    if resume is not None:
-        model = VideoActionModel.from_pretrained(resume / "model", use_safetensors=True)
-    else:
-        torch.manual_seed(args.seed)
-        model = VideoActionModel(views=args.views, **PRESETS[args.config])
+    model, vae = build_model(args, resume)
+    space = clip_space(model, vae)
+    if vae is not None:
+        vae.vae.to(accelerator.device)
     dataset = EpisodeClips(args.episodes, model)
+    prompts = ["", *dataset.tasks]
+    text = TextEncoder.from_pretrained(args.text_encoder) if args.text_encoder else None
+    prompt_table = None
+    if text is not None:
+        text.encoder.to(accelerator.device)
+        prompt_table = text(prompts)  # each instruction encoded once
     loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=True, drop_last=False)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.01)
     state = {"step": 0, "losses": []}
     if resume is not None:
         load_optimizer(optimizer, resume)
@@ -96,10 +139,16 @@ def train(args: argparse.Namespace) -> list[float]:
     while state["step"] < args.steps:
         for batch in loader:
             with accelerator.accumulate(model):
-                drawn = torch.multinomial(weights, len(batch["clips"]), True, generator=generator)
+                count = len(batch["clips"])
+                drawn = torch.multinomial(weights, count, True, generator=generator)
+                dropped = torch.rand(count, generator=generator) < args.condition_dropout
+                tasks = torch.where(dropped.to(batch["task_ids"].device), 0, batch["task_ids"])
+                embeddings = None if prompt_table is None else prompt_table[tasks.cpu()]
+                with torch.no_grad():
+                    clean = space.encode(batch["clips"])
                 loss = flow_matching_loss(
-                    model, batch["clips"], batch["rays"], batch["task_ids"],
-                    [modes[i] for i in drawn.tolist()], generator,
+                    model, clean.to(batch["clips"].dtype), batch["rays"], tasks,
+                    [modes[i] for i in drawn.tolist()], generator, embeddings,
                 )  # fmt: skip
                 accelerator.backward(loss)
                 optimizer.step()
@@ -110,24 +159,48 @@ def train(args: argparse.Namespace) -> list[float]:
                 progress.update(1)
                 progress.set_postfix(loss=f"{state['losses'][-1]:.4f}")
                 if state["step"] % args.checkpoint_every == 0 or state["step"] == args.steps:
-                    _checkpoint(accelerator, model, optimizer, state, out, dataset.tasks)
+                    _checkpoint(accelerator, model, optimizer, state, out, prompts, args)
             if state["step"] >= args.steps:
                 break
     progress.close()
     if accelerator.is_main_process:
-        accelerator.unwrap_model(model).save_pretrained(out / "model")
-        (out / "model" / "tasks.json").write_text(json.dumps(["", *dataset.tasks]))
+        final = accelerator.unwrap_model(model)
+        if args.lora_rank:
+            final.transformer.fuse_lora()
+            final.transformer.unload_lora()
+        _save_model(final, out / "model", prompts, vae, text)
         _plot(state["losses"], out / "loss.png")
     return state["losses"]
 
 
-def _checkpoint(accelerator, model, optimizer, state: dict, out: Path, tasks: list[str]) -> None:
+def _save_model(
+    model: VideoActionModel,
+    directory: Path,
+    prompts: list[str],
+    vae: WanLatentSpace | None = None,
+    text: TextEncoder | None = None,
+) -> None:
+    """A directory that deploys as it is (VideoActionPolicy.from_pretrained)."""
+    model.save_pretrained(directory)
+    (directory / "tasks.json").write_text(json.dumps(prompts))
+    if vae is not None:
+        vae.vae.save_pretrained(directory / "vae")
+    if text is not None:
+        text.encoder.save_pretrained(directory / "text_encoder")
+        text.tokenizer.save_pretrained(directory / "tokenizer")
+
+
+def _checkpoint(
+    accelerator, model, optimizer, state: dict, out: Path, prompts: list[str], args
+) -> None:
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         return
     directory = out / f"checkpoint-{state['step']}"
-    accelerator.unwrap_model(model).save_pretrained(directory / "model")
-    (directory / "model" / "tasks.json").write_text(json.dumps(["", *tasks]))
+    if args.lora_rank:
+        save_lora(accelerator.unwrap_model(model), directory)
+    else:
+        _save_model(accelerator.unwrap_model(model), directory / "model", prompts)
     save_optimizer(optimizer, directory)
     (directory / "trainer_state.json").write_text(json.dumps(state))
 
@@ -154,6 +227,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--episodes", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--views", type=int, default=3)
+    parser.add_argument("--frames", type=int, help="frames per clip (default: the preset's)")
+    parser.add_argument("--size", type=int, help="clip height and width (default: the preset's)")
+    parser.add_argument(
+        "--backbone", type=Path, help="local diffusers Wan directory (transformer/, vae/)"
+    )
+    parser.add_argument("--lora-rank", type=int, default=0, help="0 = train every weight")
+    parser.add_argument("--text-encoder", type=Path, help="local T5/UMT5 directory")
+    parser.add_argument("--condition-dropout", type=float, default=0.1)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=3e-4)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -246,3 +247,22 @@ def test_overlays_mark_the_blobs_and_leave_the_rest() -> None:
     assert (drawn[0] == [230, 50, 50]).all(-1).any(), "the gripper closing is marked"
     with pytest.raises(ValueError, match="differ"):
         blend(frames[0], np.zeros((64, 64, 3)))
+
+
+def test_resized_rig_follows_pixel_centres_as_cv2_resize_does() -> None:
+    k = np.array([[100.0, 0, 47.5], [0, 90.0, 30.0], [0, 0, 1]])
+    rig = CameraRig.from_arrays([k, k], [np.eye(4), np.eye(4)], 96, 64)
+    point = torch.tensor([[0.05, -0.02, 1.0]], dtype=torch.float64)
+    before = rig.project(point)[0][0, 0]
+    after = rig.resized(32, 16).project(point)[0][0, 0]
+    expected = (before + 0.5) * torch.tensor([32 / 96, 16 / 64], dtype=torch.float64) - 0.5
+    torch.testing.assert_close(after, expected)
+    image = np.zeros((64, 96), np.float32)
+    image[30:34, 45:51] = 1.0  # a block centred on (47.5, 31.5)
+    small = cv2.resize(image, (32, 16), interpolation=cv2.INTER_AREA)
+    rows, cols = np.nonzero(small)
+    centre = (
+        np.average(cols, weights=small[rows, cols]),
+        np.average(rows, weights=small[rows, cols]),
+    )
+    np.testing.assert_allclose(centre, ((47.5 + 0.5) / 3 - 0.5, (31.5 + 0.5) / 4 - 0.5), atol=1e-6)
