@@ -1,16 +1,17 @@
 """The simulated demo: seeded episodes per task in closed loop through ROS 2, with a report.
 
     scripts/bootstrap.sh demo [--tasks reach pick place] [--episodes 3] [--out outputs/demo]
+    scripts/bootstrap.sh demo --checkpoint runs/small/model --real-time-factor 0.2
 
-The sim node runs the MuJoCo Panda behind its ROS 2 interfaces; a driver node in the same
-process reads the cameras and joint states over DDS and commands the arm through the
-joint_trajectory_controller topic and the gripper topic, like any client of a real robot.
-Until the learned policy node lands (issues 6 and 8), the driver is the scripted expert, which
-reads the task's true object poses (a privileged demonstrator); everything else is the path a
-policy takes. The labeling node draws the action images (and the recent end-effector path) over
-the camera images. The report holds the success rate per task, an mp4 per episode (all views
-side by side, with the action-image overlays) and a plot of commanded versus achieved
-end-effector paths.
+The sim node runs the MuJoCo Panda behind its ROS 2 interfaces. With `--checkpoint`, the policy
+node runs that model in closed loop (cameras and joint states over DDS in, JointTrajectory and
+gripper commands out, `enable_control` on), told the task of each episode; without one, a
+driver node commands the arm with the scripted expert, which reads the task's true object poses
+(a privileged demonstrator) through the same joint_trajectory_controller and gripper topics.
+The labeling node draws the action images (and the recent end-effector path) over the camera
+images. The report holds the success rate per task, an mp4 per episode (all views side by
+side, with the action-image overlays), a plot of commanded versus achieved end-effector paths,
+and with a model its inference latency per chunk.
 """
 
 from __future__ import annotations
@@ -38,12 +39,15 @@ from std_msgs.msg import Bool, Float64MultiArray  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
+from action_images_ros.core.action_chunk import ActionChunk  # noqa: E402
+from action_images_ros.core.policy import Observation, Policy  # noqa: E402
 from action_images_ros.nodes.conversions import (  # noqa: E402
     duration_from_msg,
     joint_trajectory_to_msg,
 )
 from action_images_ros.nodes.image_conversions import image_to_rgb  # noqa: E402
 from action_images_ros.nodes.labeling_node import LabelingNode  # noqa: E402
+from action_images_ros.nodes.policy_node import PolicyNode  # noqa: E402
 from action_images_ros.nodes.sim_node import SimNode  # noqa: E402
 from action_images_ros.sim.experts import EXPERTS, plan_segment  # noqa: E402
 
@@ -106,6 +110,43 @@ class ExpertDriver(Node):
             time.sleep(0.005)
 
 
+class TimedPolicy:
+    """A policy that remembers how long each chunk took and where it sent the arm."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy, self.latencies, self.targets = policy, [], []
+
+    def predict(self, observation: Observation) -> ActionChunk:
+        start = time.perf_counter()
+        chunk = self.policy.predict(observation)
+        self.latencies.append(time.perf_counter() - start)
+        self.targets.extend(chunk.positions[chunk.valid])
+        return chunk
+
+
+def run_policy_episode(
+    sim_node: SimNode, policy_node: PolicyNode, driver: ExpertDriver, task: str, seed: int
+) -> dict:
+    """Reset the sim to (task, seed) and let the policy node act until success or time out."""
+    timed: TimedPolicy = policy_node.policy
+    timed.policy.set_task(task)
+    sim_node.start_episode(task, seed)
+    policy_node.reset()
+    timed.targets = []
+    driver.take_frames()
+    start, achieved = driver.sim_time, []
+    deadline = start + sim_node.task.max_duration
+    while driver.sim_time < deadline and not driver.success:
+        driver.wait_sim_time(driver.sim_time + 0.1)
+        achieved.append(sim_node.sim.chain.fk(np.array(driver.joint_state.position[:7]))[:3, 3])
+    driver.wait_sim_time(driver.sim_time + 0.3)
+    return {
+        "task": task, "seed": seed, "success": bool(driver.success),
+        "duration": driver.sim_time - start, "frames": driver.take_frames(),
+        "commanded": np.array(timed.targets).reshape(-1, 3), "achieved": np.array(achieved),
+    }  # fmt: skip
+
+
 def run_episode(sim_node: SimNode, driver: ExpertDriver, task: str, seed: int) -> dict:
     """Reset the sim to (task, seed) and run the expert through ROS; returns the record."""
     sim = sim_node.sim
@@ -141,7 +182,9 @@ def run_episode(sim_node: SimNode, driver: ExpertDriver, task: str, seed: int) -
     }
 
 
-def write_report(records: list[dict], out: Path, fps: float) -> dict:
+def write_report(
+    records: list[dict], out: Path, fps: float, driver: str, latencies: list[float] | None = None
+) -> dict:
     """mp4s, the path plot and report.json; returns the per-task success summary."""
     out.mkdir(parents=True, exist_ok=True)
     figure = plt.figure(figsize=(6, 5))
@@ -155,7 +198,7 @@ def write_report(records: list[dict], out: Path, fps: float) -> dict:
     axes.set_xlabel("x [m]")
     axes.set_ylabel("y [m]")
     axes.set_zlabel("z [m]")
-    axes.set_title("end-effector paths: achieved (lines), commanded waypoints (x)")
+    axes.set_title("end-effector paths: achieved (lines), commanded targets (x)")
     axes.legend(fontsize=6, loc="upper left")
     figure.savefig(out / "paths.png", dpi=120)
     plt.close(figure)
@@ -164,10 +207,15 @@ def write_report(records: list[dict], out: Path, fps: float) -> dict:
         outcomes = [r["success"] for r in records if r["task"] == task]
         summary[task] = {"episodes": len(outcomes), "success_rate": sum(outcomes) / len(outcomes)}
     report = {
-        "driver": "scripted expert through ROS 2 (privileged demonstrator)",
+        "driver": driver,
         "per_task": summary,
         "episodes": [{k: r[k] for k in ("task", "seed", "success")} for r in records],
     }
+    if latencies:
+        report["inference_latency_s"] = {
+            "chunks": len(latencies), "p50": float(np.percentile(latencies, 50)),
+            "p90": float(np.percentile(latencies, 90)), "max": float(np.max(latencies)),
+        }  # fmt: skip
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return summary
 
@@ -181,13 +229,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--real-time-factor", type=float, default=1.0, help="simulated seconds per wall second"
     )
+    parser.add_argument("--checkpoint", type=Path, help="model directory for the policy node")
+    parser.add_argument("--inference-steps", type=int, default=10)
     args = parser.parse_args(argv)
 
+    driver_name = (
+        f"policy node with {args.checkpoint} through ROS 2" if args.checkpoint
+        else "scripted expert through ROS 2 (privileged demonstrator)"
+    )  # fmt: skip
     print(
-        "action_images_ros demo: the MuJoCo Panda behind ROS 2, driven in closed loop through "
-        "its topics by the scripted expert (the learned policy replaces it when it lands); the "
-        "labeling node draws the action images into the videos."
+        f"action_images_ros demo: the MuJoCo Panda behind ROS 2, driven in closed loop through "
+        f"its topics by the {driver_name}; the labeling node draws the action images into the "
+        "videos."
     )
+    policy = None
+    if args.checkpoint:
+        from action_images_ros.model.policy import VideoActionPolicy  # torch only when needed
+
+        policy = TimedPolicy(VideoActionPolicy.from_pretrained(
+            args.checkpoint, num_inference_steps=args.inference_steps
+        ))  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     rclpy.init()
     sim_node = SimNode(
@@ -209,8 +270,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         ]
     )
     driver = ExpertDriver(cameras)
+    nodes = [sim_node, labeling_node, driver]
+    if policy is not None:
+        nodes.append(PolicyNode(policy, parameter_overrides=[
+            Parameter("use_sim_time", value=True),
+            Parameter("cameras", value=[f"/{c}" for c in cameras]),
+            Parameter("calibration_file", value=str(calibration)),
+            Parameter("enable_control", value=True),
+        ]))  # fmt: skip
     executor = SingleThreadedExecutor()
-    for node in (sim_node, labeling_node, driver):
+    for node in nodes:
         executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
@@ -219,14 +288,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             time.sleep(0.05)
         episodes = [(t, s) for t in args.tasks for s in range(args.episodes)]
         records = [
-            run_episode(sim_node, driver, task, seed)
+            run_policy_episode(sim_node, nodes[3], driver, task, seed) if policy
+            else run_episode(sim_node, driver, task, seed)
             for task, seed in tqdm(episodes, desc="demo episodes", unit="episode")
-        ]
-        summary = write_report(records, args.out, fps=sim_node.get_parameter("render_rate").value)
+        ]  # fmt: skip
+        fps = sim_node.get_parameter("render_rate").value
+        latencies = policy.latencies if policy else None
+        summary = write_report(records, args.out, fps, driver_name, latencies)
     finally:
         executor.shutdown()
         spinner.join(timeout=10.0)
-        for node in (sim_node, labeling_node, driver):
+        for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown()
     for task, result in summary.items():

@@ -2,6 +2,11 @@
 steps per second, for the tiny and small presets.
 
     scripts/bootstrap.sh -- python bench/bench_model.py [--device cuda] [--views 3]
+    scripts/bootstrap.sh -- python bench/bench_model.py --wan5b [--device cuda] [--size 256]
+
+`--wan5b` builds the Wan 2.2 TI2V-5B layout with random weights in bf16 (about 10 GB) and
+times one denoising step over V views' RGB and action latents, and the VAE's chunked decoding
+of the generated segments; no training figures (a 5B model is fine-tuned on GPUs, with LoRA).
 
 On the CPU, peak memory is the growth of the process's resident set (ru_maxrss) over the run;
 on CUDA, torch.cuda.max_memory_allocated. bf16 on CUDA.
@@ -39,12 +44,72 @@ def peak_mb(device: str, baseline_kb: int) -> float:
     return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline_kb) / 1024
 
 
+def bench_wan5b(device: str, views: int, size: int, frames: int) -> None:
+    from accelerate import init_empty_weights
+    from diffusers import AutoencoderKLWan
+
+    from action_images_ros.model.config import WAN_2_2_TI2V_5B
+    from action_images_ros.model.latent_space import WanLatentSpace
+
+    dtype = torch.bfloat16
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    with init_empty_weights():
+        model = VideoActionModel(views=views, frames=frames, height=size, width=size,
+                                 **WAN_2_2_TI2V_5B["transformer"])  # fmt: skip
+    model = model.to_empty(device=device).to(dtype)
+    generator = torch.Generator(device).manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.normal_(0.0, 0.02, generator=generator)
+    vae = AutoencoderKLWan(**WAN_2_2_TI2V_5B["vae"]).to(device, dtype)
+    space = WanLatentSpace(vae)
+    built = time.perf_counter() - start
+    params = sum(p.numel() for p in model.parameters()) / 1e9
+    vae_params = sum(p.numel() for p in vae.parameters()) / 1e6
+    f, h, w, c = model.latent_shape
+    latents = torch.randn(1, views, 2, f, h, w, c, device=device, dtype=dtype)
+    rays = plucker_rays(rig(views), h, w)[None].to(device, dtype)
+    timesteps = torch.full((1, views, 2, f), 500.0, device=device, dtype=dtype)
+    tokens = views * 2 * f * (h // 2) * (w // 2)
+    with torch.no_grad():
+        model(latents, timesteps, rays, torch.tensor([1], device=device))  # warm-up
+        start = time.perf_counter()
+        model(latents, timesteps, rays, torch.tensor([1], device=device))
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        step = time.perf_counter() - start
+        start = time.perf_counter()
+        pixels = space.decode(latents)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        decode = time.perf_counter() - start
+    print(
+        f"Wan 2.2 TI2V-5B layout, random weights, bf16 on {device}: transformer "
+        f"{params:.2f} B parameters, VAE {vae_params:.0f} M; built in {built:.0f} s"
+    )
+    print(
+        f"{views} views x [RGB, action] x {frames} frames of {size} px = {f} latent frames "
+        f"of {h} x {w} x {c} = {tokens} tokens"
+    )
+    print(
+        f"one denoising step {step:.2f} s; VAE decoding of {views * 2} segments "
+        f"{tuple(pixels.shape[3:6])} {decode:.2f} s; peak {peak_mb(device, baseline):.0f} MB"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--views", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10, help="denoising steps per chunk")
+    parser.add_argument("--wan5b", action="store_true", help="the 5B layout, random weights")
+    parser.add_argument("--size", type=int, default=256, help="--wan5b: frame size")
+    parser.add_argument("--frames", type=int, default=5, help="--wan5b: frames per segment")
     args = parser.parse_args()
+    if args.wan5b:
+        bench_wan5b(args.device, args.views, args.size, args.frames)
+        return
     dtype = torch.bfloat16 if args.device.startswith("cuda") else torch.float32
     print(f"device {args.device} ({dtype}), {args.views} views, {args.steps} denoising steps")
     print(f"{'preset':>6} {'params':>8} | {'ms/step':>8} {'s/chunk':>8} {'peak MB':>8} | "
@@ -76,7 +141,7 @@ def main() -> None:
         )
         start, train_steps = time.perf_counter(), 5
         for _ in range(train_steps):
-            loss = flow_matching_loss(model, batch, ray_batch, tasks, [Mode.POLICY] * 2)
+            loss = flow_matching_loss(model, batch * 2 - 1, ray_batch, tasks, [Mode.POLICY] * 2)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

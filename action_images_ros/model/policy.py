@@ -7,11 +7,12 @@ actions with a confidence per step.
 
 A checkpoint directory is what `save_pretrained` wrote (config.json + safetensors), plus, for a
 latent model, the Wan VAE in `vae/`, and optionally a text encoder in `text_encoder/` and
-`tokenizer/` (then the policy follows `instruction` instead of `task_id`).
+`tokenizer/` (then the task is an instruction for it), and `tasks.json` (the task names).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -42,22 +43,32 @@ class VideoActionPolicy:
         model: VideoActionModel,
         num_inference_steps: int = 10,
         guidance_scale: float = 1.0,
-        task_id: int = 0,
+        task: str = "",
+        tasks: list[str] | None = None,
         seed: int = 0,
         action_image_config: ActionImageConfig | None = None,
         vae: WanLatentSpace | None = None,
         text_encoder: TextEncoder | None = None,
-        instruction: str = "",
     ) -> None:
+        """`tasks` names the model's task ids (tasks.json of a trained model, id 0 = none); with
+        a `text_encoder`, `task` is the instruction given to it instead."""
         self.model = model.eval()
         self.pipeline = VideoActionPipeline(model, vae=vae)
-        self.steps, self.guidance, self.task_id, self.seed = (
-            num_inference_steps, guidance_scale, task_id, seed,
-        )  # fmt: skip
+        self.steps, self.guidance, self.seed = num_inference_steps, guidance_scale, seed
         self.config = action_image_config or ActionImageConfig.paper()
-        self.text, self.negative_text = None, None
-        if text_encoder is not None:  # encoded once: the instruction does not change
-            self.text, self.negative_text = text_encoder([instruction, ""]).split(1)
+        self.tasks, self.text_encoder = tasks or [""], text_encoder
+        self.set_task(task)
+
+    def set_task(self, task: str) -> None:
+        """Condition on `task` ("" = none): a task name of the model, or an instruction."""
+        self.text, self.negative_text, self.task_id = None, None, 0
+        if self.text_encoder is not None:  # encoded once: the instruction does not change
+            self.text, self.negative_text = self.text_encoder([task, ""]).split(1)
+        elif task not in self.tasks:
+            known = ", ".join(repr(t) for t in self.tasks[1:]) or "none"
+            raise ValueError(f"the model knows no task {task!r} (its tasks: {known})")
+        else:
+            self.task_id = self.tasks.index(task)
 
     @classmethod
     def from_pretrained(
@@ -70,6 +81,8 @@ class VideoActionPolicy:
         if not model.in_pixel_space:
             options["vae"] = WanLatentSpace.from_pretrained(path)
             options["vae"].vae.to(device, dtype)
+        if (path / "tasks.json").exists():
+            options.setdefault("tasks", json.loads((path / "tasks.json").read_text()))
         if (path / "text_encoder").is_dir():
             options["text_encoder"] = TextEncoder.from_pretrained(path, torch_dtype=dtype)
             options["text_encoder"].encoder.to(device)

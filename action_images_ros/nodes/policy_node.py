@@ -62,7 +62,7 @@ class PolicyNode(Node):
         self.joint_names: list[str] = list(p["joint_names"])
         self.horizon, self.watchdog_timeout = p["horizon"], p["watchdog_timeout"]
         self.enable_control = p["enable_control"]
-        self.policy = policy if policy is not None else _load_policy(p["checkpoint"], p["device"])
+        self.policy = policy if policy is not None else _load_policy(p)
         self.chain = SerialChain.from_urdf(p["urdf"] or URDF_PATH, p["base_link"], p["tip_link"])
         self.limits = SafetyLimits(
             lower=self.chain.lower,
@@ -114,6 +114,10 @@ class PolicyNode(Node):
             **ARM_PARAMETERS,
             "checkpoint": "",
             "device": "cpu",
+            "task": "",
+            "num_inference_steps": 10,
+            "guidance_scale": 1.0,
+            "seed": 0,
             "max_age": 0.5,
             "enable_control": False,
             "controller_topic": "/panda_arm_controller/joint_trajectory",
@@ -130,6 +134,11 @@ class PolicyNode(Node):
             "watchdog_timeout": 1.0,
         }
         return {name: self.declare_parameter(name, value).value for name, value in defaults.items()}
+
+    def reset(self) -> None:
+        """Forget the current plan (a new episode or task): the next chunk starts afresh."""
+        with self._lock:
+            self.queue.clear()
 
     def now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -269,15 +278,19 @@ class PolicyNode(Node):
         super().destroy_node()
 
 
-def _load_policy(checkpoint: str, device: str) -> Policy:
-    if not checkpoint:
+def _load_policy(p: dict[str, object]) -> Policy:
+    if not p["checkpoint"]:
         raise ValueError("parameter 'checkpoint' must name a model directory")
     from action_images_ros.model.policy import VideoActionPolicy  # torch models only here
 
     try:
-        return VideoActionPolicy.from_pretrained(checkpoint, device=device)
+        return VideoActionPolicy.from_pretrained(
+            p["checkpoint"], device=p["device"], task=p["task"],
+            num_inference_steps=p["num_inference_steps"], guidance_scale=p["guidance_scale"],
+            seed=p["seed"],
+        )  # fmt: skip
     except OSError as error:
-        raise ValueError(f"cannot load a model from '{checkpoint}': {error}") from error
+        raise ValueError(f"cannot load a model from '{p['checkpoint']}': {error}") from error
 
 
 def main(args: list[str] | None = None) -> None:

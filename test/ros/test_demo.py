@@ -30,3 +30,29 @@ def test_demo_runs_episodes_and_writes_report(tmp_path: Path) -> None:
     assert video.shape[1:] == (48, 3 * 48, 3) and len(video) >= 10
     assert (out / "paths.png").stat().st_size > 10_000
     assert "reach: 100% success" in result.stdout
+
+
+@pytest.mark.skipif(not can_render, reason=why_not)
+def test_demo_runs_a_model_through_the_policy_node(tmp_path: Path) -> None:
+    """--checkpoint: the policy node drives the sim; latency and outcome are reported."""
+    from action_images_ros.model.video_action_model import VideoActionModel
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    model = VideoActionModel(views=3, frames=3, height=16, width=16, num_layers=1)
+    model.save_pretrained(tmp_path / "model")
+    (tmp_path / "model" / "tasks.json").write_text(json.dumps(["", "pick", "reach"]))
+    out = tmp_path / "demo"
+    result = subprocess.run(
+        [sys.executable, "-m", "action_images_ros.demo", "--tasks", "reach", "--episodes", "1",
+         "--size", "48", "--out", str(out), "--checkpoint", str(tmp_path / "model"),
+         "--inference-steps", "2", "--real-time-factor", "2"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["driver"].startswith("policy node with")
+    assert report["per_task"]["reach"]["episodes"] == 1
+    latency = report["inference_latency_s"]
+    assert latency["chunks"] >= 3 and 0 < latency["p50"] <= latency["max"]
+    assert (out / "reach_seed000.mp4").exists() and (out / "paths.png").exists()

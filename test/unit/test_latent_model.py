@@ -206,7 +206,7 @@ def test_lora_fine_tuning_of_a_backbone_deploys_as_a_policy(tmp_path: Path) -> N
         assert (model_dir / part).exists(), part
     assert not list(model_dir.rglob("*.bin")), "safetensors only"
     policy = VideoActionPolicy.from_pretrained(
-        model_dir, num_inference_steps=2, instruction="reach the target"
+        model_dir, num_inference_steps=2, task="reach the target"
     )
     assert policy.text is not None and not policy.model.in_pixel_space
     k = np.array([[60.0, 0, 31.5], [0, 60.0, 31.5], [0, 0, 1]])
