@@ -3,6 +3,7 @@
 action-images demo          the simulated demo (see action_images_ros.demo)
 action-images record-demos  scripted sim demonstrations to rosbag2
 action-images label-bag     rosbag2 demonstrations to training episodes
+action-images evaluate      a checkpoint's closed-loop success and labeling error
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ COMMANDS = {
     "demo": "action_images_ros.demo",
     "record-demos": "action_images_ros.sim.record_demos",
     "label-bag": "action_images_ros.data.label_bag",
+    "evaluate": "action_images_ros.evaluate",
 }
 
 

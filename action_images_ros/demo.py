@@ -224,6 +224,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", default=["reach", "pick", "place"])
     parser.add_argument("--episodes", type=int, default=2, help="seeded episodes per task")
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("outputs/demo"))
     parser.add_argument("--size", type=int, default=128, help="camera image size")
     parser.add_argument(
@@ -286,7 +287,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         while driver.joint_state is None:
             time.sleep(0.05)
-        episodes = [(t, s) for t in args.tasks for s in range(args.episodes)]
+        seeds = range(args.first_seed, args.first_seed + args.episodes)
+        episodes = [(t, s) for t in args.tasks for s in seeds]
         records = [
             run_policy_episode(sim_node, nodes[3], driver, task, seed) if policy
             else run_episode(sim_node, driver, task, seed)

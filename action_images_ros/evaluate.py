@@ -1,0 +1,156 @@
+"""Evaluate a checkpoint: closed-loop success per task next to the scripted expert's, and the
+model's action-labeling error on held-out demonstrations.
+
+    action-images evaluate --checkpoint runs/small/model --tasks reach pick --seeds 50 \\
+        [--first-seed 1000] [--held-out episodes_held_out/] [--out outputs/eval]
+
+Closed loop: the demo (`action_images_ros.demo`) with `--checkpoint`, i.e. the sim node, the
+policy node running the model and the labeling node over ROS 2, on seeds the training
+demonstrations did not use (`--first-seed`). The expert's success is measured on the same
+seeds in the sim directly (it is the reference, not under test). Labeling: each held-out
+episode (label-bag output) is cut into windows of the model's frames; the model labels them
+(action-labeling mode) and the decoded actions are compared with the recorded ones.
+Writes `evaluation.json` and `success.png` (model versus expert per task).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy.spatial.transform import Rotation  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from action_images_ros.data.episode import read_episode  # noqa: E402
+from action_images_ros.sim.experts import run_episode  # noqa: E402
+from action_images_ros.sim.panda_sim import PandaSim  # noqa: E402
+from action_images_ros.sim.scene import SceneConfig, default_cameras  # noqa: E402
+from action_images_ros.sim.tasks import make_task  # noqa: E402
+
+
+def expert_success(tasks: Sequence[str], seeds: Sequence[int], size: int) -> dict[str, float]:
+    """The scripted expert's success rate per task over `seeds`."""
+    sim = PandaSim(SceneConfig(cameras=default_cameras(size, size)))
+    rates = {}
+    try:
+        for name in tasks:
+            task = make_task(name)
+            outcomes = [run_episode(sim, task, seed).success
+                        for seed in tqdm(seeds, desc=f"expert {name}", unit="episode")]  # fmt: skip
+            rates[name] = sum(outcomes) / len(outcomes)
+    finally:
+        sim.close()
+    return rates
+
+
+def labeling_error(checkpoint: Path, episodes: Path, inference_steps: int) -> dict[str, float]:
+    """Mean position (mm) and rotation (deg) error and gripper accuracy of the model's
+    action labels on the valid decoded steps of every window of every episode in `episodes`."""
+    from action_images_ros.model.labeling import ModelLabeler
+    from action_images_ros.model.video_action_model import VideoActionModel
+
+    model = VideoActionModel.from_pretrained(checkpoint, use_safetensors=True)
+    labeler = ModelLabeler(model, num_inference_steps=inference_steps)
+    c = model.config
+    position, rotation, gripper, decoded, total = [], [], [], 0, 0
+    paths = sorted(p for p in episodes.iterdir() if (p / "meta.json").exists())
+    if not paths:
+        raise FileNotFoundError(f"no episodes (directories with meta.json) in {episodes}")
+    for path in tqdm(paths, desc="labeling held-out episodes", unit="episode"):
+        episode = read_episode(path)
+        stride = max(1, round(c.frame_interval * episode.fps))
+        span = (c.frames - 1) * stride + 1
+        for start in range(0, episode.steps - span + 1, span):
+            steps = np.arange(start, start + span, stride)
+            window = labeler.label(episode.rgb[steps], episode.intrinsics, episode.extrinsics)
+            valid = window.valid
+            total, decoded = total + len(steps), decoded + int(valid.sum())
+            truth = Rotation.from_quat(episode.quaternions[steps][valid])
+            labels = Rotation.from_matrix(window.rotations[valid])
+            position += list(
+                np.linalg.norm(window.positions[valid] - episode.positions[steps][valid], axis=1)
+            )
+            rotation += list(np.degrees((labels * truth.inv()).magnitude()))
+            gripper += list((window.gripper[valid] > 0.5) == (episode.gripper[steps][valid] > 0.5))
+    return {
+        "steps": total,
+        "decoded_fraction": decoded / max(total, 1),
+        "position_error_mm": float(1e3 * np.mean(position)) if position else float("nan"),
+        "rotation_error_deg": float(np.mean(rotation)) if rotation else float("nan"),
+        "gripper_accuracy": float(np.mean(gripper)) if gripper else float("nan"),
+    }
+
+
+def plot_success(model: dict[str, float], expert: dict[str, float], path: Path) -> None:
+    tasks = list(model)
+    x = np.arange(len(tasks))
+    figure, axes = plt.subplots(figsize=(5, 3.5))
+    axes.bar(x - 0.2, [model[t] for t in tasks], 0.4, label="model (closed loop, ROS 2)")
+    axes.bar(x + 0.2, [expert[t] for t in tasks], 0.4, label="scripted expert")
+    axes.set_xticks(x, tasks)
+    axes.set_ylim(0, 1.05)
+    axes.set_ylabel("success rate")
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--tasks", nargs="+", default=["reach", "pick"])
+    parser.add_argument("--seeds", type=int, default=50, help="episodes per task")
+    parser.add_argument("--first-seed", type=int, default=1000, help="held-out seeds start here")
+    parser.add_argument("--held-out", type=Path, help="episodes for the labeling error")
+    parser.add_argument("--size", type=int, default=128, help="camera image size")
+    parser.add_argument("--real-time-factor", type=float, default=1.0)
+    parser.add_argument("--inference-steps", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=Path("outputs/eval"))
+    args = parser.parse_args(argv)
+
+    from action_images_ros import demo  # ROS 2 only for the closed loop
+
+    closed_loop = args.out / "closed_loop"
+    demo.main([
+        "--checkpoint", str(args.checkpoint), "--tasks", *args.tasks,
+        "--episodes", str(args.seeds), "--first-seed", str(args.first_seed),
+        "--size", str(args.size), "--real-time-factor", str(args.real_time_factor),
+        "--inference-steps", str(args.inference_steps), "--out", str(closed_loop),
+    ])  # fmt: skip
+    report = json.loads((closed_loop / "report.json").read_text())
+    model = {task: result["success_rate"] for task, result in report["per_task"].items()}
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    expert = expert_success(args.tasks, seeds, args.size)
+    evaluation = {
+        "checkpoint": str(args.checkpoint), "seeds": [seeds.start, seeds.stop - 1],
+        "success": {t: {"model": model[t], "expert": expert[t]} for t in args.tasks},
+        "inference_latency_s": report.get("inference_latency_s"),
+    }  # fmt: skip
+    if args.held_out:
+        evaluation["labeling"] = labeling_error(
+            args.checkpoint, args.held_out, args.inference_steps
+        )
+    (args.out / "evaluation.json").write_text(json.dumps(evaluation, indent=2) + "\n")
+    plot_success(model, expert, args.out / "success.png")
+    for task in args.tasks:
+        print(f"{task}: model {model[task]:.0%}, expert {expert[task]:.0%} "
+              f"over {args.seeds} seeds from {args.first_seed}")  # fmt: skip
+    if "labeling" in evaluation:
+        lab = evaluation["labeling"]
+        print(
+            f"labeling: {lab['position_error_mm']:.1f} mm, {lab['rotation_error_deg']:.1f} deg, "
+            f"gripper {lab['gripper_accuracy']:.0%}, {lab['decoded_fraction']:.0%} decoded"
+        )
+    print(f"evaluation in {args.out}/")
+
+
+if __name__ == "__main__":
+    main()

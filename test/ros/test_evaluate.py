@@ -1,0 +1,43 @@
+"""The evaluation command: closed-loop success next to the expert's, labeling error."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from action_images_ros.sim.panda_sim import render_available
+
+can_render, why_not = render_available()
+
+
+@pytest.mark.skipif(not can_render, reason=why_not)
+def test_evaluate_reports_model_and_expert_success(tmp_path: Path) -> None:
+    import torch
+
+    from action_images_ros.model.video_action_model import VideoActionModel
+
+    torch.manual_seed(0)
+    VideoActionModel(views=3, frames=3, height=16, width=16, num_layers=1).save_pretrained(
+        tmp_path / "model"
+    )
+    (tmp_path / "model" / "tasks.json").write_text(json.dumps(["", "reach"]))
+    out = tmp_path / "eval"
+    result = subprocess.run(
+        [sys.executable, "-m", "action_images_ros.cli", "evaluate", "--checkpoint",
+         str(tmp_path / "model"), "--tasks", "reach", "--seeds", "1", "--first-seed", "7",
+         "--size", "48", "--inference-steps", "2", "--real-time-factor", "2", "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    assert evaluation["seeds"] == [7, 7]
+    assert evaluation["success"]["reach"]["expert"] == 1.0
+    assert evaluation["success"]["reach"]["model"] in (0.0, 1.0)
+    assert evaluation["inference_latency_s"]["chunks"] >= 1
+    assert (out / "success.png").stat().st_size > 5_000
+    assert (out / "closed_loop" / "reach_seed007.mp4").exists()
+    assert "reach: model" in result.stdout and "expert 100%" in result.stdout

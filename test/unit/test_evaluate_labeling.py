@@ -1,0 +1,44 @@
+"""The evaluation command's labeling error (the closed-loop part is in test/ros)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from toy_episodes import write_toy_episodes
+
+
+def test_labeling_error_compares_decoded_labels_with_the_recorded_actions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A labeler that is off by 1 cm in x and 10 degrees about z, and wrong about the gripper on
+    every step, with one undecodable step per window: the metrics must say exactly that."""
+    from action_images_ros import evaluate
+    from action_images_ros.data.episode import read_episode
+    from action_images_ros.model.labeling import LabeledWindow, ModelLabeler
+    from action_images_ros.model.video_action_model import VideoActionModel
+
+    episodes = write_toy_episodes(tmp_path / "episodes", count=1, steps=8)
+    VideoActionModel(views=2, frames=3, height=16, width=16, num_layers=1).save_pretrained(
+        tmp_path / "model"
+    )
+    truth = read_episode(next(episodes.iterdir()))
+    turn = np.array([[np.cos(0.1745), -np.sin(0.1745), 0], [np.sin(0.1745), np.cos(0.1745), 0],
+                     [0, 0, 1]])  # fmt: skip
+
+    def label(self, frames, intrinsics, extrinsics) -> LabeledWindow:
+        start = int(np.flatnonzero((truth.rgb == frames[0]).all(axis=(1, 2, 3, 4)))[0])
+        steps = np.arange(start, start + len(frames))
+        return LabeledWindow(
+            action_images=np.zeros_like(frames), positions=truth.positions[steps] + [0.01, 0, 0],
+            rotations=np.stack([turn] * len(frames)), gripper=1 - truth.gripper[steps],
+            confidence=np.ones(len(frames)), valid=np.arange(len(frames)) > 0,
+        )  # fmt: skip
+
+    monkeypatch.setattr(ModelLabeler, "label", label)
+    result = evaluate.labeling_error(tmp_path / "model", episodes, inference_steps=1)
+    assert result["steps"] == 6 and result["decoded_fraction"] == pytest.approx(4 / 6)
+    assert result["position_error_mm"] == pytest.approx(10.0)
+    assert result["rotation_error_deg"] == pytest.approx(10.0, abs=0.01)
+    assert result["gripper_accuracy"] == 0.0
