@@ -23,7 +23,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import imageio.v3 as imageio
 import matplotlib
 
 matplotlib.use("Agg")
@@ -41,6 +40,7 @@ from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
 from action_images_ros.core.action_chunk import ActionChunk  # noqa: E402
 from action_images_ros.core.policy import Observation, Policy  # noqa: E402
+from action_images_ros.data.video import write_video  # noqa: E402
 from action_images_ros.nodes.conversions import (  # noqa: E402
     duration_from_msg,
     joint_trajectory_to_msg,
@@ -125,9 +125,15 @@ class TimedPolicy:
 
 
 def run_policy_episode(
-    sim_node: SimNode, policy_node: PolicyNode, driver: ExpertDriver, task: str, seed: int
+    sim_node: SimNode,
+    policy_node: PolicyNode,
+    driver: ExpertDriver,
+    task: str,
+    seed: int,
+    max_duration: float = 0.0,
 ) -> dict:
-    """Reset the sim to (task, seed) and let the policy node act until success or time out."""
+    """Reset the sim to (task, seed) and let the policy node act until success or until
+    `max_duration` s of sim time (0 = the task's own limit) have passed."""
     timed: TimedPolicy = policy_node.policy
     timed.policy.set_task(task)
     sim_node.start_episode(task, seed)
@@ -135,7 +141,7 @@ def run_policy_episode(
     timed.targets = []
     driver.take_frames()
     start, achieved = driver.sim_time, []
-    deadline = start + sim_node.task.max_duration
+    deadline = start + (max_duration or sim_node.task.max_duration)
     while driver.sim_time < deadline and not driver.success:
         driver.wait_sim_time(driver.sim_time + 0.1)
         achieved.append(sim_node.sim.chain.fk(np.array(driver.joint_state.position[:7]))[:3, 3])
@@ -192,7 +198,7 @@ def write_report(
     for record in records:
         name = f"{record['task']}_seed{record['seed']:03d}"
         if record["frames"]:
-            imageio.imwrite(out / f"{name}.mp4", np.stack(record["frames"]), fps=fps, codec="h264")
+            write_video(out / f"{name}.mp4", np.stack(record["frames"]), fps)
         (line,) = axes.plot(*record["achieved"].T, label=f"{name} achieved")
         axes.scatter(*record["commanded"].T, color=line.get_color(), marker="x")
     axes.set_xlabel("x [m]")
@@ -232,6 +238,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--checkpoint", type=Path, help="model directory for the policy node")
     parser.add_argument("--inference-steps", type=int, default=10)
+    parser.add_argument(
+        "--max-duration",
+        type=float,
+        default=0.0,
+        help="sim seconds per policy episode (0 = task's)",
+    )
     args = parser.parse_args(argv)
 
     driver_name = (
@@ -290,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         seeds = range(args.first_seed, args.first_seed + args.episodes)
         episodes = [(t, s) for t in args.tasks for s in seeds]
         records = [
-            run_policy_episode(sim_node, nodes[3], driver, task, seed) if policy
+            run_policy_episode(sim_node, nodes[3], driver, task, seed, args.max_duration) if policy
             else run_episode(sim_node, driver, task, seed)
             for task, seed in tqdm(episodes, desc="demo episodes", unit="episode")
         ]  # fmt: skip

@@ -113,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=128, help="camera image size")
     parser.add_argument("--real-time-factor", type=float, default=1.0)
     parser.add_argument("--inference-steps", type=int, default=10)
+    parser.add_argument("--max-duration", type=float, default=0.0, help="sim s per episode")
     parser.add_argument("--out", type=Path, default=Path("outputs/eval"))
     args = parser.parse_args(argv)
 
@@ -124,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--episodes", str(args.seeds), "--first-seed", str(args.first_seed),
         "--size", str(args.size), "--real-time-factor", str(args.real_time_factor),
         "--inference-steps", str(args.inference_steps), "--out", str(closed_loop),
+        "--max-duration", str(args.max_duration),
     ])  # fmt: skip
     report = json.loads((closed_loop / "report.json").read_text())
     model = {task: result["success_rate"] for task, result in report["per_task"].items()}

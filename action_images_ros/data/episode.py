@@ -25,11 +25,11 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import imageio.v3 as imageio
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from action_images_ros.core.action_images import ActionImageConfig
+from action_images_ros.data.video import VideoWriter, read_video
 
 FORMAT_VERSION = 1
 _GENERATED_META = ("action_image", "format_version", "fps", "cameras", "width", "height", "steps")
@@ -131,12 +131,10 @@ class EpisodeWriter:
 
     def _open_videos(self) -> None:
         for name in self.cameras:
-            rgb = imageio.imopen(self._staging / "videos" / f"{name}.mp4", "w", plugin="pyav")
-            rgb.init_video_stream("libx264", fps=self.fps, pixel_format="yuv444p")
-            action = imageio.imopen(
-                self._staging / "action_videos" / f"{name}.mkv", "w", plugin="pyav"
-            )
-            action.init_video_stream("ffv1", fps=self.fps, pixel_format="bgr0")
+            rgb = VideoWriter(self._staging / "videos" / f"{name}.mp4", "libx264", self.fps,
+                              "yuv444p")  # fmt: skip
+            action = VideoWriter(self._staging / "action_videos" / f"{name}.mkv", "ffv1", self.fps,
+                                 "bgr0")  # fmt: skip
             self._videos.append((rgb, action))
 
     def append(
@@ -165,8 +163,8 @@ class EpisodeWriter:
         for (rgb_video, action_video), frame, image in zip(
             self._videos, rgb, action_images, strict=True
         ):
-            rgb_video.write_frame(np.ascontiguousarray(frame))
-            action_video.write_frame(np.ascontiguousarray(image))
+            rgb_video.write(frame)
+            action_video.write(image)
         row = {
             "timestamps": timestamp, "positions": position, "quaternions": quaternion,
             "gripper": gripper, "confidence": confidence, "valid": valid,
@@ -249,8 +247,8 @@ def read_episode(path: str | Path, load_video: bool = True) -> Episode:
     names = meta["cameras"]
     steps, height, width = meta["steps"], meta["height"], meta["width"]
     if load_video:
-        rgb = np.stack([imageio.imread(path / "videos" / f"{n}.mp4") for n in names], 1)
-        actions = np.stack([imageio.imread(path / "action_videos" / f"{n}.mkv") for n in names], 1)
+        rgb = np.stack([read_video(path / "videos" / f"{n}.mp4") for n in names], 1)
+        actions = np.stack([read_video(path / "action_videos" / f"{n}.mkv") for n in names], 1)
     else:
         rgb = actions = np.zeros((steps, len(names), height, width, 3), np.uint8)
     if rgb.shape[0] != steps or actions.shape[0] != steps:

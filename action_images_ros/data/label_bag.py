@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import imageio.v3 as imageio
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -30,6 +29,7 @@ from action_images_ros.core.rotations import matrix_to_quat
 from action_images_ros.data.bag_reader import BagError, BagFrames, BagTopics, FrameSet
 from action_images_ros.data.bag_recorder import BagRecorder
 from action_images_ros.data.episode import EpisodeWriter
+from action_images_ros.data.video import write_video
 from action_images_ros.model.labeling import ModelLabeler
 from action_images_ros.model.video_action_model import VideoActionModel
 
@@ -136,7 +136,7 @@ def label_bag(
             annotated.close(keep=False)
         raise
     if overlay and overlay_frames:
-        imageio.imwrite(out.with_suffix(".mp4"), np.stack(overlay_frames), fps=fps, codec="libx264")
+        write_video(out.with_suffix(".mp4"), np.stack(overlay_frames), fps)
     return LabelResult(str(bag), str(out), writer.steps, dict(frames.report.skipped))
 
 

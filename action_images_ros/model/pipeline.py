@@ -120,9 +120,11 @@ def flow_matching_loss(
     modes: list[Mode | str],
     generator: torch.Generator | None = None,
     text_embeddings: torch.Tensor | None = None,
+    action_weight: float = 1.0,
 ) -> torch.Tensor:
     """Rectified-flow loss on the frames each sample's mode generates; `clean` is the clip in
-    the model's space (`clip_space(model).encode(clips)`)."""
+    the model's space (`clip_space(model).encode(clips)`). Errors on action frames count
+    `action_weight` times; the loss is normalised by the total weight."""
     model.check(clean)
     frames = clean.shape[3]
     given = torch.stack([given_mask(m, frames) for m in modes]).to(clean.device)
@@ -134,6 +136,8 @@ def flow_matching_loss(
     frame_given = given[:, None].expand(-1, clean.shape[1], -1, -1)
     timesteps = torch.where(frame_given, 0.0, 1000 * level.view(-1, 1, 1, 1))
     velocity = model(noisy, timesteps.to(clean.dtype), rays, task_ids, text_embeddings)
-    weight = _frame_mask(supervised, clean).to(clean.dtype).expand_as(clean)
+    kind_weight = torch.tensor([1.0, action_weight], dtype=clean.dtype, device=clean.device)
+    supervised = supervised.to(clean.dtype) * kind_weight[None, :, None]
+    weight = _frame_mask(supervised, clean).expand_as(clean)
     error = (velocity - (noise - clean)) ** 2 * weight
     return error.sum() / weight.sum().clamp_min(1)

@@ -6,12 +6,13 @@
     accelerate launch -m action_images_ros.model.train ...   # several GPUs / machines
 
 Each step draws a mode per sample (policy 60 %, labeling 15 %, action-conditioned video 15 %,
-video 10 %) and minimises the flow-matching loss on the frames that mode generates; 10 % of the
-samples drop their task (or prompt) so that classifier-free guidance has an unconditional
-model. `--backbone` starts from the transformer of a local diffusers Wan directory and trains in
-its VAE's latent space, fully or with LoRA adapters (`--lora-rank`); `--text-encoder` (a local
-directory, e.g. the backbone's own) conditions on the episodes' instructions instead of task
-ids, each encoded once. Devices,
+video 10 %) and minimises the flow-matching loss on the frames that mode generates (action
+frames weighted by `--action-weight`: their few blobs carry the policy), with warm-up and cosine
+decay; 10 % of the samples drop their task (or prompt) so that classifier-free guidance has an
+unconditional model. `--backbone` starts from the transformer of a local diffusers Wan
+directory and trains in its VAE's latent space, fully or with LoRA adapters (`--lora-rank`);
+`--text-encoder` (a local directory, e.g. the backbone's own) conditions on the episodes'
+instructions instead of task ids, each encoded once. Devices,
 mixed precision (`--mixed-precision bf16`) and gradient accumulation come from accelerate.
 Checkpoints (`<out>/checkpoint-<step>/`) hold the model (save_pretrained, safetensors), the
 optimizer state (safetensors + JSON: never pickle) and the step; `--resume` continues from the
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -76,6 +78,15 @@ def load_optimizer(optimizer: torch.optim.Optimizer, directory: Path) -> None:
         index, key = name.split(".", 1)
         state.setdefault(int(index), {})[key] = value
     optimizer.load_state_dict({"state": state, "param_groups": document["param_groups"]})
+
+
+def learning_rate(step: int, args: argparse.Namespace) -> float:
+    """Linear warm-up over `--warmup` steps, then cosine decay to zero at `--steps`: a function
+    of the step alone, so resuming needs no scheduler state."""
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    progress = (step - args.warmup) / max(1, args.steps - args.warmup)
+    return args.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def build_model(
@@ -149,8 +160,11 @@ def train(args: argparse.Namespace) -> list[float]:
                 loss = flow_matching_loss(
                     model, clean.to(batch["clips"].dtype), batch["rays"], tasks,
                     [modes[i] for i in drawn.tolist()], generator, embeddings,
+                    action_weight=args.action_weight,
                 )  # fmt: skip
                 accelerator.backward(loss)
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate(state["step"], args)
                 optimizer.step()
                 optimizer.zero_grad()
             if accelerator.sync_gradients:
@@ -237,7 +251,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--condition-dropout", type=float, default=0.1)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--lr", type=float, default=3e-4, help="peak learning rate")
+    parser.add_argument("--warmup", type=int, default=100, help="warm-up steps")
+    parser.add_argument(
+        "--action-weight", type=float, default=1.0, help="loss weight of action frames"
+    )
     parser.add_argument("--gradient-accumulation", type=int, default=1)
     parser.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], default="no")
     parser.add_argument("--checkpoint-every", type=int, default=200)

@@ -2,7 +2,8 @@
 
 Token layout: each view contributes an RGB clip and an action-image clip; they are joined along
 time as [view 1 RGB, view 1 action, view 2 RGB, view 2 action, ...] (the published layout) and
-patchified by the Wan transformer (patch 1 x 2 x 2). The clips are pixels (tiny and small
+patchified by the Wan transformer (patch 1 x p x p: 2 for Wan's latents, 4 for the small pixel
+preset). The clips are pixels (tiny and small
 presets) or the latents of a Wan VAE (the Wan 2.2 TI2V-5B layout, see `latent_space`).
 Differences from the published implementation, each on purpose:
 - per-token timesteps (Wan 2.2's `expand_timesteps` path): given frames carry timestep 0 and
@@ -64,10 +65,11 @@ class VideoActionModel(ModelMixin, ConfigMixin):
         latent_channels: int = IMAGE_CHANNELS,
         spatial_compression: int = 1,
         temporal_compression: int = 1,
+        patch_size: int = 2,
     ) -> None:
         super().__init__()
         self.transformer = WanTransformer3DModel(
-            patch_size=(1, 2, 2),
+            patch_size=(1, patch_size, patch_size),
             num_attention_heads=num_attention_heads,
             attention_head_dim=attention_head_dim,
             in_channels=latent_channels + CONDITION_CHANNELS,
@@ -134,7 +136,8 @@ class VideoActionModel(ModelMixin, ConfigMixin):
         hidden = inputs.permute(0, 6, 1, 2, 3, 4, 5).reshape(
             batch, -1, views * 2 * frames, height, width
         )
-        tokens_per_frame = (height // 2) * (width // 2)
+        patch = self.config.patch_size
+        tokens_per_frame = (height // patch) * (width // patch)
         token_timesteps = timesteps.reshape(batch, -1).repeat_interleave(tokens_per_frame, dim=1)
         if text_embeddings is None:
             text_embeddings = self.task_embedding(task_ids)[:, None, :]

@@ -178,3 +178,34 @@ def test_lora_trains_only_the_adapters_and_round_trips(tmp_path: Path) -> None:
         )
     with pytest.raises(FileNotFoundError, match="no LoRA adapter"):
         load_lora(tiny(), tmp_path / "nothing")
+
+
+def test_action_weight_scales_the_action_frames_share_of_the_loss() -> None:
+    """Policy mode supervises as many RGB as action frames, so with the per-kind mean errors
+    E_rgb = loss(0) and E_action = 2 loss(1) - loss(0), loss(w) = (E_rgb + w E_action) / (1 + w)."""
+    model, batch = tiny(), clips(2)
+
+    def loss(weight: float) -> float:
+        generator = torch.Generator().manual_seed(4)
+        with torch.no_grad():
+            tasks, modes = torch.tensor([1, 1]), [Mode.POLICY] * 2
+            value = flow_matching_loss(
+                model, batch, rays(2), tasks, modes, generator, action_weight=weight
+            )
+        return value.item()
+
+    rgb, action = loss(0.0), 2 * loss(1.0) - loss(0.0)
+    assert rgb != pytest.approx(action, rel=1e-3)
+    assert loss(3.0) == pytest.approx((rgb + 3 * action) / 4, rel=1e-5)
+
+
+def test_learning_rate_warms_up_then_decays_to_zero() -> None:
+    from argparse import Namespace
+
+    from action_images_ros.model.train import learning_rate
+
+    args = Namespace(lr=1e-3, warmup=10, steps=110)
+    rates = [learning_rate(step, args) for step in range(111)]
+    assert rates[0] == pytest.approx(1e-4) and rates[9] == pytest.approx(1e-3)
+    assert rates[60] == pytest.approx(5e-4) and rates[110] == pytest.approx(0.0, abs=1e-12)
+    assert all(a >= b for a, b in zip(rates[9:], rates[10:], strict=False))
