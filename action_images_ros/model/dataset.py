@@ -33,6 +33,7 @@ class EpisodeClips(Dataset):
             raise ValueError(f"{len(self.tasks)} tasks but the model embeds {c.num_tasks - 1}")
         self.items: list[tuple[torch.Tensor, torch.Tensor, int, int]] = []
         self.windows: list[tuple[int, int]] = []
+        self.window_tasks: list[int] = []  # task id of each window
         for path in paths:
             episode = read_episode(path)
             if len(episode.cameras) != c.views:
@@ -51,8 +52,16 @@ class EpisodeClips(Dataset):
             self.items.append((clip, plucker_rays(rig, *model.latent_shape[1:3]), task, stride))
             last = episode.steps - (self.frames - 1) * stride
             self.windows += [(index, start) for start in range(max(0, last))]
+            self.window_tasks += [task] * max(0, last)
         if not self.windows:
             raise ValueError(f"no episode in {episodes} is long enough for {self.frames} frames")
+
+    def task_balancing_weights(self) -> torch.Tensor:
+        """A sampling weight per window such that every task is drawn equally often, however
+        many windows its episodes hold."""
+        tasks = torch.tensor(self.window_tasks)
+        counts = torch.bincount(tasks)
+        return 1.0 / counts[tasks].double()
 
     def __len__(self) -> int:
         return len(self.windows)

@@ -35,7 +35,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from accelerate import Accelerator  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
-from torch.utils.data import DataLoader  # noqa: E402
+from torch.utils.data import DataLoader, WeightedRandomSampler  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from action_images_ros.model.config import PRESETS  # noqa: E402
@@ -78,6 +78,13 @@ def load_optimizer(optimizer: torch.optim.Optimizer, directory: Path) -> None:
         index, key = name.split(".", 1)
         state.setdefault(int(index), {})[key] = value
     optimizer.load_state_dict({"state": state, "param_groups": document["param_groups"]})
+
+
+def state_step(checkpoint: Path | None) -> int:
+    """The step a checkpoint was written at (0 for none)."""
+    if checkpoint is None:
+        return 0
+    return json.loads((checkpoint / "trainer_state.json").read_text())["step"]
 
 
 def learning_rate(step: int, args: argparse.Namespace) -> float:
@@ -135,7 +142,14 @@ def train(args: argparse.Namespace) -> list[float]:
     if text is not None:
         text.encoder.to(accelerator.device)
         prompt_table = text(prompts)  # each instruction encoded once
-    loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=True, drop_last=False)
+    sampler = None
+    if args.balance_tasks:
+        sampler = WeightedRandomSampler(
+            dataset.task_balancing_weights(), len(dataset),
+            generator=torch.Generator().manual_seed(args.seed + state_step(resume)),
+        )  # fmt: skip
+    loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=sampler is None,
+                        sampler=sampler, drop_last=False)  # fmt: skip
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.01)
     state = {"step": 0, "losses": []}
@@ -249,6 +263,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--lora-rank", type=int, default=0, help="0 = train every weight")
     parser.add_argument("--text-encoder", type=Path, help="local T5/UMT5 directory")
     parser.add_argument("--condition-dropout", type=float, default=0.1)
+    parser.add_argument(
+        "--balance-tasks", action="store_true", help="draw every task equally often"
+    )
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=3e-4, help="peak learning rate")

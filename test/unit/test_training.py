@@ -57,3 +57,13 @@ def test_optimizer_state_round_trip(tmp_path: Path) -> None:
         torch.testing.assert_close(
             fresh.state[model.weight][key], optimizer.state[model.weight][key]
         )
+
+
+def test_task_balancing_weights_draw_every_task_equally(tmp_path: Path) -> None:
+    episodes = write_toy_episodes(tmp_path / "episodes", count=3, steps=8)  # reach, pick, reach
+    model = VideoActionModel(views=2, frames=3, height=16, width=16, num_layers=1)
+    dataset = EpisodeClips(episodes, model)
+    weights = dataset.task_balancing_weights()
+    tasks = torch.tensor(dataset.window_tasks)
+    assert len(weights) == len(dataset) and (tasks == 2).sum() == 2 * (tasks == 1).sum()
+    assert weights[tasks == 1].sum() == pytest.approx(weights[tasks == 2].sum())
