@@ -24,7 +24,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["action_images_ros", "action_images_ros.*"]),
     include_package_data=True,
-    package_data={"action_images_ros": ["sim/assets/**/*"]},
+    package_data={"action_images_ros": ["sim/assets/**/*", "checkpoints/**/*"]},
     install_requires=_requirements("requirements/python.txt"),
     entry_points={"console_scripts": ["action-images = action_images_ros.cli:main"]},
     extras_require={

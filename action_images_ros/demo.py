@@ -2,12 +2,14 @@
 
     scripts/bootstrap.sh demo [--tasks reach pick place] [--episodes 3] [--out outputs/demo]
     scripts/bootstrap.sh demo --checkpoint runs/small/model --real-time-factor 0.2
+    scripts/bootstrap.sh demo --expert
 
-The sim node runs the MuJoCo Panda behind its ROS 2 interfaces. With `--checkpoint`, the policy
-node runs that model in closed loop (cameras and joint states over DDS in, JointTrajectory and
-gripper commands out, `enable_control` on), told the task of each episode; without one, a
-driver node commands the arm with the scripted expert, which reads the task's true object poses
-(a privileged demonstrator) through the same joint_trajectory_controller and gripper topics.
+The sim node runs the MuJoCo Panda behind its ROS 2 interfaces. The policy node runs the
+packaged default model (or `--checkpoint`) in closed loop (cameras and joint states over DDS
+in, JointTrajectory and gripper commands out, `enable_control` on), told the task of each
+episode; with `--expert` (or while no default model is packaged), a driver node commands the
+arm with the scripted expert, which reads the task's true object poses (a privileged
+demonstrator), through the same joint_trajectory_controller and gripper topics.
 The labeling node draws the action images (and the recent end-effector path) over the camera
 images. The report holds the success rate per task, an mp4 per episode (all views side by
 side, with the action-image overlays), a plot of commanded versus achieved end-effector paths,
@@ -41,6 +43,7 @@ from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 from action_images_ros.core.action_chunk import ActionChunk  # noqa: E402
 from action_images_ros.core.policy import Observation, Policy  # noqa: E402
 from action_images_ros.data.video import write_video  # noqa: E402
+from action_images_ros.model.config import DEFAULT_CHECKPOINT  # noqa: E402
 from action_images_ros.nodes.conversions import (  # noqa: E402
     duration_from_msg,
     joint_trajectory_to_msg,
@@ -135,7 +138,8 @@ def run_policy_episode(
     """Reset the sim to (task, seed) and let the policy node act until success or until
     `max_duration` s of sim time (0 = the task's own limit) have passed."""
     timed: TimedPolicy = policy_node.policy
-    timed.policy.set_task(task)
+    if timed.policy.knows_tasks:  # a model without task names tells the task from the scene
+        timed.policy.set_task(task)
     sim_node.start_episode(task, seed)
     policy_node.reset()
     timed.targets = []
@@ -234,9 +238,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("outputs/demo"))
     parser.add_argument("--size", type=int, default=128, help="camera image size")
     parser.add_argument(
-        "--real-time-factor", type=float, default=1.0, help="simulated seconds per wall second"
+        "--real-time-factor", type=float, help="sim seconds per wall second (1; 0.5 with a model)"
     )
-    parser.add_argument("--checkpoint", type=Path, help="model directory for the policy node")
+    parser.add_argument(
+        "--checkpoint", type=Path, help="model directory (default: the packaged default model)"
+    )
+    parser.add_argument(
+        "--expert", action="store_true", help="drive with the scripted expert, not a model"
+    )
     parser.add_argument("--inference-steps", type=int, default=10)
     parser.add_argument(
         "--max-duration",
@@ -245,6 +254,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="sim seconds per policy episode (0 = task's)",
     )
     args = parser.parse_args(argv)
+    if args.expert:
+        args.checkpoint = None
+    elif args.checkpoint is None and DEFAULT_CHECKPOINT.exists():
+        args.checkpoint = DEFAULT_CHECKPOINT
+    if args.real_time_factor is None:
+        args.real_time_factor = 0.5 if args.checkpoint else 1.0
 
     driver_name = (
         f"policy node with {args.checkpoint} through ROS 2" if args.checkpoint

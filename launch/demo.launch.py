@@ -1,8 +1,9 @@
 """The simulated demo on a ROS distribution: sim, policy, labeling, robot model and RViz.
 
-    ros2 launch action_images_ros demo.launch.py checkpoint:=/path/to/model enable_control:=true
+    ros2 launch action_images_ros demo.launch.py enable_control:=true task:=pick
 
-Without a checkpoint the policy node is not started (the sim, the labeling node and RViz are).
+The policy node runs the packaged default checkpoint (`checkpoint:=` another model directory;
+`checkpoint:=''` starts no policy: the sim, the labeling node and RViz only) on `task`.
 """
 
 from pathlib import Path
@@ -22,9 +23,14 @@ def generate_launch_description() -> LaunchDescription:
         "python3*/site-packages/action_images_ros/sim/assets/panda/panda.urdf"
     )
     robot_description = next(iter(urdf), None)
+    packaged = next(iter((share.parent.parent / "lib").glob(
+        "python3*/site-packages/action_images_ros/checkpoints/sim_panda_small"
+    )), "")  # fmt: skip
     checkpoint = LaunchConfiguration("checkpoint")
     actions = [
-        DeclareLaunchArgument("checkpoint", default_value="", description="model directory"),
+        DeclareLaunchArgument(
+            "checkpoint", default_value=str(packaged), description="model directory"
+        ),
         DeclareLaunchArgument("enable_control", default_value="false"),
         DeclareLaunchArgument("task", default_value="reach"),
         DeclareLaunchArgument("rviz", default_value="true"),
@@ -36,6 +42,7 @@ def generate_launch_description() -> LaunchDescription:
             PythonLaunchDescriptionSource(str(share / "launch" / "policy.launch.py")),
             launch_arguments={
                 "checkpoint": checkpoint,
+                "task": LaunchConfiguration("task"),
                 "enable_control": LaunchConfiguration("enable_control"),
             }.items(),
             condition=IfCondition(PythonExpression(["'", checkpoint, "' != ''"])),

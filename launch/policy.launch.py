@@ -1,7 +1,8 @@
 """The policy node: `ros2 launch action_images_ros policy.launch.py checkpoint:=/path/to/model`.
 
 `config:=` selects the parameter file (default: config/policy_sim.yaml; for a real robot copy
-config/policy_real_robot.template.yaml); `enable_control:=true` lets it move the robot.
+config/policy_real_robot.template.yaml); `task:=` names the model's task (or the instruction of a
+text-conditioned model); `enable_control:=true` lets it move the robot.
 """
 
 from launch import LaunchDescription
@@ -21,6 +22,7 @@ def generate_launch_description() -> LaunchDescription:
             DeclareLaunchArgument("config", default_value=default_config),
             DeclareLaunchArgument("checkpoint", description="model directory"),
             DeclareLaunchArgument("device", default_value="cpu"),
+            DeclareLaunchArgument("task", default_value=""),
             DeclareLaunchArgument("enable_control", default_value="false"),
             Node(
                 package="action_images_ros",
@@ -32,6 +34,7 @@ def generate_launch_description() -> LaunchDescription:
                     {
                         "checkpoint": LaunchConfiguration("checkpoint"),
                         "device": LaunchConfiguration("device"),
+                        "task": LaunchConfiguration("task"),
                         "enable_control": ParameterValue(
                             LaunchConfiguration("enable_control"), value_type=bool
                         ),

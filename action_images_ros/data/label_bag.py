@@ -199,6 +199,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--model", type=Path, help="label with this model's action-labeling mode instead of "
         "the robot's state (for videos without it; use with --ee-source none)",
     )  # fmt: skip
+    parser.add_argument(
+        "--task", default="", help="the task the demonstrations show (episode meta 'task': "
+        "the model's task conditioning is learned per task name)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     labeler = (
         ModelLabeler(VideoActionModel.from_pretrained(args.model, use_safetensors=True))
@@ -228,6 +232,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     args.overlay,
                     annotated_bag=annotated,
                     labeler=labeler,
+                    meta={"task": args.task} if args.task else None,
                 )  # fmt: skip
             )
         except (BagError, ValueError) as error:

@@ -5,6 +5,12 @@ random weights in benchmarks; real 5B weights come from a local directory
 
 from __future__ import annotations
 
+from pathlib import Path
+
+# The model trained on the simulated Panda tasks, shipped with the package
+# (scripts/reproduce_default_model.sh makes it again).
+DEFAULT_CHECKPOINT = Path(__file__).parents[1] / "checkpoints" / "sim_panda_small"
+
 PRESETS: dict[str, dict[str, object]] = {
     "tiny": {
         "frames": 3, "height": 16, "width": 16, "num_layers": 1, "num_attention_heads": 2,

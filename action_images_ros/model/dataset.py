@@ -23,9 +23,10 @@ class EpisodeClips(Dataset):
     """Clips (V, 2, F, H, W, 3) in [0, 1] with rays (V, H, W, 6) and task ids (0 = no task)."""
 
     def __init__(self, episodes: Path, model: VideoActionModel) -> None:
+        """Every episode below `episodes` (any depth, e.g. one folder per task)."""
         c = model.config
         self.frames = c.frames
-        paths = sorted(p for p in Path(episodes).iterdir() if (p / "meta.json").exists())
+        paths = sorted(meta.parent for meta in Path(episodes).rglob("meta.json"))
         if not paths:
             raise FileNotFoundError(f"no episodes (directories with meta.json) in {episodes}")
         self.tasks = sorted({read_episode(p, load_video=False).meta.get("task", "") for p in paths})

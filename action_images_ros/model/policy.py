@@ -67,8 +67,13 @@ class VideoActionPolicy:
         elif task not in self.tasks:
             known = ", ".join(repr(t) for t in self.tasks[1:]) or "none"
             raise ValueError(f"the model knows no task {task!r} (its tasks: {known})")
-        else:
-            self.task_id = self.tasks.index(task)
+        else:  # the last id of that name: a model trained without task names has ["", ""]
+            self.task_id = len(self.tasks) - 1 - self.tasks[::-1].index(task)
+
+    @property
+    def knows_tasks(self) -> bool:
+        """Whether the model was trained with task names (or takes instructions)."""
+        return self.text_encoder is not None or any(self.tasks)
 
     @classmethod
     def from_pretrained(

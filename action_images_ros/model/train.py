@@ -80,13 +80,6 @@ def load_optimizer(optimizer: torch.optim.Optimizer, directory: Path) -> None:
     optimizer.load_state_dict({"state": state, "param_groups": document["param_groups"]})
 
 
-def state_step(checkpoint: Path | None) -> int:
-    """The step a checkpoint was written at (0 for none)."""
-    if checkpoint is None:
-        return 0
-    return json.loads((checkpoint / "trainer_state.json").read_text())["step"]
-
-
 def learning_rate(step: int, args: argparse.Namespace) -> float:
     """Linear warm-up over `--warmup` steps, then cosine decay to zero at `--steps`: a function
     of the step alone, so resuming needs no scheduler state."""
@@ -110,6 +103,9 @@ def build_model(
         return VideoActionModel(views=args.views, **preset), None
     if not (args.frames and args.size):
         raise SystemExit("--backbone needs --frames and --size (the pixel clips to train on)")
+    vae = WanLatentSpace.from_pretrained(args.backbone)
+    if resume is not None and not args.lora_rank:
+        return VideoActionModel.from_pretrained(resume / "model", use_safetensors=True), vae
     model = VideoActionModel.from_wan_backbone(
         args.backbone, args.views, args.frames, args.size, args.size
     )
@@ -117,9 +113,7 @@ def build_model(
         load_lora(model, resume, args.lora_rank)
     elif args.lora_rank:
         add_lora(model, args.lora_rank)
-    elif resume is not None:
-        model = VideoActionModel.from_pretrained(resume / "model", use_safetensors=True)
-    return model, WanLatentSpace.from_pretrained(args.backbone)
+    return model, vae
 
 
 def train(args: argparse.Namespace) -> list[float]:
@@ -131,6 +125,9 @@ def train(args: argparse.Namespace) -> list[float]:
     out: Path = args.out
     checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     resume = checkpoints[-1] if args.resume and checkpoints else None
+    state = {"step": 0, "losses": []}
+    if resume is not None:
+        state = json.loads((resume / "trainer_state.json").read_text())
     model, vae = build_model(args, resume)
     space = clip_space(model, vae)
     if vae is not None:
@@ -146,16 +143,14 @@ def train(args: argparse.Namespace) -> list[float]:
     if args.balance_tasks:
         sampler = WeightedRandomSampler(
             dataset.task_balancing_weights(), len(dataset),
-            generator=torch.Generator().manual_seed(args.seed + state_step(resume)),
+            generator=torch.Generator().manual_seed(args.seed + state["step"]),
         )  # fmt: skip
     loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=sampler is None,
                         sampler=sampler, drop_last=False)  # fmt: skip
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.01)
-    state = {"step": 0, "losses": []}
     if resume is not None:
         load_optimizer(optimizer, resume)
-        state = json.loads((resume / "trainer_state.json").read_text())
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     modes, weights = list(MODE_MIX), torch.tensor(list(MODE_MIX.values()))
     generator = torch.Generator().manual_seed(args.seed + state["step"])

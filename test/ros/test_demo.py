@@ -19,7 +19,7 @@ can_render, why_not = render_available()
 def test_demo_runs_episodes_and_writes_report(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     result = subprocess.run(
-        [sys.executable, "-m", "action_images_ros.demo", "--tasks", "reach",
+        [sys.executable, "-m", "action_images_ros.demo", "--tasks", "reach", "--expert",
          "--episodes", "1", "--size", "48", "--out", str(out)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
