@@ -1,5 +1,5 @@
 """Evaluate a checkpoint: closed-loop success per task next to the scripted expert's, and the
-model's action-labeling error on held-out demonstrations.
+model's action-labeling error and open-loop policy error on held-out demonstrations.
 
     action-images evaluate --checkpoint runs/small/model --tasks reach pick --seeds 50 \\
         [--first-seed 1000] [--held-out episodes_held_out/] [--out outputs/eval]
@@ -9,7 +9,8 @@ policy node running the model and the labeling node over ROS 2, on seeds the tra
 demonstrations did not use (`--first-seed`). The expert's success is measured on the same
 seeds in the sim directly (it is the reference, not under test). Labeling: each held-out
 episode (label-bag output) is cut into windows of the model's frames; the model labels them
-(action-labeling mode) and the decoded actions are compared with the recorded ones.
+(action-labeling mode) and the decoded actions are compared with the recorded ones; and from
+every step the policy predicts a chunk, whose end is compared with where the demonstration was.
 Writes `evaluation.json` and `success.png` (model versus expert per task).
 """
 
@@ -60,7 +61,7 @@ def labeling_error(checkpoint: Path, episodes: Path, inference_steps: int) -> di
     labeler = ModelLabeler(model, num_inference_steps=inference_steps)
     c = model.config
     position, rotation, gripper, decoded, total = [], [], [], 0, 0
-    paths = sorted(p for p in episodes.iterdir() if (p / "meta.json").exists())
+    paths = sorted(meta.parent for meta in episodes.rglob("meta.json"))
     if not paths:
         raise FileNotFoundError(f"no episodes (directories with meta.json) in {episodes}")
     for path in tqdm(paths, desc="labeling held-out episodes", unit="episode"):
@@ -86,6 +87,40 @@ def labeling_error(checkpoint: Path, episodes: Path, inference_steps: int) -> di
         "rotation_error_deg": float(np.mean(rotation)) if rotation else float("nan"),
         "gripper_accuracy": float(np.mean(gripper)) if gripper else float("nan"),
     }
+
+
+def policy_error(checkpoint: Path, episodes: Path, inference_steps: int) -> dict[str, dict]:
+    """Open-loop policy error per task on held-out episodes: from each step's observation, the
+    distance of the chunk's last decoded position to where the demonstration was then, next to
+    the distance of standing still (the error of a policy that does nothing)."""
+    from action_images_ros.core.policy import Observation
+    from action_images_ros.model.policy import VideoActionPolicy
+
+    policy = VideoActionPolicy.from_pretrained(checkpoint, num_inference_steps=inference_steps)
+    ahead = policy.model.config.frames - 1
+    errors: dict[str, dict[str, list[float]]] = {}
+    paths = sorted(meta.parent for meta in episodes.rglob("meta.json"))
+    for path in tqdm(paths, desc="policy on held-out episodes", unit="episode"):
+        episode = read_episode(path)
+        task = episode.meta.get("task", "")
+        policy.set_task(task if policy.knows_tasks else "")
+        stride = max(1, round(policy.model.config.frame_interval * episode.fps))
+        record = errors.setdefault(task, {"model": [], "standing_still": []})
+        for t in range(0, episode.steps - ahead * stride):
+            chunk = policy.predict(Observation(
+                stamp=0.0, images=episode.rgb[t], intrinsics=episode.intrinsics,
+                extrinsics=episode.extrinsics, joint_positions=np.zeros(7),
+                ee_position=episode.positions[t], ee_quaternion=episode.quaternions[t],
+                gripper_openness=float(episode.gripper[t]),
+            ))  # fmt: skip
+            truth = episode.positions[t + ahead * stride]
+            record["model"].append(float(np.linalg.norm(chunk.positions[-1] - truth)))
+            record["standing_still"].append(float(np.linalg.norm(episode.positions[t] - truth)))
+    return {
+        task: {"windows": len(e["model"]), "model_mm": 1e3 * float(np.mean(e["model"])),
+               "standing_still_mm": 1e3 * float(np.mean(e["standing_still"]))}
+        for task, e in errors.items()
+    }  # fmt: skip
 
 
 def plot_success(model: dict[str, float], expert: dict[str, float], path: Path) -> None:
@@ -140,6 +175,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         evaluation["labeling"] = labeling_error(
             args.checkpoint, args.held_out, args.inference_steps
         )
+        evaluation["open_loop_policy"] = policy_error(
+            args.checkpoint, args.held_out, args.inference_steps
+        )
     (args.out / "evaluation.json").write_text(json.dumps(evaluation, indent=2) + "\n")
     plot_success(model, expert, args.out / "success.png")
     for task in args.tasks:
@@ -151,6 +189,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"labeling: {lab['position_error_mm']:.1f} mm, {lab['rotation_error_deg']:.1f} deg, "
             f"gripper {lab['gripper_accuracy']:.0%}, {lab['decoded_fraction']:.0%} decoded"
         )
+    for task, error in evaluation.get("open_loop_policy", {}).items():
+        print(f"open loop {task or 'all'}: {error['model_mm']:.0f} mm from the demonstration "
+              f"(standing still: {error['standing_still_mm']:.0f} mm)")  # fmt: skip
     print(f"evaluation in {args.out}/")
 
 

@@ -42,3 +42,20 @@ def test_labeling_error_compares_decoded_labels_with_the_recorded_actions(
     assert result["position_error_mm"] == pytest.approx(10.0)
     assert result["rotation_error_deg"] == pytest.approx(10.0, abs=0.01)
     assert result["gripper_accuracy"] == 0.0
+
+
+def test_policy_error_compares_chunks_with_the_demonstration(tmp_path: Path) -> None:
+    from action_images_ros import evaluate
+    from action_images_ros.model.video_action_model import VideoActionModel
+
+    episodes = write_toy_episodes(tmp_path / "episodes", count=2, steps=8)  # reach, pick
+    VideoActionModel(views=2, frames=3, height=16, width=16, num_layers=1).save_pretrained(
+        tmp_path / "model"
+    )
+    result = evaluate.policy_error(tmp_path / "model", episodes, inference_steps=1)
+    assert set(result) == {"reach", "pick"}
+    for error in result.values():
+        assert error["windows"] == 6  # 8 steps, chunks reach 2 steps ahead
+        # the toy path moves 0.2 m in 7 steps: standing still misses by 2 steps of it
+        assert error["standing_still_mm"] == pytest.approx(2 * 200 / 7)
+        assert np.isfinite(error["model_mm"])
