@@ -22,6 +22,6 @@ for task in reach pick; do
       --fps 5 "${cameras[@]}"
 done
 python -m action_images_ros.model.train --config small --views 3 --episodes "$work/episodes" \
-    --out "$work/run" --steps 3000 --batch-size 8 --balance-tasks --action-weight 3 \
+    --out "$work/run" --steps 3000 --batch-size 8 --balance-tasks --action-weight 5 \
     --lr 1e-3 --warmup 100 --checkpoint-every 250
 echo "trained model: $work/run/model (copy it to action_images_ros/checkpoints/sim_panda_small)"
