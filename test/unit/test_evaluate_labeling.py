@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from toy_episodes import write_toy_episodes
+from model_fixtures import write_toy_episodes
 
 
 def test_labeling_error_compares_decoded_labels_with_the_recorded_actions(

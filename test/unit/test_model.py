@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from model_fixtures import assert_training_reduces_the_loss
 
 from action_images_ros.core.cameras import CameraRig
 from action_images_ros.model.modes import Mode, given_mask
@@ -102,25 +103,10 @@ def test_inputs_the_model_was_not_built_for_are_refused() -> None:
 
 def test_training_reduces_the_loss_on_a_small_batch() -> None:
     torch.manual_seed(0)
-    model = tiny()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    batch = clips(3)  # a batch size other than the number of views
-    modes = [Mode.POLICY, Mode.ACTION_LABELING, Mode.VIDEO]
-    tasks = torch.tensor([1, 2, 0])
-
-    def held_out_loss() -> float:  # the same noise every time
-        with torch.no_grad():
-            generator = torch.Generator().manual_seed(123)
-            return flow_matching_loss(model, batch, rays(3), tasks, modes, generator).item()
-
-    before = held_out_loss()
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(40):
-        loss = flow_matching_loss(model, batch, rays(3), tasks, modes, generator)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    assert held_out_loss() < 0.8 * before
+    modes = [Mode.POLICY, Mode.ACTION_LABELING, Mode.VIDEO]  # a batch size other than the views
+    assert_training_reduces_the_loss(
+        tiny(), clips(3), rays(3), torch.tensor([1, 2, 0]), modes, steps=40
+    )
 
 
 def test_policy_turns_an_observation_into_a_chunk(tmp_path: Path) -> None:

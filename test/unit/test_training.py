@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from toy_episodes import write_toy_episodes
+from model_fixtures import write_toy_episodes
 
 from action_images_ros.model.dataset import EpisodeClips
 from action_images_ros.model.train import load_optimizer, main, save_optimizer
