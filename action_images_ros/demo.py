@@ -53,6 +53,7 @@ from action_images_ros.nodes.labeling_node import LabelingNode  # noqa: E402
 from action_images_ros.nodes.policy_node import PolicyNode  # noqa: E402
 from action_images_ros.nodes.sim_node import SimNode  # noqa: E402
 from action_images_ros.sim.experts import EXPERTS, plan_segment  # noqa: E402
+from action_images_ros.sim.tasks import TASKS  # noqa: E402
 
 
 class ExpertDriver(Node):
@@ -232,7 +233,9 @@ def write_report(
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tasks", nargs="+", default=["reach", "pick", "place"])
+    parser.add_argument(
+        "--tasks", nargs="+", help="default: the model's tasks, or all with the expert"
+    )
     parser.add_argument("--episodes", type=int, default=2, help="seeded episodes per task")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("outputs/demo"))
@@ -277,6 +280,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         policy = TimedPolicy(VideoActionPolicy.from_pretrained(
             args.checkpoint, num_inference_steps=args.inference_steps
         ))  # fmt: skip
+        if args.tasks is None and policy.policy.knows_tasks:
+            args.tasks = [task for task in policy.policy.tasks if task in TASKS]
+    args.tasks = args.tasks or list(TASKS)
     args.out.mkdir(parents=True, exist_ok=True)
     rclpy.init()
     sim_node = SimNode(

@@ -17,7 +17,7 @@ PRESETS: dict[str, dict[str, object]] = {
         "attention_head_dim": 16, "ffn_dim": 64, "text_dim": 32,
     },
     "small": {
-        "frames": 3, "height": 64, "width": 64, "patch_size": 8, "num_layers": 4,
+        "frames": 3, "height": 32, "width": 32, "patch_size": 4, "num_layers": 4,
         "num_attention_heads": 4, "attention_head_dim": 32, "ffn_dim": 256, "text_dim": 64,
     },
 }  # fmt: skip
