@@ -56,8 +56,9 @@ from action_images_ros.sim.experts import EXPERTS, plan_segment  # noqa: E402
 from action_images_ros.sim.tasks import TASKS  # noqa: E402
 
 
-class ExpertDriver(Node):
-    """Drives the sim through its ROS topics with the scripted expert's waypoints."""
+class DemoDriver(Node):
+    """Watches the sim over ROS (clock, joint states, success, the labeling overlays) and, with
+    the scripted expert, commands it through the controller and gripper topics."""
 
     def __init__(self, cameras: Sequence[str]) -> None:
         super().__init__("demo_driver")
@@ -131,7 +132,7 @@ class TimedPolicy:
 def run_policy_episode(
     sim_node: SimNode,
     policy_node: PolicyNode,
-    driver: ExpertDriver,
+    driver: DemoDriver,
     task: str,
     seed: int,
     max_duration: float = 0.0,
@@ -158,7 +159,7 @@ def run_policy_episode(
     }  # fmt: skip
 
 
-def run_episode(sim_node: SimNode, driver: ExpertDriver, task: str, seed: int) -> dict:
+def run_episode(sim_node: SimNode, driver: DemoDriver, task: str, seed: int) -> dict:
     """Reset the sim to (task, seed) and run the expert through ROS; returns the record."""
     sim = sim_node.sim
     sim_node.start_episode(task, seed)
@@ -303,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             Parameter("publish_rate", value=sim_node.get_parameter("render_rate").value),
         ]
     )
-    driver = ExpertDriver(cameras)
+    driver = DemoDriver(cameras)
     nodes = [sim_node, labeling_node, driver]
     if policy is not None:
         nodes.append(PolicyNode(policy, parameter_overrides=[
