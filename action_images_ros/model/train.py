@@ -5,19 +5,23 @@
         --frames 5 --size 512 --lora-rank 32 --episodes episodes/ --out runs/wan5b
     accelerate launch -m action_images_ros.model.train ...   # several GPUs / machines
 
-Each step draws a mode per sample (policy 60 %, labeling 15 %, action-conditioned video 15 %,
-video 10 %) and minimises the flow-matching loss on the frames that mode generates (action
-frames weighted by `--action-weight`: their few blobs carry the policy), with warm-up and cosine
-decay; 10 % of the samples drop their task (or prompt) so that classifier-free guidance has an
-unconditional model. `--backbone` starts from the transformer of a local diffusers Wan
-directory and trains in its VAE's latent space, fully or with LoRA adapters (`--lora-rank`);
-`--text-encoder` (a local directory, e.g. the backbone's own) conditions on the episodes'
-instructions instead of task ids, each encoded once. Devices,
-mixed precision (`--mixed-precision bf16`) and gradient accumulation come from accelerate.
-Checkpoints (`<out>/checkpoint-<step>/`) hold the model (save_pretrained, safetensors), the
-optimizer state (safetensors + JSON: never pickle) and the step; `--resume` continues from the
-newest. The final model goes to `<out>/model` (with `vae/`, `text_encoder/` and `tokenizer/`
-where used, so the directory deploys as it is), the loss curve to `<out>/loss.png`.
+Each step draws a mode per sample (by default policy 60 %, labeling 15 %, action-conditioned
+video 15 %, video 10 %; `--mode-mix`) and minimises the flow-matching loss on the frames that
+mode generates (action frames weighted by `--action-weight`: their few blobs carry the policy),
+with warm-up and cosine decay; 10 % of the samples drop their task (or prompt) so that
+classifier-free guidance has an unconditional model.
+
+`--backbone` starts from the transformer of a local diffusers Wan directory and trains in its
+VAE's latent space, fully or with LoRA adapters (`--lora-rank`); `--text-encoder` (a local
+directory, e.g. the backbone's own) conditions on the episodes' instructions instead of task
+ids, each encoded once.
+
+Devices, mixed precision (`--mixed-precision bf16`) and gradient accumulation come from
+accelerate. Checkpoints (`<out>/checkpoint-<step>/`) hold the model (save_pretrained,
+safetensors), the optimizer state (safetensors + JSON: never pickle) and the step; `--resume`
+continues from the newest. The final model goes to `<out>/model` (with `vae/`, `text_encoder/`
+and `tokenizer/` where used, so the directory deploys as it is), the loss curve to
+`<out>/loss.png`.
 """
 
 from __future__ import annotations
@@ -78,6 +82,23 @@ def load_optimizer(optimizer: torch.optim.Optimizer, directory: Path) -> None:
         index, key = name.split(".", 1)
         state.setdefault(int(index), {})[key] = value
     optimizer.load_state_dict({"state": state, "param_groups": document["param_groups"]})
+
+
+def parse_mode_mix(items: Sequence[str]) -> dict[Mode, float]:
+    """`policy=0.8 action_labeling=0.2` -> {Mode.POLICY: 0.8, ...}; unnamed modes get 0."""
+    mix = {}
+    for item in items:
+        name, _, weight = item.partition("=")
+        try:
+            mix[Mode(name)] = float(weight)
+        except ValueError as error:
+            choices = ", ".join(m.value for m in Mode)
+            raise argparse.ArgumentTypeError(
+                f"--mode-mix takes MODE=WEIGHT with MODE one of {choices}; got {item!r}"
+            ) from error
+    if not mix or min(mix.values()) < 0 or sum(mix.values()) <= 0:
+        raise argparse.ArgumentTypeError(f"--mode-mix needs positive weights, got {items}")
+    return mix
 
 
 def learning_rate(step: int, args: argparse.Namespace) -> float:
@@ -152,7 +173,7 @@ def train(args: argparse.Namespace) -> list[float]:
     if resume is not None:
         load_optimizer(optimizer, resume)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-    modes, weights = list(MODE_MIX), torch.tensor(list(MODE_MIX.values()))
+    modes, weights = list(args.mode_mix), torch.tensor(list(args.mode_mix.values()))
     generator = torch.Generator().manual_seed(args.seed + state["step"])
     progress = tqdm(total=args.steps, initial=state["step"], desc="training", unit="step",
                     disable=not accelerator.is_local_main_process)  # fmt: skip
@@ -259,6 +280,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--text-encoder", type=Path, help="local T5/UMT5 directory")
     parser.add_argument("--condition-dropout", type=float, default=0.1)
     parser.add_argument(
+        "--mode-mix", nargs="+", metavar="MODE=WEIGHT",
+        default=[f"{mode.value}={weight}" for mode, weight in MODE_MIX.items()],
+        help="how often each mode is drawn (default: the published-like mix above)",
+    )  # fmt: skip
+    parser.add_argument(
         "--balance-tasks", action="store_true", help="draw every task equally often"
     )
     parser.add_argument("--steps", type=int, default=1000)
@@ -275,6 +301,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--cpu", action="store_true", help="train on the CPU even with a GPU")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    try:
+        args.mode_mix = parse_mode_mix(args.mode_mix)
+    except argparse.ArgumentTypeError as error:
+        parser.error(str(error))
     losses = train(args)
     if losses:
         print(f"{len(losses)} steps; last loss {losses[-1]:.4f}; model in {args.out / 'model'}")

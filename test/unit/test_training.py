@@ -67,3 +67,17 @@ def test_task_balancing_weights_draw_every_task_equally(tmp_path: Path) -> None:
     tasks = torch.tensor(dataset.window_tasks)
     assert len(weights) == len(dataset) and (tasks == 2).sum() == 2 * (tasks == 1).sum()
     assert weights[tasks == 1].sum() == pytest.approx(weights[tasks == 2].sum())
+
+
+def test_mode_mix_is_parsed_and_bad_mixes_are_refused() -> None:
+    import argparse
+
+    from action_images_ros.model.modes import Mode
+    from action_images_ros.model.train import parse_mode_mix
+
+    assert parse_mode_mix(["policy=0.8", "action_labeling=0.2"]) == {
+        Mode.POLICY: 0.8, Mode.ACTION_LABELING: 0.2,
+    }  # fmt: skip
+    for bad in (["teleport=1"], ["policy=-1"], ["policy=x"], ["policy=0"]):
+        with pytest.raises(argparse.ArgumentTypeError, match="--mode-mix"):
+            parse_mode_mix(bad)
