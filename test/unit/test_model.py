@@ -195,3 +195,16 @@ def test_learning_rate_warms_up_then_decays_to_zero() -> None:
     assert rates[0] == pytest.approx(1e-4) and rates[9] == pytest.approx(1e-3)
     assert rates[60] == pytest.approx(5e-4) and rates[110] == pytest.approx(0.0, abs=1e-12)
     assert all(a >= b for a, b in zip(rates[9:], rates[10:], strict=False))
+
+
+def test_policy_tasks_by_name_and_unknown_tasks_refused() -> None:
+    from action_images_ros.model.policy import VideoActionPolicy
+
+    policy = VideoActionPolicy(tiny(), tasks=["", "pick", "reach"], task="reach")
+    assert policy.task_id == 2 and policy.knows_tasks
+    policy.set_task("")
+    assert policy.task_id == 0
+    with pytest.raises(ValueError, match=r"no task 'place' \(its tasks: 'pick', 'reach'\)"):
+        policy.set_task("place")
+    unnamed = VideoActionPolicy(tiny(), tasks=["", ""])  # trained without task names
+    assert not unnamed.knows_tasks and unnamed.task_id == 1
