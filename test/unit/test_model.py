@@ -208,3 +208,14 @@ def test_policy_tasks_by_name_and_unknown_tasks_refused() -> None:
         policy.set_task("place")
     unnamed = VideoActionPolicy(tiny(), tasks=["", ""])  # trained without task names
     assert not unnamed.knows_tasks and unnamed.task_id == 1
+
+
+def test_sampling_runs_in_bfloat16_and_keeps_given_frames() -> None:
+    """The dtype the policy uses on a GPU, checked on the CPU."""
+    pipeline = VideoActionPipeline(tiny().to(torch.bfloat16))
+    inputs = clips()
+    out = pipeline(inputs, rays(), Mode.POLICY, num_inference_steps=2,
+                   generator=torch.Generator().manual_seed(0))  # fmt: skip
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()
+    assert torch.equal(out[:, :, :, 0], inputs[:, :, :, 0])
+    assert not torch.equal(out[:, :, :, 1:], inputs[:, :, :, 1:])
