@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 from scipy.spatial.transform import Rotation  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from action_images_ros.data.episode import read_episode  # noqa: E402
+from action_images_ros.data.episode import find_episodes, read_episode  # noqa: E402
 from action_images_ros.sim.experts import run_episode  # noqa: E402
 from action_images_ros.sim.panda_sim import PandaSim  # noqa: E402
 from action_images_ros.sim.scene import SceneConfig, default_cameras  # noqa: E402
@@ -61,7 +61,7 @@ def labeling_error(checkpoint: Path, episodes: Path, inference_steps: int) -> di
     labeler = ModelLabeler(model, num_inference_steps=inference_steps)
     c = model.config
     position, rotation, gripper, decoded, total = [], [], [], 0, 0
-    paths = sorted(meta.parent for meta in episodes.rglob("meta.json"))
+    paths = find_episodes(episodes)
     if not paths:
         raise FileNotFoundError(f"no episodes (directories with meta.json) in {episodes}")
     for path in tqdm(paths, desc="labeling held-out episodes", unit="episode"):
@@ -73,13 +73,13 @@ def labeling_error(checkpoint: Path, episodes: Path, inference_steps: int) -> di
             window = labeler.label(episode.rgb[steps], episode.intrinsics, episode.extrinsics)
             valid = window.valid
             total, decoded = total + len(steps), decoded + int(valid.sum())
-            truth = Rotation.from_quat(episode.quaternions[steps][valid])
-            labels = Rotation.from_matrix(window.rotations[valid])
-            position += list(
-                np.linalg.norm(window.positions[valid] - episode.positions[steps][valid], axis=1)
-            )
-            rotation += list(np.degrees((labels * truth.inv()).magnitude()))
-            gripper += list((window.gripper[valid] > 0.5) == (episode.gripper[steps][valid] > 0.5))
+            labeled = steps[valid]
+            truth = Rotation.from_quat(episode.quaternions[labeled])
+            turn = Rotation.from_matrix(window.rotations[valid]) * truth.inv()
+            offset = window.positions[valid] - episode.positions[labeled]
+            position += list(np.linalg.norm(offset, axis=1))
+            rotation += list(np.degrees(turn.magnitude()))
+            gripper += list((window.gripper[valid] > 0.5) == (episode.gripper[labeled] > 0.5))
     return {
         "steps": total,
         "decoded_fraction": decoded / max(total, 1),
@@ -99,7 +99,7 @@ def policy_error(checkpoint: Path, episodes: Path, inference_steps: int) -> dict
     policy = VideoActionPolicy.from_pretrained(checkpoint, num_inference_steps=inference_steps)
     ahead = policy.model.config.frames - 1
     errors: dict[str, dict[str, list[float]]] = {}
-    paths = sorted(meta.parent for meta in episodes.rglob("meta.json"))
+    paths = find_episodes(episodes)
     for path in tqdm(paths, desc="policy on held-out episodes", unit="episode"):
         episode = read_episode(path)
         task = episode.meta.get("task", "")

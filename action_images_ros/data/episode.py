@@ -233,6 +233,11 @@ def write_episode(path: str | Path, episode: Episode) -> Path:
     return Path(path)
 
 
+def find_episodes(root: str | Path) -> list[Path]:
+    """Every episode directory below `root`, at any depth (e.g. one folder per task), sorted."""
+    return sorted(meta.parent for meta in Path(root).rglob("meta.json"))
+
+
 def read_episode(path: str | Path, load_video: bool = True) -> Episode:
     """Read an episode directory (raises EpisodeError naming what is missing or wrong)."""
     path = Path(path)

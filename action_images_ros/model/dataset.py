@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 
 from action_images_ros.core.action_images import encode
 from action_images_ros.core.rotations import quat_to_matrix
-from action_images_ros.data.episode import read_episode
+from action_images_ros.data.episode import find_episodes, read_episode
 from action_images_ros.model.video_action_model import VideoActionModel, plucker_rays
 from action_images_ros.model.views import resize_views
 
@@ -26,7 +26,7 @@ class EpisodeClips(Dataset):
         """Every episode below `episodes` (any depth, e.g. one folder per task)."""
         c = model.config
         self.frames = c.frames
-        paths = sorted(meta.parent for meta in Path(episodes).rglob("meta.json"))
+        paths = find_episodes(episodes)
         if not paths:
             raise FileNotFoundError(f"no episodes (directories with meta.json) in {episodes}")
         self.tasks = sorted({read_episode(p, load_video=False).meta.get("task", "") for p in paths})
