@@ -179,7 +179,7 @@ def run_episode(sim_node: SimNode, driver: DemoDriver, task: str, seed: int) -> 
         driver.gripper.publish(Float64MultiArray(data=[float(waypoint.gripper)]))
         driver.trajectory.publish(joint_trajectory_to_msg(names, positions, times, velocities))
         commanded.append(waypoint.position)
-        end = start + waypoint.duration + waypoint.settle
+        end = start + times[-1] + waypoint.settle
         while driver.sim_time < end:
             driver.wait_sim_time(min(end, driver.sim_time + 0.1))
             achieved.append(sim.chain.fk(np.array(driver.joint_state.position[:7]))[:3, 3])

@@ -71,8 +71,9 @@ def _min_jerk(tau: float) -> float:
 def plan_segment(
     sim: PandaSim, q_start: np.ndarray, wp: Waypoint, dt: float = 0.1
 ) -> tuple[JointTrajectory, np.ndarray, int]:
-    """IK along the straight line from FK(``q_start``) to ``wp``; returns the trajectory, the
-    final joint vector and the number of IK samples that did not converge."""
+    """IK along the straight line from FK(``q_start``) to ``wp``; returns the trajectory (it takes
+    ``wp.duration``, or longer where a joint would be too fast), the final joint vector and
+    the number of IK samples that did not converge."""
     chain = sim.chain
     start = chain.fk(q_start)
     p0, quat0 = start[:3, 3], matrix_to_quat(start[:3, :3])
@@ -97,6 +98,11 @@ def plan_segment(
     qs_arr = np.stack(qs)
     vel = np.gradient(qs_arr, np.concatenate([[0.0], times]), axis=0)[1:]
     vel[-1] = 0.0
+    # Slow the whole segment down where a joint would pass 80 % of its velocity limit (near a
+    # singularity a straight tcp line can ask a lot of one joint): same path, later times.
+    stretch = float(np.max(np.abs(vel) / (0.8 * chain.velocity_limits)))
+    if stretch > 1.0:
+        times, vel = times * stretch, vel / stretch
     points = [TrajectoryPoint(qs_arr[k + 1], float(times[k]), vel[k]) for k in range(n)]
     return JointTrajectory(list(chain.joint_names), points), q, failures
 
@@ -118,7 +124,7 @@ def execute_waypoints(
         result = sim.send_trajectory(traj)
         if not result.accepted:
             raise RuntimeError(f"expert trajectory rejected: {result.reason}")
-        end = sim.time + wp.duration + wp.settle
+        end = sim.time + traj.points[-1].time_from_start + wp.settle
         while sim.time < end - 1e-9:
             sim.step(control_dt)
             if on_step is not None:
@@ -126,14 +132,30 @@ def execute_waypoints(
     return failures
 
 
-def _travel(a: np.ndarray, b: np.ndarray, speed: float = 0.35, minimum: float = 0.8) -> float:
-    return max(minimum, float(np.linalg.norm(np.asarray(b) - np.asarray(a))) / speed)
+def _travel(
+    a: np.ndarray,
+    b: np.ndarray,
+    turn: float = 0.0,
+    speed: float = 0.35,
+    turn_speed: float = 0.8,
+    minimum: float = 0.8,
+) -> float:
+    """Seconds to move from `a` to `b` while turning `turn` rad (average speeds)."""
+    distance = float(np.linalg.norm(np.asarray(b) - np.asarray(a)))
+    return max(minimum, distance / speed, abs(turn) / turn_speed)
+
+
+def _turn(q0: np.ndarray, q1: np.ndarray) -> float:
+    """The angle (rad) between two orientations (quaternions x, y, z, w)."""
+    return 2.0 * float(np.arccos(min(1.0, abs(float(np.dot(q0, q1))))))
 
 
 def reach_waypoints(sim: PandaSim, task: Task) -> list[Waypoint]:
     """Straight to the target, gripper open."""
     target = sim.marker_position("target")
-    return [Waypoint(target, top_down_quat(), 1.0, _travel(sim.ee_pose()[0], target), 0.3)]
+    position, quat = sim.ee_pose()
+    duration = _travel(position, target, _turn(quat, top_down_quat()))
+    return [Waypoint(target, top_down_quat(), 1.0, duration, 0.3)]
 
 
 def pick_waypoints(sim: PandaSim, task: Task) -> list[Waypoint]:
@@ -146,8 +168,9 @@ def pick_waypoints(sim: PandaSim, task: Task) -> list[Waypoint]:
     grasp = np.array([pos[0], pos[1], CUBE_HALF])
     above = grasp + [0.0, 0.0, 0.12]
     lifted = grasp + [0.0, 0.0, 0.15]
+    start, start_quat = sim.ee_pose()
     return [
-        Waypoint(above, down, 1.0, _travel(sim.ee_pose()[0], above)),
+        Waypoint(above, down, 1.0, _travel(start, above, _turn(start_quat, down))),
         Waypoint(grasp, down, 1.0, 1.0, 0.1),
         Waypoint(grasp, down, 0.0, 0.6, 0.2),
         Waypoint(lifted, down, 0.0, 1.2, 0.3),
@@ -169,6 +192,24 @@ def place_waypoints(sim: PandaSim, task: Task) -> list[Waypoint]:
     ]
 
 
+START_REGION = (np.array([0.3, -0.3, 0.1]), np.array([0.65, 0.3, 0.4]))  # tcp, base frame
+
+
+def random_start(sim: PandaSim, rng: np.random.Generator, attempts: int = 20) -> None:
+    """Put the arm at a random top-down tcp pose in :data:`START_REGION` (yaw within 0.5 rad),
+    so that demonstrations also start where a learned policy may have drifted to."""
+    for _ in range(attempts):
+        position = rng.uniform(*START_REGION)
+        quat = top_down_quat(rng.uniform(-0.5, 0.5))
+        result = sim.chain.inverse_kinematics(
+            position, quat, sim.joint_positions(), q_rest=np.asarray(sim.config.home_q)
+        )
+        if result.converged:
+            sim.place_arm(result.q)
+            return
+    raise RuntimeError(f"no IK solution for a random start in {attempts} attempts")
+
+
 EXPERTS: dict[str, Callable[[PandaSim, Task], list[Waypoint]]] = {
     "reach": reach_waypoints,
     "pick": pick_waypoints,
@@ -177,10 +218,17 @@ EXPERTS: dict[str, Callable[[PandaSim, Task], list[Waypoint]]] = {
 
 
 def run_episode(
-    sim: PandaSim, task: Task, seed: int, on_step: StepCallback | None = None
+    sim: PandaSim,
+    task: Task,
+    seed: int,
+    on_step: StepCallback | None = None,
+    random_start_pose: bool = False,
 ) -> EpisodeResult:
-    """Reset ``task`` from ``seed``, run its expert, and judge success at the end."""
+    """Reset ``task`` from ``seed`` (the arm at a :func:`random_start` with
+    ``random_start_pose``), run its expert, and judge success at the end."""
     task.reset(sim, seed)
+    if random_start_pose:
+        random_start(sim, np.random.default_rng([seed, 1]))
     waypoints = EXPERTS[task.name](sim, task)
     failures = execute_waypoints(sim, waypoints, on_step)
     return EpisodeResult(task.success(sim), sim.time, failures, waypoints)

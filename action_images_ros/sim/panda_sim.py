@@ -108,6 +108,15 @@ class PandaSim:
             self.set_marker(name, None)
         mujoco.mj_forward(self.model, self.data)
 
+    def place_arm(self, q: Iterable[float]) -> None:
+        """Put the arm at joint positions ``q`` at rest (objects and markers stay where they are),
+        holding them."""
+        q = np.clip(np.asarray(list(q), dtype=np.float64), self.chain.lower, self.chain.upper)
+        self.data.qpos[self._qadr] = q
+        self.data.qvel[self._dadr] = 0.0
+        self.controller.reset(q)
+        mujoco.mj_forward(self.model, self.data)
+
     def joint_positions(self) -> np.ndarray:
         """Arm joint positions (7,) in :attr:`joint_names` order."""
         return self.data.qpos[self._qadr].copy()

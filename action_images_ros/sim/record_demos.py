@@ -15,10 +15,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from action_images_ros.data.bag_recorder import BagRecorder
-from action_images_ros.sim.experts import EXPERTS, EpisodeResult, execute_waypoints
+from action_images_ros.sim.experts import (
+    EXPERTS,
+    EpisodeResult,
+    execute_waypoints,
+    random_start,
+)
 from action_images_ros.sim.panda_sim import PandaSim
 from action_images_ros.sim.scene import SceneConfig, default_cameras
 from action_images_ros.sim.tasks import make_task
@@ -91,13 +97,17 @@ def record_episode(
     render_period: float = 0.1,
     storage: str = "mcap",
     compression: str = "",
+    random_start_pose: bool = False,
 ) -> EpisodeResult:
     """Run the scripted expert of `task_name` from `seed` and record it to `bag_path`
-    (images as CompressedImage with `compression` 'jpeg' or 'png')."""
+    (images as CompressedImage with `compression` 'jpeg' or 'png'); with `random_start_pose`
+    the arm starts at a random pose over the workspace (`experts.random_start`)."""
     task = make_task(task_name)
     with BagRecorder(bag_path, storage=storage) as recorder:
         recording = RecordingSim(sim, recorder, render_period, compression)
         task.reset(sim, seed)
+        if random_start_pose:
+            random_start(sim, np.random.default_rng([seed, 1]))
         recording.publish_static()
         recording.publish_state()
         waypoints = EXPERTS[task.name](sim, task)
@@ -118,6 +128,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--compression", choices=["", "jpeg", "png"], default="",
         help="record CompressedImage (<camera>/image_raw/compressed) instead of Image",
     )  # fmt: skip
+    parser.add_argument(
+        "--random-start", action="store_true",
+        help="start every episode with the arm at a random pose over the workspace",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     sim = PandaSim(SceneConfig(cameras=default_cameras(args.size, args.size)))
@@ -129,11 +143,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     for task, seed in tqdm(episodes, desc="recording demonstrations", unit="episode"):
         bag = args.out / f"{task}_seed{seed:04d}"
         result = record_episode(
-            sim, task, seed, bag, args.render_period, args.storage, args.compression
+            sim,
+            task,
+            seed,
+            bag,
+            args.render_period,
+            args.storage,
+            args.compression,
+            args.random_start,
         )
         summary.append(
             {"bag": bag.name, "task": task, "seed": seed, "success": result.success,
-             "duration": result.sim_time, "ik_failures": result.ik_failures}
+             "duration": result.sim_time, "ik_failures": result.ik_failures,
+             "random_start": args.random_start}
         )  # fmt: skip
     sim.close()
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -12,7 +12,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # headless offscreen rendering, befor
 pytest.importorskip("mujoco", reason="mujoco is not installed (pip install mujoco)")
 
 from action_images_ros.core.kinematics import quat_to_matrix, rotation_error  # noqa: E402
-from action_images_ros.sim.experts import run_episode  # noqa: E402
+from action_images_ros.sim.experts import START_REGION, random_start, run_episode  # noqa: E402
 from action_images_ros.sim.panda_sim import (  # noqa: E402
     PandaSim,
     render_available,
@@ -166,6 +166,34 @@ def test_experts_solve_tasks_and_tasks_start_unsolved(sim: PandaSim, name: str) 
         assert result.success, (name, seed)
         assert result.ik_failures == 0
         assert result.sim_time < task.max_duration
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_experts_solve_tasks_from_random_starts(sim: PandaSim, name: str) -> None:
+    """Demonstrations from random arm poses (a turn of up to 0.5 rad plus the cube's yaw
+    included) stay within the joint velocity limits and succeed."""
+    task = make_task(name)
+    for seed in (5, 6):
+        result = run_episode(sim, task, seed, random_start_pose=True)
+        assert result.success, (name, seed)
+        assert result.ik_failures == 0
+
+
+def test_random_start_places_the_arm_in_the_start_region(sim: PandaSim) -> None:
+    task = make_task("pick")
+    starts = []
+    for seed in range(4):
+        task.reset(sim, seed)
+        cube = sim.object_pose("cube")[0]
+        random_start(sim, np.random.default_rng(seed))
+        position, quat = sim.ee_pose()
+        assert np.all(position >= START_REGION[0] - 2e-3)
+        assert np.all(position <= START_REGION[1] + 2e-3)
+        assert quat_to_matrix(quat)[2, 2] < -0.99  # top-down
+        np.testing.assert_array_equal(sim.object_pose("cube")[0], cube)  # the scene is kept
+        np.testing.assert_allclose(sim.joint_velocities(), 0.0)
+        starts.append(position)
+    assert np.ptp(np.array(starts), axis=0).min() > 0.01  # they differ
 
 
 def test_task_reset_randomises_from_seed(sim: PandaSim) -> None:
