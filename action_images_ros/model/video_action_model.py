@@ -28,6 +28,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from torch import nn
 
 from action_images_ros.core.cameras import CameraRig
+from action_images_ros.model.view_unet import ViewUNet
 
 IMAGE_CHANNELS = 3
 RAY_CHANNELS = 6
@@ -66,8 +67,17 @@ class VideoActionModel(ModelMixin, ConfigMixin):
         spatial_compression: int = 1,
         temporal_compression: int = 1,
         patch_size: int = 2,
+        unet_channels: list[int] | None = None,
     ) -> None:
+        """`unet_channels` (channels per resolution level) makes the denoiser a per-view UNet
+        (`view_unet`, the small CPU preset) instead of the Wan transformer; the transformer's
+        settings (layers, heads, patch size, ...) then do not apply."""
         super().__init__()
+        self.task_embedding = nn.Embedding(num_tasks, text_dim)
+        if unet_channels:
+            frames_seen, height_seen, _, channels = self.latent_shape
+            self.unet = ViewUNet(frames_seen, height_seen, channels, text_dim, unet_channels)
+            return
         self.transformer = WanTransformer3DModel(
             patch_size=(1, patch_size, patch_size),
             num_attention_heads=num_attention_heads,
@@ -80,7 +90,6 @@ class VideoActionModel(ModelMixin, ConfigMixin):
             num_layers=num_layers,
             rope_max_seq_len=1024,
         )
-        self.task_embedding = nn.Embedding(num_tasks, text_dim)
 
     @property
     def latent_shape(self) -> tuple[int, int, int, int]:
@@ -127,6 +136,11 @@ class VideoActionModel(ModelMixin, ConfigMixin):
         `task_ids` (B,), or `text_embeddings` (B, L, text_dim) instead of the task embedding.
         Returns (B, V, 2, f, h, w, C)."""
         self.check(clips)
+        if text_embeddings is None:
+            text_embeddings = self.task_embedding(task_ids)[:, None, :]
+        context = text_embeddings.to(clips.dtype)
+        if self.config.unet_channels:
+            return self.unet(clips, timesteps, rays, context)
         batch, views, _, frames, height, width, channels = clips.shape
         kind = torch.tensor([-1.0, 1.0], dtype=clips.dtype, device=clips.device)
         kind = kind.view(1, 1, 2, 1, 1, 1, 1).expand(batch, views, 2, frames, height, width, 1)
@@ -139,9 +153,6 @@ class VideoActionModel(ModelMixin, ConfigMixin):
         patch = self.config.patch_size
         tokens_per_frame = (height // patch) * (width // patch)
         token_timesteps = timesteps.reshape(batch, -1).repeat_interleave(tokens_per_frame, dim=1)
-        if text_embeddings is None:
-            text_embeddings = self.task_embedding(task_ids)[:, None, :]
-        context = text_embeddings.to(clips.dtype)
         out = self.transformer(hidden, token_timesteps, context, return_dict=False)[0]
         out = out.reshape(batch, channels, views, 2, frames, height, width)
         return out.permute(0, 2, 3, 4, 5, 6, 1)

@@ -21,9 +21,15 @@ from action_images_ros.model.video_action_model import (
 SIZE, FRAMES, VIEWS = 16, 3, 2
 
 
-def tiny() -> VideoActionModel:
+# The two denoisers: the Wan transformer, and the per-view UNet of the small CPU preset.
+DENOISERS = pytest.mark.parametrize("unet", [None, [8, 16]], ids=["transformer", "unet"])
+
+
+def tiny(unet: list[int] | None = None) -> VideoActionModel:
     torch.manual_seed(0)
-    return VideoActionModel(views=VIEWS, frames=FRAMES, height=SIZE, width=SIZE, num_layers=1)
+    return VideoActionModel(
+        views=VIEWS, frames=FRAMES, height=SIZE, width=SIZE, num_layers=1, unet_channels=unet
+    )
 
 
 def rays(batch: int = 1) -> torch.Tensor:
@@ -39,9 +45,12 @@ def clips(batch: int = 1, seed: int = 0) -> torch.Tensor:
     return torch.rand(batch, VIEWS, 2, FRAMES, SIZE, SIZE, 3, generator=generator)
 
 
+@DENOISERS
 @pytest.mark.parametrize("mode", list(Mode))
-def test_every_mode_keeps_given_frames_and_fills_the_rest(mode: Mode) -> None:
-    pipeline = VideoActionPipeline(tiny())
+def test_every_mode_keeps_given_frames_and_fills_the_rest(
+    mode: Mode, unet: list[int] | None
+) -> None:
+    pipeline = VideoActionPipeline(tiny(unet))
     inputs = clips(2)
     out = pipeline(inputs, rays(2), mode, num_inference_steps=3,
                    generator=torch.Generator().manual_seed(1))  # fmt: skip
@@ -53,8 +62,11 @@ def test_every_mode_keeps_given_frames_and_fills_the_rest(mode: Mode) -> None:
             assert same == bool(given[kind, frame]), (kind, frame)
 
 
-def test_sampling_is_deterministic_for_a_seed_and_guidance_changes_it() -> None:
-    pipeline = VideoActionPipeline(tiny())
+@DENOISERS
+def test_sampling_is_deterministic_for_a_seed_and_guidance_changes_it(
+    unet: list[int] | None,
+) -> None:
+    pipeline = VideoActionPipeline(tiny(unet))
     run = lambda seed, scale=1.0: pipeline(  # noqa: E731
         clips(),
         rays(),
@@ -69,8 +81,9 @@ def test_sampling_is_deterministic_for_a_seed_and_guidance_changes_it() -> None:
     assert not torch.equal(run(5), run(5, scale=3.0))
 
 
-def test_checkpoint_round_trip_and_bad_checkpoints(tmp_path: Path) -> None:
-    model = tiny()
+@DENOISERS
+def test_checkpoint_round_trip_and_bad_checkpoints(tmp_path: Path, unet: list[int] | None) -> None:
+    model = tiny(unet)
     model.save_pretrained(tmp_path / "ckpt")
     assert (tmp_path / "ckpt" / "diffusion_pytorch_model.safetensors").exists()
     assert not list((tmp_path / "ckpt").glob("*.bin")), "safetensors only"
@@ -88,8 +101,9 @@ def test_checkpoint_round_trip_and_bad_checkpoints(tmp_path: Path) -> None:
         VideoActionModel.from_pretrained(tmp_path / "ckpt")
 
 
-def test_inputs_the_model_was_not_built_for_are_refused() -> None:
-    model = tiny()
+@DENOISERS
+def test_inputs_the_model_was_not_built_for_are_refused(unet: list[int] | None) -> None:
+    model = tiny(unet)
     with pytest.raises(ModelShapeError, match=r"clips must be \(B, 2, 2, 3, 16, 16, 3\)"):
         model(
             torch.rand(1, 3, 2, FRAMES, SIZE, SIZE, 3),
@@ -101,19 +115,21 @@ def test_inputs_the_model_was_not_built_for_are_refused() -> None:
         VideoActionPipeline(model)(clips(), rays(), "teleport")
 
 
-def test_training_reduces_the_loss_on_a_small_batch() -> None:
+@DENOISERS
+def test_training_reduces_the_loss_on_a_small_batch(unet: list[int] | None) -> None:
     torch.manual_seed(0)
     modes = [Mode.POLICY, Mode.ACTION_LABELING, Mode.VIDEO]  # a batch size other than the views
     assert_training_reduces_the_loss(
-        tiny(), clips(3), rays(3), torch.tensor([1, 2, 0]), modes, steps=40
+        tiny(unet), clips(3), rays(3), torch.tensor([1, 2, 0]), modes, steps=40
     )
 
 
-def test_policy_turns_an_observation_into_a_chunk(tmp_path: Path) -> None:
+@DENOISERS
+def test_policy_turns_an_observation_into_a_chunk(tmp_path: Path, unet: list[int] | None) -> None:
     from action_images_ros.core.policy import Observation
     from action_images_ros.model.policy import VideoActionPolicy
 
-    tiny().save_pretrained(tmp_path / "model")
+    tiny(unet).save_pretrained(tmp_path / "model")
     policy = VideoActionPolicy.from_pretrained(tmp_path / "model", num_inference_steps=2)
     k = np.array([[60.0, 0, 31.5], [0, 60.0, 31.5], [0, 0, 1]])
     second = np.eye(4)
@@ -219,3 +235,20 @@ def test_sampling_runs_in_bfloat16_and_keeps_given_frames() -> None:
     assert out.dtype == torch.float32 and torch.isfinite(out).all()
     assert torch.equal(out[:, :, :, 0], inputs[:, :, :, 0])
     assert not torch.equal(out[:, :, :, 1:], inputs[:, :, :, 1:])
+
+
+def test_the_unet_denoises_each_view_on_its_own() -> None:
+    """The small preset's UNet sees one view at a time (the decoder fuses the views)."""
+    model = tiny([8, 16]).eval()
+    first = clips()
+    second = first.clone()
+    second[:, 1] = torch.rand_like(second[:, 1])
+    timesteps = torch.full((1, VIEWS, 2, FRAMES), 500.0)
+    timesteps[..., 0] = 0.0
+    with torch.no_grad():
+        out_first = model(first, timesteps, rays(), torch.tensor([1]))
+        out_second = model(second, timesteps, rays(), torch.tensor([1]))
+        other_task = model(first, timesteps, rays(), torch.tensor([2]))
+    torch.testing.assert_close(out_first[:, 0], out_second[:, 0])
+    assert not torch.allclose(out_first[:, 1], out_second[:, 1])
+    assert not torch.allclose(out_first, other_task), "the task conditions the UNet"
