@@ -18,6 +18,7 @@ PRESETS: dict[str, dict[str, object]] = {
     },
     "small": {  # a per-view UNet: learns the sim tasks in an hour of CPU (view_unet)
         "frames": 3, "height": 32, "width": 32, "text_dim": 64, "unet_channels": [32, 64, 64],
+        "prediction": "sample",
     },
 }  # fmt: skip
 

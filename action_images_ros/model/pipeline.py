@@ -14,7 +14,7 @@ from diffusers import FlowMatchEulerDiscreteScheduler
 
 from action_images_ros.model.latent_space import ClipSpace, PixelSpace, WanLatentSpace
 from action_images_ros.model.modes import Mode, given_mask, supervised_mask
-from action_images_ros.model.video_action_model import VideoActionModel
+from action_images_ros.model.video_action_model import MIN_LEVEL, VideoActionModel
 
 
 def _frame_mask(mask: torch.Tensor, clips: torch.Tensor) -> torch.Tensor:
@@ -124,7 +124,8 @@ def flow_matching_loss(
 ) -> torch.Tensor:
     """Rectified-flow loss on the frames each sample's mode generates; `clean` is the clip in
     the model's space (`clip_space(model).encode(clips)`). Errors on action frames count
-    `action_weight` times; the loss is normalised by the total weight."""
+    `action_weight` times; the loss is normalised by the total weight. A model predicting
+    samples is trained on the error of its sample (the velocity error times the noise level)."""
     model.check(clean)
     frames = clean.shape[3]
     given = torch.stack([given_mask(m, frames) for m in modes]).to(clean.device)
@@ -139,5 +140,8 @@ def flow_matching_loss(
     kind_weight = torch.tensor([1.0, action_weight], dtype=clean.dtype, device=clean.device)
     supervised = supervised.to(clean.dtype) * kind_weight[None, :, None]
     weight = _frame_mask(supervised, clean).expand_as(clean)
+    total = weight.sum().clamp_min(1)
+    if model.config.prediction == "sample":  # s^2 |v - v*|^2 = |x0 - x0*|^2: the sample's error
+        weight = weight * level.clamp_min(MIN_LEVEL) ** 2
     error = (velocity - (noise - clean)) ** 2 * weight
-    return error.sum() / weight.sum().clamp_min(1)
+    return error.sum() / total

@@ -34,6 +34,7 @@ IMAGE_CHANNELS = 3
 RAY_CHANNELS = 6
 KIND_CHANNELS = 1
 CONDITION_CHANNELS = RAY_CHANNELS + KIND_CHANNELS
+MIN_LEVEL = 1e-3  # noise levels below this count as this, where a velocity is divided by it
 
 
 class ModelShapeError(ValueError):
@@ -68,10 +69,15 @@ class VideoActionModel(ModelMixin, ConfigMixin):
         temporal_compression: int = 1,
         patch_size: int = 2,
         unet_channels: list[int] | None = None,
+        prediction: str = "velocity",
     ) -> None:
         """`unet_channels` (channels per resolution level) makes the denoiser a per-view UNet
         (`view_unet`, the small CPU preset) instead of the Wan transformer; the transformer's
-        settings (layers, heads, patch size, ...) then do not apply."""
+        settings (layers, heads, patch size, ...) then do not apply. `prediction`: what the
+        network outputs, "velocity" (Wan's flow matching) or "sample" (the clean clip, turned
+        into the velocity here: a small model trained briefly then draws clean frames)."""
+        if prediction not in ("velocity", "sample"):
+            raise ValueError(f"prediction must be 'velocity' or 'sample', got {prediction!r}")
         super().__init__()
         self.task_embedding = nn.Embedding(num_tasks, text_dim)
         if unet_channels:
@@ -140,7 +146,22 @@ class VideoActionModel(ModelMixin, ConfigMixin):
             text_embeddings = self.task_embedding(task_ids)[:, None, :]
         context = text_embeddings.to(clips.dtype)
         if self.config.unet_channels:
-            return self.unet(clips, timesteps, rays, context)
+            out = self.unet(clips, timesteps, rays, context)
+        else:
+            out = self._transformer_forward(clips, timesteps, rays, context)
+        if self.config.prediction == "velocity":
+            return out
+        # x_t = (1 - s) x0 + s noise  =>  velocity = noise - x0 = (x_t - x0) / s.
+        level = (timesteps / 1000).clamp_min(MIN_LEVEL)[..., None, None, None].to(out.dtype)
+        return (clips - out) / level
+
+    def _transformer_forward(
+        self,
+        clips: torch.Tensor,
+        timesteps: torch.Tensor,
+        rays: torch.Tensor,
+        context: torch.Tensor,
+    ) -> torch.Tensor:
         batch, views, _, frames, height, width, channels = clips.shape
         kind = torch.tensor([-1.0, 1.0], dtype=clips.dtype, device=clips.device)
         kind = kind.view(1, 1, 2, 1, 1, 1, 1).expand(batch, views, 2, frames, height, width, 1)

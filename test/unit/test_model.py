@@ -21,14 +21,19 @@ from action_images_ros.model.video_action_model import (
 SIZE, FRAMES, VIEWS = 16, 3, 2
 
 
-# The two denoisers: the Wan transformer, and the per-view UNet of the small CPU preset.
-DENOISERS = pytest.mark.parametrize("unet", [None, [8, 16]], ids=["transformer", "unet"])
+# The denoisers: the Wan transformer, and the per-view UNet of the small CPU preset, which
+# predicts samples.
+DENOISERS = pytest.mark.parametrize(
+    "denoiser",
+    [{}, {"unet_channels": [8, 16]}, {"unet_channels": [8, 16], "prediction": "sample"}],
+    ids=["transformer", "unet", "unet-sample"],
+)
 
 
-def tiny(unet: list[int] | None = None) -> VideoActionModel:
+def tiny(**options: object) -> VideoActionModel:
     torch.manual_seed(0)
     return VideoActionModel(
-        views=VIEWS, frames=FRAMES, height=SIZE, width=SIZE, num_layers=1, unet_channels=unet
+        views=VIEWS, frames=FRAMES, height=SIZE, width=SIZE, num_layers=1, **options
     )
 
 
@@ -47,10 +52,8 @@ def clips(batch: int = 1, seed: int = 0) -> torch.Tensor:
 
 @DENOISERS
 @pytest.mark.parametrize("mode", list(Mode))
-def test_every_mode_keeps_given_frames_and_fills_the_rest(
-    mode: Mode, unet: list[int] | None
-) -> None:
-    pipeline = VideoActionPipeline(tiny(unet))
+def test_every_mode_keeps_given_frames_and_fills_the_rest(mode: Mode, denoiser: dict) -> None:
+    pipeline = VideoActionPipeline(tiny(**denoiser))
     inputs = clips(2)
     out = pipeline(inputs, rays(2), mode, num_inference_steps=3,
                    generator=torch.Generator().manual_seed(1))  # fmt: skip
@@ -64,9 +67,9 @@ def test_every_mode_keeps_given_frames_and_fills_the_rest(
 
 @DENOISERS
 def test_sampling_is_deterministic_for_a_seed_and_guidance_changes_it(
-    unet: list[int] | None,
+    denoiser: dict,
 ) -> None:
-    pipeline = VideoActionPipeline(tiny(unet))
+    pipeline = VideoActionPipeline(tiny(**denoiser))
     run = lambda seed, scale=1.0: pipeline(  # noqa: E731
         clips(),
         rays(),
@@ -82,8 +85,8 @@ def test_sampling_is_deterministic_for_a_seed_and_guidance_changes_it(
 
 
 @DENOISERS
-def test_checkpoint_round_trip_and_bad_checkpoints(tmp_path: Path, unet: list[int] | None) -> None:
-    model = tiny(unet)
+def test_checkpoint_round_trip_and_bad_checkpoints(tmp_path: Path, denoiser: dict) -> None:
+    model = tiny(**denoiser)
     model.save_pretrained(tmp_path / "ckpt")
     assert (tmp_path / "ckpt" / "diffusion_pytorch_model.safetensors").exists()
     assert not list((tmp_path / "ckpt").glob("*.bin")), "safetensors only"
@@ -102,8 +105,8 @@ def test_checkpoint_round_trip_and_bad_checkpoints(tmp_path: Path, unet: list[in
 
 
 @DENOISERS
-def test_inputs_the_model_was_not_built_for_are_refused(unet: list[int] | None) -> None:
-    model = tiny(unet)
+def test_inputs_the_model_was_not_built_for_are_refused(denoiser: dict) -> None:
+    model = tiny(**denoiser)
     with pytest.raises(ModelShapeError, match=r"clips must be \(B, 2, 2, 3, 16, 16, 3\)"):
         model(
             torch.rand(1, 3, 2, FRAMES, SIZE, SIZE, 3),
@@ -116,20 +119,20 @@ def test_inputs_the_model_was_not_built_for_are_refused(unet: list[int] | None) 
 
 
 @DENOISERS
-def test_training_reduces_the_loss_on_a_small_batch(unet: list[int] | None) -> None:
+def test_training_reduces_the_loss_on_a_small_batch(denoiser: dict) -> None:
     torch.manual_seed(0)
     modes = [Mode.POLICY, Mode.ACTION_LABELING, Mode.VIDEO]  # a batch size other than the views
     assert_training_reduces_the_loss(
-        tiny(unet), clips(3), rays(3), torch.tensor([1, 2, 0]), modes, steps=40
+        tiny(**denoiser), clips(3), rays(3), torch.tensor([1, 2, 0]), modes, steps=40
     )
 
 
 @DENOISERS
-def test_policy_turns_an_observation_into_a_chunk(tmp_path: Path, unet: list[int] | None) -> None:
+def test_policy_turns_an_observation_into_a_chunk(tmp_path: Path, denoiser: dict) -> None:
     from action_images_ros.core.policy import Observation
     from action_images_ros.model.policy import VideoActionPolicy
 
-    tiny(unet).save_pretrained(tmp_path / "model")
+    tiny(**denoiser).save_pretrained(tmp_path / "model")
     policy = VideoActionPolicy.from_pretrained(tmp_path / "model", num_inference_steps=2)
     k = np.array([[60.0, 0, 31.5], [0, 60.0, 31.5], [0, 0, 1]])
     second = np.eye(4)
@@ -239,7 +242,7 @@ def test_sampling_runs_in_bfloat16_and_keeps_given_frames() -> None:
 
 def test_the_unet_denoises_each_view_on_its_own() -> None:
     """The small preset's UNet sees one view at a time (the decoder fuses the views)."""
-    model = tiny([8, 16]).eval()
+    model = tiny(unet_channels=[8, 16]).eval()
     first = clips()
     second = first.clone()
     second[:, 1] = torch.rand_like(second[:, 1])
@@ -252,3 +255,41 @@ def test_the_unet_denoises_each_view_on_its_own() -> None:
     torch.testing.assert_close(out_first[:, 0], out_second[:, 0])
     assert not torch.allclose(out_first[:, 1], out_second[:, 1])
     assert not torch.allclose(out_first, other_task), "the task conditions the UNet"
+
+
+def test_a_sample_predicting_model_samples_its_prediction_in_one_step() -> None:
+    """prediction="sample": the network outputs the clean clip, the model returns the velocity
+    (x_t - x0) / s, so one Euler step from pure noise lands exactly on the network's output."""
+    model = tiny(unet_channels=[8, 16], prediction="sample").eval()
+    inputs, generator = clips(), torch.Generator().manual_seed(3)
+    out = VideoActionPipeline(model)(inputs, rays(), Mode.POLICY, torch.tensor([1]), 1,
+                                     generator=generator)  # fmt: skip
+    clean = inputs * 2 - 1
+    noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(3))
+    given = given_mask(Mode.POLICY, FRAMES)[None, None, :, :, None, None, None]
+    timesteps = torch.where(given[..., 0, 0, 0], 0.0, 1000.0).expand(1, VIEWS, 2, FRAMES)
+    with torch.no_grad():
+        network = model.unet(torch.where(given, clean, noise), timesteps, rays(),
+                             model.task_embedding(torch.tensor([1]))[:, None])  # fmt: skip
+    expected = torch.where(given, inputs, ((network + 1) / 2).clamp(0, 1))
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="prediction must be"):
+        tiny(prediction="epsilon")
+
+
+def test_a_sample_predicting_model_is_trained_on_the_error_of_its_sample() -> None:
+    model = tiny(unet_channels=[8, 16], prediction="sample")
+    clean, tasks, modes = clips(2) * 2 - 1, torch.tensor([1, 2]), [Mode.VIDEO, Mode.VIDEO]
+    loss = flow_matching_loss(model, clean, rays(2), tasks, modes, torch.Generator().manual_seed(4))
+    generator = torch.Generator().manual_seed(4)  # the same draws as inside the loss
+    level = torch.rand(2, generator=generator).view(2, 1, 1, 1, 1, 1, 1)
+    noise = torch.randn(clean.shape, generator=generator)
+    given = given_mask(Mode.VIDEO, FRAMES)
+    noisy = torch.where(given[None, None, :, :, None, None, None], clean,
+                        (1 - level) * clean + level * noise)  # fmt: skip
+    timesteps = torch.where(given[None, None], 0.0, 1000 * level.view(2, 1, 1, 1))
+    with torch.no_grad():
+        sample = model.unet(noisy, timesteps.expand(2, VIEWS, 2, FRAMES), rays(2),
+                            model.task_embedding(tasks)[:, None])  # fmt: skip
+    expected = ((sample - clean) ** 2)[:, :, 0, 1:].mean()  # video mode: future RGB frames
+    torch.testing.assert_close(loss.detach(), expected, rtol=1e-4, atol=1e-6)
