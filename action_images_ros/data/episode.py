@@ -21,6 +21,7 @@ interrupted write never leaves a half-written episode.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -234,8 +235,19 @@ def write_episode(path: str | Path, episode: Episode) -> Path:
 
 
 def find_episodes(root: str | Path) -> list[Path]:
-    """Every episode directory below `root`, at any depth (e.g. one folder per task), sorted."""
-    return sorted(meta.parent for meta in Path(root).rglob("meta.json"))
+    """Every episode directory below `root`, at any depth (e.g. one folder per task), sorted;
+    symbolic links to folders are followed (a dataset assembled from links loses nothing),
+    each folder counted once."""
+    found, seen = [], set()
+    for directory, subdirectories, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(directory)
+        if real in seen:  # a second link to the same folder, or a link loop
+            subdirectories.clear()
+            continue
+        seen.add(real)
+        if "meta.json" in files:
+            found.append(Path(directory))
+    return sorted(found)
 
 
 def read_episode(path: str | Path, load_video: bool = True) -> Episode:

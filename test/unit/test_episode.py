@@ -9,6 +9,7 @@ import torch
 from action_images_ros.core.action_images import ActionImageConfig, encode
 from action_images_ros.core.cameras import CameraRig
 from action_images_ros.data.episode import (
+    find_episodes,
     Episode,
     EpisodeError,
     EpisodeWriter,
@@ -86,3 +87,15 @@ def test_bad_episodes_are_refused(tmp_path: Path) -> None:
                       np.array([0, 0, 0, 1.0]), 1.0)  # fmt: skip
     with pytest.raises(EpisodeError, match="no steps"):
         writer.close()
+
+
+def test_find_episodes_at_any_depth_through_links_each_once(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    write_episode(data / "reach" / "a", _episode())
+    write_episode(tmp_path / "elsewhere" / "b", _episode())
+    (data / "pick").symlink_to(tmp_path / "elsewhere")  # a dataset assembled from links
+    (data / "again").symlink_to(data / "reach")  # the same folder twice
+    (data / "reach" / "loop").symlink_to(data)  # a link loop
+    found = find_episodes(data)
+    assert sorted(p.name for p in found) == ["a", "b"] and found == sorted(found)
+    assert find_episodes(tmp_path / "nothing") == []
