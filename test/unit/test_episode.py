@@ -9,10 +9,10 @@ import torch
 from action_images_ros.core.action_images import ActionImageConfig, encode
 from action_images_ros.core.cameras import CameraRig
 from action_images_ros.data.episode import (
-    find_episodes,
     Episode,
     EpisodeError,
     EpisodeWriter,
+    find_episodes,
     read_episode,
     write_episode,
 )
