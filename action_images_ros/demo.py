@@ -240,7 +240,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--episodes", type=int, default=2, help="seeded episodes per task")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("outputs/demo"))
-    parser.add_argument("--size", type=int, default=128, help="camera image size")
+    parser.add_argument(
+        "--size", type=int,
+        help="camera image size (64 with a model: the default model's demonstrations; 128)",
+    )  # fmt: skip
     parser.add_argument(
         "--real-time-factor", type=float, help="sim seconds per wall second (1; 0.5 with a model)"
     )
@@ -264,6 +267,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.checkpoint = DEFAULT_CHECKPOINT
     if args.real_time_factor is None:
         args.real_time_factor = 0.5 if args.checkpoint else 1.0
+    if args.size is None:
+        args.size = 64 if args.checkpoint else 128
 
     driver_name = (
         f"policy node with {args.checkpoint} through ROS 2" if args.checkpoint

@@ -29,8 +29,8 @@ FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
 FINGER_MAX = 0.04  # metres of travel per finger (openness 1)
 HOME_Q = np.array([0.0, -0.3, 0.0, -2.2, 0.0, 1.9, 0.785398])
 CUBE_HALF = 0.02
-# The reach target is only drawn (no collisions): an opaque ball big enough to cover a few
-# pixels in the small model's 32 x 32 px views (a 4 cm translucent one blurred into about one).
+# The reach target is only drawn (no collisions): a ball big enough to cover a few pixels in
+# the small model's 32 x 32 px views (a 4 cm one blurred into about one faint pixel).
 TARGET_RADIUS = 0.035
 TCP_LINK = "panda_hand_tcp"
 
@@ -256,7 +256,7 @@ def build_mjcf(cfg: SceneConfig | None = None) -> str:
     </body>
     <body name="target" mocap="true" pos="0.5 0.2 0.2">
       <geom name="target" type="sphere" size="{target_radius}" contype="0" conaffinity="0"
-        rgba="0.1 0.85 0.2 1"/>
+        rgba="0.1 0.85 0.2 0.6"/>
     </body>
     <body name="goal" mocap="true" pos="0.5 -0.2 0.0005">
       <geom name="goal" type="cylinder" size="0.05 0.0005" contype="0" conaffinity="0"
