@@ -65,6 +65,7 @@ class DemoDriver(Node):
         self.cameras = list(cameras)
         self.sim_time = 0.0
         self.success = False
+        self.restarts = 0  # times the sim's clock went back (resets)
         self.joint_state: JointState | None = None
         self.frames: dict[float, dict[str, np.ndarray]] = {}
         self._lock = threading.Lock()
@@ -84,7 +85,30 @@ class DemoDriver(Node):
         self.gripper = self.create_publisher(Float64MultiArray, "/gripper_controller/commands", 10)
 
     def _on_clock(self, msg: Clock) -> None:
-        self.sim_time = duration_from_msg(msg.clock)
+        now = duration_from_msg(msg.clock)
+        if now < self.sim_time:  # the sim was reset: a new episode, not yet solved
+            self.restarts += 1
+            self.success = False
+        self.sim_time = now
+
+    def start_episode(self, sim_node: SimNode, task: str, seed: int) -> None:
+        """Reset the sim to (task, seed) and wait until its clock has restarted, so that the
+        clock and the success flag are the new episode's, never the last one's."""
+        deadline = time.monotonic() + 10.0
+        while self.sim_time < 0.2:  # a restart shows as the clock going back from here
+            self._check(deadline, "no /clock from the sim")
+        restarts = self.restarts
+        sim_node.start_episode(task, seed)
+        while self.restarts == restarts:
+            self._check(deadline, "the sim's clock did not restart after the reset")
+        self.wait_sim_time(0.05)
+        self.success = False  # whatever was still in flight from before the reset
+
+    @staticmethod
+    def _check(deadline: float, problem: str) -> None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(problem)
+        time.sleep(0.005)
 
     def _on_joints(self, msg: JointState) -> None:
         self.joint_state = msg
@@ -142,7 +166,7 @@ def run_policy_episode(
     timed: TimedPolicy = policy_node.policy
     if timed.policy.knows_tasks:  # a model without task names tells the task from the scene
         timed.policy.set_task(task)
-    sim_node.start_episode(task, seed)
+    driver.start_episode(sim_node, task, seed)
     policy_node.reset()
     timed.targets = []
     driver.take_frames()
@@ -155,14 +179,15 @@ def run_policy_episode(
     return {
         "task": task, "seed": seed, "success": bool(driver.success),
         "duration": driver.sim_time - start, "frames": driver.take_frames(),
-        "commanded": np.array(timed.targets).reshape(-1, 3), "achieved": np.array(achieved),
+        "commanded": np.array(timed.targets).reshape(-1, 3),
+        "achieved": np.array(achieved).reshape(-1, 3),
     }  # fmt: skip
 
 
 def run_episode(sim_node: SimNode, driver: DemoDriver, task: str, seed: int) -> dict:
     """Reset the sim to (task, seed) and run the expert through ROS; returns the record."""
     sim = sim_node.sim
-    sim_node.start_episode(task, seed)
+    driver.start_episode(sim_node, task, seed)
     with sim_node.lock:  # the privileged expert reads the true object poses
         waypoints = EXPERTS[task](sim, sim_node.task)
         q = sim.joint_positions()
@@ -190,7 +215,7 @@ def run_episode(sim_node: SimNode, driver: DemoDriver, task: str, seed: int) -> 
         "success": bool(driver.success),
         "frames": driver.take_frames(),
         "commanded": np.array(commanded),
-        "achieved": np.array(achieved),
+        "achieved": np.array(achieved).reshape(-1, 3),
     }
 
 
@@ -205,8 +230,9 @@ def write_report(
         name = f"{record['task']}_seed{record['seed']:03d}"
         if record["frames"]:
             write_video(out / f"{name}.mp4", np.stack(record["frames"]), fps)
-        (line,) = axes.plot(*record["achieved"].T, label=f"{name} achieved")
-        axes.scatter(*record["commanded"].T, color=line.get_color(), marker="x")
+        achieved = record["achieved"].reshape(-1, 3)
+        (line,) = axes.plot(*achieved.T, label=f"{name} achieved")
+        axes.scatter(*record["commanded"].reshape(-1, 3).T, color=line.get_color(), marker="x")
     axes.set_xlabel("x [m]")
     axes.set_ylabel("y [m]")
     axes.set_zlabel("z [m]")
