@@ -8,7 +8,7 @@
 #
 # WORK_DIR (default: outputs/default_model) gets demos/, episodes/ and run/ (checkpoints,
 # loss.png); the trained model goes to run/model. About 10 minutes of recording and labeling
-# and 45 minutes of training on a 2-core CPU. Training seeds 100.. and 2000.., evaluation seeds
+# and 40 minutes of training on a 2-core CPU. Training seeds 100.. and 2000.., evaluation seeds
 # 1000.. (see `action-images evaluate`), so they never overlap.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -1,0 +1,77 @@
+"""The packaged default model (`checkpoints/sim_panda_small`) looking at the simulated scenes.
+
+Its closed-loop success is measured by `action-images evaluate` (see the README); here, from
+the first observation of held-out seeds, its first chunk must head where the expert would go.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+pytest.importorskip("mujoco", reason="mujoco is not installed (pip install mujoco)")
+
+from action_images_ros.core.policy import Observation  # noqa: E402
+from action_images_ros.model.config import DEFAULT_CHECKPOINT  # noqa: E402
+from action_images_ros.model.policy import VideoActionPolicy  # noqa: E402
+from action_images_ros.sim.panda_sim import PandaSim, render_available  # noqa: E402
+from action_images_ros.sim.scene import SceneConfig, default_cameras  # noqa: E402
+from action_images_ros.sim.tasks import make_task  # noqa: E402
+
+CAN_RENDER, WHY_NOT = render_available()
+pytestmark = [
+    pytest.mark.skipif(not CAN_RENDER, reason=WHY_NOT or "cannot render"),
+    pytest.mark.skipif(not DEFAULT_CHECKPOINT.exists(), reason="no packaged default model"),
+]
+SEEDS = (1000, 1001, 1002, 1003)  # evaluation seeds: no training demonstration used them
+
+
+def observe(sim: PandaSim) -> Observation:
+    names = [c.name for c in sim.cameras]
+    images = sim.render(names)
+    position, quaternion = sim.ee_pose()
+    return Observation(
+        stamp=sim.time, images=np.stack([images[n] for n in names]),
+        intrinsics=np.stack([sim.camera_intrinsics(n) for n in names]),
+        extrinsics=np.stack([sim.camera_extrinsics(n) for n in names]),
+        joint_positions=sim.joint_positions(), ee_position=position, ee_quaternion=quaternion,
+        gripper_openness=sim.gripper_openness(),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def sim() -> PandaSim:
+    s = PandaSim(SceneConfig(cameras=default_cameras(64, 64)))
+    yield s
+    s.close()
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+@pytest.mark.parametrize("task_name", ["reach", "pick"])
+def test_the_first_chunk_heads_for_the_goal(sim: PandaSim, task_name: str) -> None:
+    """reach: towards the target ball; pick: over the cube (horizontally), gripper open."""
+    policy = VideoActionPolicy.from_pretrained(DEFAULT_CHECKPOINT, num_inference_steps=5)
+    policy.set_task(task_name)
+    task = make_task(task_name)
+    for seed in SEEDS:
+        task.reset(sim, seed)
+        observation = observe(sim)
+        chunk = policy.predict(observation)
+        assert chunk.valid.all(), seed
+        move = chunk.positions[-1] - observation.ee_position
+        if task_name == "reach":
+            goal = sim.marker_position("target") - observation.ee_position
+        else:
+            goal = sim.object_pose("cube")[0] - observation.ee_position
+            move, goal = move[:2], goal[:2]
+            assert chunk.gripper_openness[-1] > 0.5, seed
+            if np.linalg.norm(goal) < 0.05:  # the cube is about below: no direction to judge
+                continue
+        assert cosine(move, goal) > 0.8, (seed, move, goal)
+        assert np.linalg.norm(move) > 0.02, seed
