@@ -178,10 +178,11 @@ class SimNode(Node):
 
     def _step_and_publish(self) -> None:
         wall_start, sim_start = time.monotonic(), self.sim.time
-        next_render = next_state = 0.0
+        next_render = next_state = now = 0.0
         while self._running and self.context.ok():
             with self.lock:
-                if self.sim.time < sim_start:  # reset
+                if self.sim.time < now:  # reset: pace the new episode from here (a reset to the
+                    # starting time, 0, must restart the pacing too, or the sim races ahead)
                     wall_start, sim_start = time.monotonic(), self.sim.time
                     next_render = next_state = 0.0
                 self.sim.step(self.state_period)
