@@ -52,9 +52,11 @@ except ImportError:  # pragma: no cover - depends on the installation
     TFMessage = None
 
 
-def trajectory_from_msg(msg: JointTrajectoryMsg) -> JointTrajectory:
-    """A trajectory_msgs/JointTrajectory as the controller's message-free trajectory."""
+def trajectory_from_msg(msg: JointTrajectoryMsg, episode_start: float = 0.0) -> JointTrajectory:
+    """A trajectory_msgs/JointTrajectory as the controller's message-free trajectory (its
+    stamp on the episode's clock: ROS time minus `episode_start`)."""
     stamp = duration_from_msg(msg.header.stamp)
+    stamp = stamp - episode_start if stamp else 0.0
     return JointTrajectory(
         joint_names=list(msg.joint_names),
         points=[
@@ -90,10 +92,11 @@ class SimNode(Node):
 
         self.sim = PandaSim(self._scene_config())
         self.lock = threading.Lock()  # held while the sim thread steps the simulation
-        self.start_episode(param("task").value, param("seed").value)
+        self.episode_start = 0.0  # ROS time (s) of the current episode's sim time 0
         self.real_time_factor = float(param("real_time_factor").value)
         self.render_period = 1.0 / float(param("render_rate").value)
         self.state_period = 1.0 / float(param("state_rate").value)
+        self.start_episode(param("task").value, param("seed").value)
         self.sim.write_calibration(param("calibration_file").value)
 
         self._images, self._infos = {}, {}
@@ -141,7 +144,7 @@ class SimNode(Node):
 
     def _on_trajectory(self, msg: JointTrajectoryMsg) -> None:
         with self.lock:
-            outcome = self.sim.send_trajectory(trajectory_from_msg(msg))
+            outcome = self.sim.send_trajectory(trajectory_from_msg(msg, self.episode_start))
         if not outcome.accepted:
             self.get_logger().error(f"trajectory rejected, holding still: {outcome.reason}")
 
@@ -155,6 +158,9 @@ class SimNode(Node):
     def start_episode(self, task: str, seed: int) -> None:
         """Reset the simulation to a new episode of `task` randomized from `seed`."""
         with self.lock:
+            # ROS time goes on across episodes (consumers drop data stamped in the past): the
+            # new episode's sim time 0 is the next step after the last one published.
+            self.episode_start += self.sim.time + self.state_period
             self.task, self.seed = make_task(task), seed
             self.task.reset(self.sim, seed)
 
@@ -187,7 +193,7 @@ class SimNode(Node):
                     next_render = next_state = 0.0
                 self.sim.step(self.state_period)
                 now = self.sim.time
-                stamp = time_to_msg(now)
+                stamp = time_to_msg(self.episode_start + now)
                 self._clock.publish(Clock(clock=stamp))
                 if now + 1e-9 >= next_state:
                     self._publish_state(stamp)
@@ -227,7 +233,7 @@ class SimNode(Node):
             self._infos[name].publish(camera_info_to_msg(k, width, height, header))
 
     def _publish_static_transforms(self) -> None:
-        stamp = time_to_msg(self.sim.time)
+        stamp = time_to_msg(self.episode_start + self.sim.time)
         transforms = [
             transform_to_msg(
                 self.sim.camera_extrinsics(c.name), BASE_FRAME, optical_frame(c.name), stamp
