@@ -165,7 +165,7 @@ def run_policy_episode(
         "task": task, "seed": seed, "success": solved,
         "duration": driver.sim_time - start, "frames": driver.take_frames(),
         "commanded": np.array(timed.targets).reshape(-1, 3),
-        "achieved": np.array(achieved).reshape(-1, 3),
+        "achieved": np.array(achieved),
     }  # fmt: skip
 
 
@@ -200,7 +200,7 @@ def run_episode(sim_node: SimNode, driver: DemoDriver, task: str, seed: int) -> 
         "success": bool(driver.success),
         "frames": driver.take_frames(),
         "commanded": np.array(commanded),
-        "achieved": np.array(achieved).reshape(-1, 3),
+        "achieved": np.array(achieved),
     }
 
 

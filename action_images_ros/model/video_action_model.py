@@ -28,10 +28,9 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from torch import nn
 
 from action_images_ros.core.cameras import CameraRig
-from action_images_ros.model.view_unet import ViewUNet
+from action_images_ros.model.view_unet import RAY_CHANNELS, ViewUNet
 
 IMAGE_CHANNELS = 3
-RAY_CHANNELS = 6
 KIND_CHANNELS = 1
 CONDITION_CHANNELS = RAY_CHANNELS + KIND_CHANNELS
 MIN_LEVEL = 1e-3  # noise levels below this count as this, where a velocity is divided by it

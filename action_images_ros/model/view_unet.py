@@ -20,11 +20,12 @@ import torch
 from diffusers import UNet2DModel
 from torch import nn
 
-RAY_CHANNELS = 6
+RAY_CHANNELS = 6  # Plücker rays: direction, moment
 
 
 class ViewUNet(nn.Module):
-    """Velocity of every frame of every view from (B, V, 2, F, H, W, C) clips, per view."""
+    """The network output (velocity or clean sample, per the model's `prediction`) for every
+    frame of every view of (B, V, 2, F, H, W, C) clips, one view at a time."""
 
     def __init__(
         self,

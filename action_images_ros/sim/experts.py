@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from action_images_ros.core.rotations import matrix_to_quat, quat_to_matrix
+from action_images_ros.core.rotations import matrix_to_quat, quat_to_matrix, rotation_error
 from action_images_ros.sim.panda_sim import PandaSim
 from action_images_ros.sim.scene import CUBE_HALF
 from action_images_ros.sim.tasks import Task
@@ -147,7 +147,7 @@ def _travel(
 
 def _turn(q0: np.ndarray, q1: np.ndarray) -> float:
     """The angle (rad) between two orientations (quaternions x, y, z, w)."""
-    return 2.0 * float(np.arccos(min(1.0, abs(float(np.dot(q0, q1))))))
+    return float(np.linalg.norm(rotation_error(quat_to_matrix(q1), quat_to_matrix(q0))))
 
 
 def reach_waypoints(sim: PandaSim, task: Task) -> list[Waypoint]:
@@ -210,6 +210,14 @@ def random_start(sim: PandaSim, rng: np.random.Generator, attempts: int = 20) ->
     raise RuntimeError(f"no IK solution for a random start in {attempts} attempts")
 
 
+def start_episode(sim: PandaSim, task: Task, seed: int, random_start_pose: bool = False) -> None:
+    """Reset ``task`` from ``seed``; with ``random_start_pose`` the arm then goes to a
+    :func:`random_start` drawn from the same seed."""
+    task.reset(sim, seed)
+    if random_start_pose:
+        random_start(sim, np.random.default_rng([seed, 1]))
+
+
 EXPERTS: dict[str, Callable[[PandaSim, Task], list[Waypoint]]] = {
     "reach": reach_waypoints,
     "pick": pick_waypoints,
@@ -226,9 +234,7 @@ def run_episode(
 ) -> EpisodeResult:
     """Reset ``task`` from ``seed`` (the arm at a :func:`random_start` with
     ``random_start_pose``), run its expert, and judge success at the end."""
-    task.reset(sim, seed)
-    if random_start_pose:
-        random_start(sim, np.random.default_rng([seed, 1]))
+    start_episode(sim, task, seed, random_start_pose)
     waypoints = EXPERTS[task.name](sim, task)
     failures = execute_waypoints(sim, waypoints, on_step)
     return EpisodeResult(task.success(sim), sim.time, failures, waypoints)

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tqdm import tqdm
 
 from action_images_ros.data.bag_recorder import BagRecorder
@@ -23,7 +22,7 @@ from action_images_ros.sim.experts import (
     EXPERTS,
     EpisodeResult,
     execute_waypoints,
-    random_start,
+    start_episode,
 )
 from action_images_ros.sim.panda_sim import PandaSim
 from action_images_ros.sim.scene import SceneConfig, default_cameras
@@ -105,9 +104,7 @@ def record_episode(
     task = make_task(task_name)
     with BagRecorder(bag_path, storage=storage) as recorder:
         recording = RecordingSim(sim, recorder, render_period, compression)
-        task.reset(sim, seed)
-        if random_start_pose:
-            random_start(sim, np.random.default_rng([seed, 1]))
+        start_episode(sim, task, seed, random_start_pose)
         recording.publish_static()
         recording.publish_state()
         waypoints = EXPERTS[task.name](sim, task)
