@@ -143,7 +143,19 @@ def test_policy_turns_an_observation_into_a_chunk(tmp_path: Path, denoiser: dict
         ee_position=np.array([0.2, 0.0, 1.0]), ee_quaternion=np.array([0, 0, 0, 1.0]),
         gripper_openness=1.0,
     )  # fmt: skip
+    real_pipeline, noise = policy.pipeline, []
+
+    def pipeline_spy(*args: object) -> torch.Tensor:  # the noise each chunk starts from
+        noise.append(torch.randn(8, generator=torch.Generator().set_state(args[6].get_state())))
+        return real_pipeline(*args)
+
+    policy.pipeline = pipeline_spy
     chunk = policy.predict(observation)
+    policy.predict(observation)
+    policy.reset(0)
+    policy.predict(observation)
+    assert not torch.equal(noise[0], noise[1]), "every chunk draws fresh noise"
+    assert torch.equal(noise[0], noise[2]), "reset(seed) restarts the same noise sequence"
     assert len(chunk) == FRAMES - 1
     np.testing.assert_allclose(chunk.times, 0.2 * np.arange(1, FRAMES))
     assert np.all(chunk.confidence[~chunk.valid] == 0), "invalid steps claim no confidence"
