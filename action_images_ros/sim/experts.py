@@ -210,12 +210,42 @@ def random_start(sim: PandaSim, rng: np.random.Generator, attempts: int = 20) ->
     raise RuntimeError(f"no IK solution for a random start in {attempts} attempts")
 
 
-def start_episode(sim: PandaSim, task: Task, seed: int, random_start_pose: bool = False) -> None:
+def missed_grasp(sim: PandaSim, rng: np.random.Generator) -> None:
+    """Grasp 4-6 cm beside the cube (random side and yaw) and close on nothing: a start state
+    for demonstrations of recovering from a missed grasp (the closed gripper is in the action
+    image, so the miss is visible to a policy)."""
+    cube = sim.object_pose("cube")[0]
+    side = rng.uniform(0, 2 * np.pi)
+    miss = np.array([cube[0], cube[1], CUBE_HALF])
+    miss[:2] += rng.uniform(0.04, 0.06) * np.array([np.cos(side), np.sin(side)])
+    down = top_down_quat(rng.uniform(-np.pi / 4, np.pi / 4))
+    above = miss + [0.0, 0.0, 0.12]
+    start, start_quat = sim.ee_pose()
+    execute_waypoints(
+        sim,
+        [
+            Waypoint(above, down, 1.0, _travel(start, above, _turn(start_quat, down))),
+            Waypoint(miss, down, 1.0, 1.0, 0.1),
+            Waypoint(miss, down, 0.0, 0.6, 0.2),
+        ],
+    )
+
+
+def start_episode(
+    sim: PandaSim,
+    task: Task,
+    seed: int,
+    random_start_pose: bool = False,
+    miss_first_grasp: bool = False,
+) -> None:
     """Reset ``task`` from ``seed``; with ``random_start_pose`` the arm then goes to a
-    :func:`random_start` drawn from the same seed."""
+    :func:`random_start`, and with ``miss_first_grasp`` it then closes beside the cube
+    (:func:`missed_grasp`), both drawn from the same seed."""
     task.reset(sim, seed)
     if random_start_pose:
         random_start(sim, np.random.default_rng([seed, 1]))
+    if miss_first_grasp:
+        missed_grasp(sim, np.random.default_rng([seed, 2]))
 
 
 EXPERTS: dict[str, Callable[[PandaSim, Task], list[Waypoint]]] = {
@@ -231,10 +261,11 @@ def run_episode(
     seed: int,
     on_step: StepCallback | None = None,
     random_start_pose: bool = False,
+    miss_first_grasp: bool = False,
 ) -> EpisodeResult:
-    """Reset ``task`` from ``seed`` (the arm at a :func:`random_start` with
-    ``random_start_pose``), run its expert, and judge success at the end."""
-    start_episode(sim, task, seed, random_start_pose)
+    """Start an episode (:func:`start_episode`), run the task's expert, and judge success at
+    the end."""
+    start_episode(sim, task, seed, random_start_pose, miss_first_grasp)
     waypoints = EXPERTS[task.name](sim, task)
     failures = execute_waypoints(sim, waypoints, on_step)
     return EpisodeResult(task.success(sim), sim.time, failures, waypoints)

@@ -97,14 +97,17 @@ def record_episode(
     storage: str = "mcap",
     compression: str = "",
     random_start_pose: bool = False,
+    miss_first_grasp: bool = False,
 ) -> EpisodeResult:
     """Run the scripted expert of `task_name` from `seed` and record it to `bag_path`
     (images as CompressedImage with `compression` 'jpeg' or 'png'); with `random_start_pose`
-    the arm starts at a random pose over the workspace (`experts.random_start`)."""
+    the arm starts at a random pose over the workspace (`experts.random_start`); with
+    `miss_first_grasp` it then starts closed beside the cube (`experts.missed_grasp`), so the
+    expert shows how to recover from a missed grasp."""
     task = make_task(task_name)
     with BagRecorder(bag_path, storage=storage) as recorder:
         recording = RecordingSim(sim, recorder, render_period, compression)
-        start_episode(sim, task, seed, random_start_pose)
+        start_episode(sim, task, seed, random_start_pose, miss_first_grasp)
         recording.publish_static()
         recording.publish_state()
         waypoints = EXPERTS[task.name](sim, task)
@@ -129,7 +132,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--random-start", action="store_true",
         help="start every episode with the arm at a random pose over the workspace",
     )  # fmt: skip
+    parser.add_argument(
+        "--miss-first-grasp", action="store_true",
+        help="start closed on nothing beside the cube (a missed grasp to recover from)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.miss_first_grasp and "reach" in args.tasks:
+        parser.error("--miss-first-grasp needs tasks with a grasp (pick, place), not reach")
 
     sim = PandaSim(SceneConfig(cameras=default_cameras(args.size, args.size)))
     episodes = [
@@ -148,11 +157,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             args.storage,
             args.compression,
             args.random_start,
+            args.miss_first_grasp,
         )
         summary.append(
             {"bag": bag.name, "task": task, "seed": seed, "success": result.success,
              "duration": result.sim_time, "ik_failures": result.ik_failures,
-             "random_start": args.random_start}
+             "random_start": args.random_start, "miss_first_grasp": args.miss_first_grasp}
         )  # fmt: skip
     sim.close()
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -12,13 +12,18 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # headless offscreen rendering, befor
 pytest.importorskip("mujoco", reason="mujoco is not installed (pip install mujoco)")
 
 from action_images_ros.core.kinematics import quat_to_matrix, rotation_error  # noqa: E402
-from action_images_ros.sim.experts import START_REGION, random_start, run_episode  # noqa: E402
+from action_images_ros.sim.experts import (  # noqa: E402
+    START_REGION,
+    random_start,
+    run_episode,
+    start_episode,
+)
 from action_images_ros.sim.panda_sim import (  # noqa: E402
     PandaSim,
     render_available,
     write_calibration,
 )
-from action_images_ros.sim.scene import CameraConfig, SceneConfig  # noqa: E402
+from action_images_ros.sim.scene import CUBE_HALF, CameraConfig, SceneConfig  # noqa: E402
 from action_images_ros.sim.tasks import TASKS, make_task  # noqa: E402
 from action_images_ros.sim.trajectory_controller import (  # noqa: E402
     JointTrajectory,
@@ -177,6 +182,21 @@ def test_experts_solve_tasks_from_random_starts(sim: PandaSim, name: str) -> Non
         result = run_episode(sim, task, seed, random_start_pose=True)
         assert result.success, (name, seed)
         assert result.ik_failures == 0
+
+
+@pytest.mark.parametrize("name", ["pick", "place"])
+def test_experts_recover_from_a_missed_grasp(sim: PandaSim, name: str) -> None:
+    task = make_task(name)
+    for seed in (7, 8):
+        task.reset(sim, seed)
+        cube = sim.object_pose("cube")[0]
+        start_episode(sim, task, seed, miss_first_grasp=True)
+        assert sim.gripper_openness() < 0.1, "closed on nothing"
+        tcp = sim.ee_pose()[0]
+        assert 0.035 < np.linalg.norm(tcp[:2] - cube[:2]) < 0.07 and tcp[2] < CUBE_HALF + 0.01
+        assert np.linalg.norm(sim.object_pose("cube")[0] - cube) < 0.02, "the cube stays"
+        result = run_episode(sim, task, seed, miss_first_grasp=True)
+        assert result.success and result.ik_failures == 0, (name, seed)
 
 
 def test_random_start_places_the_arm_in_the_start_region(sim: PandaSim) -> None:
