@@ -159,7 +159,7 @@ def reach_waypoints(sim: PandaSim, task: Task) -> list[Waypoint]:
 
 
 def pick_waypoints(sim: PandaSim, task: Task) -> list[Waypoint]:
-    """Above the cube, down, close, lift 15 cm."""
+    """Above the cube, down, close, lift 15 cm (first up 6 cm if the gripper is closed)."""
     pos, quat = sim.object_pose("cube")
     rot = quat_to_matrix(quat)
     yaw = np.arctan2(rot[1, 0], rot[0, 0])
@@ -169,7 +169,11 @@ def pick_waypoints(sim: PandaSim, task: Task) -> list[Waypoint]:
     above = grasp + [0.0, 0.0, 0.12]
     lifted = grasp + [0.0, 0.0, 0.15]
     start, start_quat = sim.ee_pose()
-    return [
+    clear = []
+    if sim.gripper_openness() < 0.5:  # closed (a missed grasp): rise before opening beside it
+        start = start + [0.0, 0.0, 0.06]
+        clear = [Waypoint(start, start_quat, 0.0, 0.6)]
+    return clear + [
         Waypoint(above, down, 1.0, _travel(start, above, _turn(start_quat, down))),
         Waypoint(grasp, down, 1.0, 1.0, 0.1),
         Waypoint(grasp, down, 0.0, 0.6, 0.2),
@@ -211,14 +215,17 @@ def random_start(sim: PandaSim, rng: np.random.Generator, attempts: int = 20) ->
 
 
 def missed_grasp(sim: PandaSim, rng: np.random.Generator) -> None:
-    """Grasp 4-6 cm beside the cube (random side and yaw) and close on nothing: a start state
+    """Grasp 4.5-6 cm beside the cube (random side) and close on nothing: a start state
     for demonstrations of recovering from a missed grasp (the closed gripper is in the action
     image, so the miss is visible to a policy)."""
     cube = sim.object_pose("cube")[0]
-    side = rng.uniform(0, 2 * np.pi)
+    side = rng.uniform(-np.pi, np.pi)
     miss = np.array([cube[0], cube[1], CUBE_HALF])
-    miss[:2] += rng.uniform(0.04, 0.06) * np.array([np.cos(side), np.sin(side)])
-    down = top_down_quat(rng.uniform(-np.pi / 4, np.pi / 4))
+    miss[:2] += rng.uniform(0.045, 0.06) * np.array([np.cos(side), np.sin(side)])
+    # The fingers close across the offset (within 0.3 rad), so they come down beside the cube
+    # without touching it; yaw wrapped to [-pi/2, pi/2) (the gripper is symmetric).
+    yaw = (side + rng.uniform(-0.3, 0.3) + np.pi / 2) % np.pi - np.pi / 2
+    down = top_down_quat(yaw)
     above = miss + [0.0, 0.0, 0.12]
     start, start_quat = sim.ee_pose()
     execute_waypoints(

@@ -187,14 +187,14 @@ def test_experts_solve_tasks_from_random_starts(sim: PandaSim, name: str) -> Non
 @pytest.mark.parametrize("name", ["pick", "place"])
 def test_experts_recover_from_a_missed_grasp(sim: PandaSim, name: str) -> None:
     task = make_task(name)
-    for seed in (7, 8):
+    for seed in range(7, 13):
         task.reset(sim, seed)
         cube = sim.object_pose("cube")[0]
         start_episode(sim, task, seed, miss_first_grasp=True)
         assert sim.gripper_openness() < 0.1, "closed on nothing"
         tcp = sim.ee_pose()[0]
         assert 0.035 < np.linalg.norm(tcp[:2] - cube[:2]) < 0.07 and tcp[2] < CUBE_HALF + 0.01
-        assert np.linalg.norm(sim.object_pose("cube")[0] - cube) < 0.02, "the cube stays"
+        assert np.linalg.norm(sim.object_pose("cube")[0] - cube) < 0.003, "the cube is not touched"
         result = run_episode(sim, task, seed, miss_first_grasp=True)
         assert result.success and result.ik_failures == 0, (name, seed)
 
