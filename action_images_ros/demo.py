@@ -160,9 +160,11 @@ def run_policy_episode(
         driver.wait_sim_time(driver.sim_time + 0.1)
         achieved.append(sim_node.sim.chain.fk(np.array(driver.joint_state.position[:7]))[:3, 3])
     solved = bool(driver.success)  # the episode ends when solved: that counts, as in RLBench
+    with sim_node.lock:
+        final = sim_node.task.measure(sim_node.sim)
     driver.wait_sim_time(driver.sim_time + 0.3)
     return {
-        "task": task, "seed": seed, "success": solved,
+        "task": task, "seed": seed, "success": solved, "final": final,
         "duration": driver.sim_time - start, "frames": driver.take_frames(),
         "commanded": np.array(timed.targets).reshape(-1, 3),
         "achieved": np.array(achieved),
@@ -194,10 +196,13 @@ def run_episode(sim_node: SimNode, driver: DemoDriver, task: str, seed: int) -> 
             driver.wait_sim_time(min(end, driver.sim_time + 0.1))
             achieved.append(sim.chain.fk(np.array(driver.joint_state.position[:7]))[:3, 3])
     driver.wait_sim_time(driver.sim_time + 0.3)
+    with sim_node.lock:
+        final = sim_node.task.measure(sim)
     return {
         "task": task,
         "seed": seed,
         "success": bool(driver.success),
+        "final": final,
         "frames": driver.take_frames(),
         "commanded": np.array(commanded),
         "achieved": np.array(achieved),
@@ -232,7 +237,7 @@ def write_report(
     report = {
         "driver": driver,
         "per_task": summary,
-        "episodes": [{k: r[k] for k in ("task", "seed", "success")} for r in records],
+        "episodes": [{k: r[k] for k in ("task", "seed", "success", "final")} for r in records],
     }
     if latencies:
         report["inference_latency_s"] = {

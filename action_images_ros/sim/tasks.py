@@ -45,6 +45,11 @@ class Task(ABC):
     def success(self, sim: PandaSim) -> bool:
         """Whether the task is solved in the current state."""
 
+    @abstractmethod
+    def measure(self, sim: PandaSim) -> dict[str, float]:
+        """How close the current state is to success, in the units of :meth:`success`'s test
+        (for reports: a failed episode says how far it got)."""
+
     def _place_cube(self, sim: PandaSim, rng: np.random.Generator) -> None:
         pos = np.array([rng.uniform(0.4, 0.62), rng.uniform(-0.2, 0.2), CUBE_HALF])
         yaw = rng.uniform(-np.pi / 4, np.pi / 4)
@@ -71,8 +76,11 @@ class ReachTarget(Task):
         self.info = {"target": target}
 
     def success(self, sim: PandaSim) -> bool:
+        return self.measure(sim)["distance_m"] < self.tolerance
+
+    def measure(self, sim: PandaSim) -> dict[str, float]:
         dist = np.linalg.norm(sim.ee_pose()[0] - sim.marker_position("target"))
-        return bool(dist < self.tolerance)
+        return {"distance_m": float(dist)}
 
 
 @dataclass
@@ -90,8 +98,12 @@ class PickCube(Task):
         self._place_cube(sim, rng)
 
     def success(self, sim: PandaSim) -> bool:
+        measured = self.measure(sim)
+        return bool(measured["lift_m"] > self.lift and measured["held"])
+
+    def measure(self, sim: PandaSim) -> dict[str, float]:
         bottom = sim.object_pose("cube")[0][2] - CUBE_HALF
-        return bool(bottom > self.lift and cube_held(sim))
+        return {"lift_m": float(bottom), "held": float(cube_held(sim))}
 
 
 @dataclass
@@ -116,11 +128,17 @@ class PlaceCube(Task):
         self.info["goal"] = goal
 
     def success(self, sim: PandaSim) -> bool:
+        measured = self.measure(sim)
+        resting = measured["height_m"] < 0.005
+        return bool(measured["distance_m"] < self.tolerance and resting and measured["released"])
+
+    def measure(self, sim: PandaSim) -> dict[str, float]:
         pos = sim.object_pose("cube")[0]
-        near = np.linalg.norm(pos[:2] - sim.marker_position("goal")[:2]) < self.tolerance
-        resting = pos[2] < CUBE_HALF + 0.005
-        released = not any(sim.touching("cube", finger) for finger in FINGERS)
-        return bool(near and resting and released)
+        return {
+            "distance_m": float(np.linalg.norm(pos[:2] - sim.marker_position("goal")[:2])),
+            "height_m": float(pos[2] - CUBE_HALF),
+            "released": float(not any(sim.touching("cube", finger) for finger in FINGERS)),
+        }
 
 
 TASKS: dict[str, type[Task]] = {"reach": ReachTarget, "pick": PickCube, "place": PlaceCube}

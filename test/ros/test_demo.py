@@ -26,6 +26,7 @@ def test_demo_runs_episodes_and_writes_report(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert report["per_task"]["reach"] == {"episodes": 1, "success_rate": 1.0}
+    assert report["episodes"][0]["final"]["distance_m"] < 0.025  # the expert ends on the target
     video = imageio.imread(out / "reach_seed000.mp4")
     assert video.shape[1:] == (48, 3 * 48, 3) and len(video) >= 10
     assert (out / "paths.png").stat().st_size > 10_000
@@ -53,6 +54,8 @@ def test_demo_runs_a_model_through_the_policy_node(tmp_path: Path) -> None:
     report = json.loads((out / "report.json").read_text())
     assert report["driver"].startswith("policy node with")
     assert report["per_task"]["reach"]["episodes"] == 1
+    episode = report["episodes"][0]
+    assert (episode["final"]["distance_m"] < 0.025) == episode["success"]
     latency = report["inference_latency_s"]
     assert latency["chunks"] >= 3 and 0 < latency["p50"] <= latency["max"]
     assert (out / "reach_seed000.mp4").exists() and (out / "paths.png").exists()

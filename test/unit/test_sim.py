@@ -167,10 +167,18 @@ def test_experts_solve_tasks_and_tasks_start_unsolved(sim: PandaSim, name: str) 
     for seed in (0, 1):
         task.reset(sim, seed)
         assert not task.success(sim)
+        before = task.measure(sim)
         result = run_episode(sim, task, seed)
         assert result.success, (name, seed)
         assert result.ik_failures == 0
         assert result.sim_time < task.max_duration
+        after = task.measure(sim)  # how close to success, before and after the expert
+        if name == "pick":
+            assert before == {"lift_m": pytest.approx(0, abs=2e-3), "held": 0.0}
+            assert after["lift_m"] > task.lift and after["held"] == 1.0
+        else:
+            assert before["distance_m"] > after["distance_m"]
+            assert after["distance_m"] < task.tolerance
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
