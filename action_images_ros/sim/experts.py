@@ -159,7 +159,8 @@ def reach_waypoints(sim: PandaSim, task: Task) -> list[Waypoint]:
 
 
 def pick_waypoints(sim: PandaSim, task: Task) -> list[Waypoint]:
-    """Above the cube, down, close, lift 15 cm (first up 6 cm if the gripper is closed)."""
+    """Above the cube, down, close, lift 15 cm (a closed gripper first rises to the height
+    above the cube, then opens on the way over it)."""
     pos, quat = sim.object_pose("cube")
     rot = quat_to_matrix(quat)
     yaw = np.arctan2(rot[1, 0], rot[0, 0])
@@ -170,9 +171,10 @@ def pick_waypoints(sim: PandaSim, task: Task) -> list[Waypoint]:
     lifted = grasp + [0.0, 0.0, 0.15]
     start, start_quat = sim.ee_pose()
     clear = []
-    if sim.gripper_openness() < 0.5:  # closed (a missed grasp): rise before opening beside it
-        start = start + [0.0, 0.0, 0.06]
-        clear = [Waypoint(start, start_quat, 0.0, 0.6)]
+    if sim.gripper_openness() < 0.5:  # closed (a missed grasp): rise to the approach height
+        # before opening, so that an open gripper low over the table only ever goes down
+        start = np.array([start[0], start[1], above[2]])
+        clear = [Waypoint(start, start_quat, 0.0, _travel(sim.ee_pose()[0], start))]
     return clear + [
         Waypoint(above, down, 1.0, _travel(start, above, _turn(start_quat, down))),
         Waypoint(grasp, down, 1.0, 1.0, 0.1),

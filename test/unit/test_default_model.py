@@ -17,6 +17,7 @@ pytest.importorskip("mujoco", reason="mujoco is not installed (pip install mujoc
 from action_images_ros.core.policy import Observation  # noqa: E402
 from action_images_ros.model.config import DEFAULT_CHECKPOINT  # noqa: E402
 from action_images_ros.model.policy import VideoActionPolicy  # noqa: E402
+from action_images_ros.sim.experts import Waypoint, execute_waypoints, start_episode  # noqa: E402
 from action_images_ros.sim.panda_sim import PandaSim, render_available  # noqa: E402
 from action_images_ros.sim.scene import SceneConfig, default_cameras  # noqa: E402
 from action_images_ros.sim.tasks import make_task  # noqa: E402
@@ -75,3 +76,27 @@ def test_the_first_chunk_heads_for_the_goal(sim: PandaSim, task_name: str) -> No
                 continue
         assert cosine(move, goal) > 0.8, (seed, move, goal)
         assert np.linalg.norm(move) > 0.02, seed
+
+
+def solve(sim: PandaSim, policy: VideoActionPolicy, task_name: str, seed: int) -> bool:
+    """Closed loop without ROS: observe, predict, go to the chunk's first step, until solved
+    or the task's time is up (the ROS 2 closed loop is measured by `action-images evaluate`)."""
+    task = make_task(task_name)
+    start_episode(sim, task, seed)
+    policy.reset(0)
+    deadline = sim.time + task.max_duration
+    while sim.time < deadline:
+        chunk = policy.predict(observe(sim))
+        gripper = float(chunk.gripper_openness[0] > 0.5)
+        step = Waypoint(chunk.positions[0], chunk.quaternions[0], gripper, chunk.times[0])
+        execute_waypoints(sim, [step])
+        if task.success(sim):
+            return True
+    return False
+
+
+def test_reaches_the_target_in_closed_loop(sim: PandaSim) -> None:
+    policy = VideoActionPolicy.from_pretrained(DEFAULT_CHECKPOINT, num_inference_steps=5)
+    policy.set_task("reach")
+    solved = [solve(sim, policy, "reach", seed) for seed in range(1000, 1005)]
+    assert sum(solved) >= 4, solved
