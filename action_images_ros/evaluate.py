@@ -147,7 +147,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--held-out", type=Path, help="episodes for the labeling error")
     parser.add_argument("--size", type=int, default=128, help="camera image size")
     parser.add_argument("--real-time-factor", type=float, default=1.0)
-    parser.add_argument("--inference-steps", type=int, default=10)
+    parser.add_argument(
+        "--inference-steps", type=int, default=5, help="denoising steps per chunk (5: as evaluated)"
+    )
     parser.add_argument("--max-duration", type=float, default=0.0, help="sim s per episode")
     parser.add_argument("--out", type=Path, default=Path("outputs/eval"))
     args = parser.parse_args(argv)
