@@ -173,8 +173,8 @@ def pick_waypoints(sim: PandaSim, task: Task) -> list[Waypoint]:
     clear = []
     if sim.gripper_openness() < 0.5:  # closed (a missed grasp): rise to the approach height
         # before opening, so that an open gripper low over the table only ever goes down
-        start = np.array([start[0], start[1], above[2]])
-        clear = [Waypoint(start, start_quat, 0.0, _travel(sim.ee_pose()[0], start))]
+        risen = np.array([start[0], start[1], above[2]])
+        clear, start = [Waypoint(risen, start_quat, 0.0, _travel(start, risen))], risen
     return clear + [
         Waypoint(above, down, 1.0, _travel(start, above, _turn(start_quat, down))),
         Waypoint(grasp, down, 1.0, 1.0, 0.1),

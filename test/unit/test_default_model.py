@@ -1,7 +1,8 @@
 """The packaged default model (`checkpoints/sim_panda_small`) looking at the simulated scenes.
 
-Its closed-loop success is measured by `action-images evaluate` (see the README); here, from
-the first observation of held-out seeds, its first chunk must head where the expert would go.
+Its closed-loop success through ROS 2 is measured by `action-images evaluate` (see the
+README); here, on evaluation seeds, its first chunk must head where the expert would go, and it
+must reach the target in a closed loop in the sim without ROS.
 """
 
 from __future__ import annotations
