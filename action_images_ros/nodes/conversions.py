@@ -72,10 +72,12 @@ def joint_trajectory_to_msg(
     times: np.ndarray,
     velocities: np.ndarray | None = None,
     header: Header | None = None,
+    accelerations: np.ndarray | None = None,
 ) -> JointTrajectory:
     """(N, J) joint positions due at `times` (seconds from start) as a JointTrajectory.
 
-    With velocities the controller interpolates cubically, without them linearly.
+    joint_trajectory_controller interpolates linearly through positions only, cubically with
+    velocities, and quintically with velocities and accelerations.
     """
     positions = np.asarray(positions, dtype=np.float64)
     times = np.asarray(times, dtype=np.float64)
@@ -85,11 +87,20 @@ def joint_trajectory_to_msg(
         raise ValueError(f"times has shape {times.shape}, expected ({len(positions)},)")
     if velocities is not None and np.shape(velocities) != positions.shape:
         raise ValueError(f"velocities has shape {np.shape(velocities)}, expected {positions.shape}")
+    if accelerations is not None:
+        if velocities is None:
+            raise ValueError("accelerations need velocities (quintic interpolation)")
+        if np.shape(accelerations) != positions.shape:
+            raise ValueError(
+                f"accelerations has shape {np.shape(accelerations)}, expected {positions.shape}"
+            )
     msg = JointTrajectory(header=header or Header(), joint_names=list(joint_names))
     for i, (q, t) in enumerate(zip(positions, times, strict=True)):
         point = JointTrajectoryPoint(positions=q.tolist(), time_from_start=duration_to_msg(t))
         if velocities is not None:
             point.velocities = np.asarray(velocities[i], dtype=np.float64).tolist()
+        if accelerations is not None:
+            point.accelerations = np.asarray(accelerations[i], dtype=np.float64).tolist()
         msg.points.append(point)
     return msg
 

@@ -8,7 +8,9 @@ predicted chunk from `<policy_chunk_topic>` (`path_source: policy`). It publishe
 into the frame, the path, orientation ticks and gripper changes), `~/action_images`
 (action_images_ros/ActionImageSet: the raw action images with the camera models used) and
 `~/path_markers` (visualization_msgs/MarkerArray: the path as a line strip and the current
-pose as a sphere coloured by the gripper: green open, red closed).
+pose as a sphere coloured by the gripper: green open, red closed). The robot model comes from
+`robot_description`, `urdf` or the latched /robot_description (see nodes.robot_model); joint
+states that are malformed, non-finite or stamped in the future are refused with a reason.
 """
 
 from __future__ import annotations
@@ -42,9 +44,10 @@ from action_images_ros.nodes.conversions import (
 )
 from action_images_ros.nodes.extrinsics import make_extrinsics_source
 from action_images_ros.nodes.image_conversions import rgb_to_image
-from action_images_ros.nodes.parameters import ARM_PARAMETERS, CAMERA_PARAMETERS
-from action_images_ros.nodes.runtime import run_node
-from action_images_ros.sim.scene import URDF_PATH
+from action_images_ros.nodes.joint_state_intake import JointStateIntake
+from action_images_ros.nodes.parameters import LABELING_PARAMETERS
+from action_images_ros.nodes.robot_model import robot_description
+from action_images_ros.nodes.runtime import GuardedPublishing, declare_parameters, run_node
 
 
 class LabelingNode(Node):
@@ -52,24 +55,23 @@ class LabelingNode(Node):
 
     def __init__(self, **node_options: object) -> None:
         super().__init__("labeling", **node_options)
-        defaults = {
-            **CAMERA_PARAMETERS,
-            **ARM_PARAMETERS,
-            "max_age": 1.0,
-            "path_source": "joint_states",
-            "policy_chunk_topic": "/policy/action_chunk",
-            "history": 3.0,
-            "publish_rate": 5.0,
-        }
-        p = {name: self.declare_parameter(name, value).value for name, value in defaults.items()}
-        if p["path_source"] not in ("joint_states", "policy"):
-            raise ValueError(f"path_source must be joint_states or policy, got {p['path_source']}")
-        self.p = p
+        p = self.p = declare_parameters(self, LABELING_PARAMETERS)
         self.cameras = list(p["cameras"])
         self.config = ActionImageConfig.paper()
-        self.chain = SerialChain.from_urdf(p["urdf"] or URDF_PATH, p["base_link"], p["tip_link"])
-        self.sync = CameraSynchronizer(self.cameras, p["slop"], p["max_age"])
-        self.intake = CameraIntake(self, self.cameras, p["image_transport"], self.sync, self._warn)
+        self.chain = SerialChain.from_urdf(
+            robot_description(self, p), p["base_link"], p["tip_link"]
+        )
+        self.sync = CameraSynchronizer(
+            self.cameras, p["slop"], p["max_age"], future_tolerance=p["future_tolerance"]
+        )
+        self.joint_states = JointStateIntake(
+            p["joint_names"], p["gripper_joint"], p["gripper_open_position"],
+            p["future_tolerance"], history=p["history"],
+        )  # fmt: skip
+        self._guard = GuardedPublishing(self)
+        self.intake = CameraIntake(
+            self, self.cameras, p["image_transport"], self.sync, self._warn, self._note
+        )
         self.extrinsics = make_extrinsics_source(
             self, p["extrinsics_source"], p["calibration_file"], p["base_frame"]
         )
@@ -90,27 +92,31 @@ class LabelingNode(Node):
         }
         self._action_images = self.create_publisher(ActionImageSet, "~/action_images", 10)
         self._markers = self.create_publisher(MarkerArray, "~/path_markers", 10)
-        self.create_timer(1.0 / p["publish_rate"], self._label_latest)
+        self._timer = self.create_timer(1.0 / p["publish_rate"], self._label_latest)
+        self.get_logger().info(f"ready: labeling {self.cameras} ({p['path_source']})")
 
     def _warn(self, message: str) -> None:
         self.status = message
         self.get_logger().warning(message, throttle_duration_sec=2.0)
 
+    def _note(self, message: str) -> None:
+        self.status = message
+
+    def now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
     def _on_joint_state(self, msg: JointState) -> None:
-        index = {name: i for i, name in enumerate(msg.name)}
-        if any(name not in index for name in self.p["joint_names"]):
-            self._warn(f"/joint_states lacks some of {self.p['joint_names']}")
+        now = self.now()
+        if now == 0.0:  # use_sim_time and no /clock yet: stamps cannot be judged
             return
-        q = np.array([msg.position[index[name]] for name in self.p["joint_names"]])
-        pose = self.chain.fk(q)
-        gripper = 1.0
-        if self.p["gripper_joint"] in index:
-            opening = msg.position[index[self.p["gripper_joint"]]]
-            gripper = float(np.clip(opening / self.p["gripper_open_position"], 0.0, 1.0))
+        refused = self.joint_states.add(msg, now)
+        if refused:
+            self._warn(f"refused a joint state: {refused}")
+            return
+        state = self.joint_states.latest()
+        pose = self.chain.fk(state.positions)
         with self._lock:
-            self._path.append(
-                (duration_from_msg(msg.header.stamp), pose[:3, 3], pose[:3, :3], gripper)
-            )
+            self._path.append((state.stamp, pose[:3, 3], pose[:3, :3], state.gripper))
 
     def _on_chunk(self, msg: ActionChunkMsg) -> None:
         try:
@@ -143,7 +149,10 @@ class LabelingNode(Node):
         return positions, rotations, gripper, len(path) - 1
 
     def _label_latest(self) -> None:
-        now = self.get_clock().now().nanoseconds * 1e-9
+        now = self.now()
+        if now == 0.0:
+            self.status = "waiting for the clock"
+            return
         synced = self.sync.latest(now, newer_than=self._last_stamp)
         if synced is None:
             self.status = self.sync.last_failure
@@ -187,14 +196,14 @@ class LabelingNode(Node):
             self.cameras, overlays, images, intrinsics, poses, frame_ids, strict=True
         ):
             header = Header(stamp=stamp, frame_id=frame_id)
-            self._overlays[camera].publish(rgb_to_image(overlay, header))
+            self._guard.publish(self._overlays[camera], rgb_to_image(overlay, header))
             image_set.images.append(rgb_to_image(image, header))
             image_set.camera_infos.append(camera_info_to_msg(k, width, height, header))
             image_set.camera_poses.append(
                 transform_to_msg(pose, self.p["base_frame"], frame_id, stamp)
             )
-        self._action_images.publish(image_set)
-        self._markers.publish(self._path_markers(positions, gripper, current, stamp))
+        self._guard.publish(self._action_images, image_set)
+        self._guard.publish(self._markers, self._path_markers(positions, gripper, current, stamp))
         self.status = f"labeled the set at {synced.stamp:.3f} s"
 
     def _path_markers(
@@ -214,6 +223,11 @@ class LabelingNode(Node):
         is_open = gripper[current] > 0.5
         tip.color = ColorRGBA(r=0.2 if is_open else 0.9, g=0.85 if is_open else 0.2, b=0.2, a=1.0)
         return MarkerArray(markers=[line, tip])
+
+    def destroy_node(self) -> None:
+        self._guard.stop()
+        self._timer.cancel()
+        super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> None:

@@ -3,30 +3,42 @@
 Subscribes to `<camera>/image_raw` (sensor_msgs/Image) or `<camera>/image_raw/compressed`
 (sensor_msgs/CompressedImage, jpeg or png) and `<camera>/camera_info` for every camera in
 `cameras`, and to /joint_states. Camera extrinsics come from TF (`extrinsics_source: tf`, where
-tf2_ros is installed) or from a calibration file; both answer the same question: the pose of
-`<camera>_optical_frame` in `base_frame`.
+tf2_ros is installed) or from a calibration file. The robot model comes from
+`robot_description`, `urdf` or the latched /robot_description (see nodes.robot_model).
 
 An inference thread asks the synchronizer for the newest consistent camera set whenever the
-queued plan runs short, runs the policy, and merges the chunk into the plan (receding horizon,
-crossfaded, see core.chunk_execution). A control timer turns the next `horizon` seconds of the
-plan into joint targets by IK, makes them safe (core.safety), and publishes them. Motion is
-commanded only with `enable_control: true`; otherwise the trajectory goes to `preview_topic`.
-A watchdog stops commanding when joint states or camera sets go stale or inference fails.
+queued plan runs short, pairs it with the joint state nearest its stamp, runs the policy, checks
+the chunk (core.chunk_checks) and merges it into the plan (core.chunk_execution). A control
+timer turns the next `horizon` seconds of the plan into joint targets by IK (where IK fails
+mid-plan, only the solved prefix is commanded), makes them safe from the arm's current state
+(core.safety) and publishes them: to `controller_topic` when enabled, else to `preview_topic`.
+When joint states or a camera stream stop, or arrive stamped in the future, or a chunk is
+refused, the node stops commanding and publishes one hold trajectory at the current position.
+
+Services: `~/enable` (std_srvs/SetBool: commands to the controller, or dry run),
+`~/set_task` (action_images_ros/SetTask), `~/reset` (std_srvs/Trigger: clears the plan and
+restarts the noise sequence from `seed`). /diagnostics reports the state; an error older than
+`error_age` s no longer keeps it at WARN.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
-from collections.abc import Callable
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, Header
+from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
+from action_images_ros.core.action_chunk import ActionChunk
+from action_images_ros.core.chunk_checks import chunk_problem
 from action_images_ros.core.chunk_execution import ActionQueue, ExecutionConfig
 from action_images_ros.core.kinematics import SerialChain
 from action_images_ros.core.policy import Observation, Policy
@@ -41,14 +53,17 @@ from action_images_ros.msg import ActionChunk as ActionChunkMsg
 from action_images_ros.nodes.camera_intake import CameraIntake
 from action_images_ros.nodes.conversions import (
     action_chunk_to_msg,
-    duration_from_msg,
     joint_trajectory_to_msg,
     time_to_msg,
 )
 from action_images_ros.nodes.extrinsics import make_extrinsics_source
-from action_images_ros.nodes.parameters import ARM_PARAMETERS, CAMERA_PARAMETERS
-from action_images_ros.nodes.runtime import run_node
-from action_images_ros.sim.scene import URDF_PATH
+from action_images_ros.nodes.joint_state_intake import ArmState, JointStateIntake
+from action_images_ros.nodes.parameters import POLICY_PARAMETERS
+from action_images_ros.nodes.robot_model import robot_description
+from action_images_ros.nodes.runtime import GuardedPublishing, declare_parameters, run_node
+from action_images_ros.srv import SetTask
+
+HOLD_TIME = 0.1  # seconds from start of the single point of a hold trajectory
 
 
 class PolicyNode(Node):
@@ -56,119 +71,171 @@ class PolicyNode(Node):
 
     def __init__(self, policy: Policy | None = None, **node_options: object) -> None:
         super().__init__("policy", **node_options)
-        p = self._declare_parameters()
+        p = self.p = declare_parameters(self, POLICY_PARAMETERS)
         self.cameras: list[str] = list(p["cameras"])
         self.base_frame = p["base_frame"]
         self.joint_names: list[str] = list(p["joint_names"])
-        self.horizon, self.watchdog_timeout = p["horizon"], p["watchdog_timeout"]
-        self.enable_control = p["enable_control"]
-        self.policy = policy if policy is not None else _load_policy(p)
-        self.chain = SerialChain.from_urdf(p["urdf"] or URDF_PATH, p["base_link"], p["tip_link"])
-        self.limits = SafetyLimits(
-            lower=self.chain.lower,
-            upper=self.chain.upper,
-            max_velocity=self.chain.velocity_limits,
-            workspace_min=np.asarray(p["workspace_min"]),
-            workspace_max=np.asarray(p["workspace_max"]),
-            position_margin=p["position_margin"],
-            velocity_scale=p["velocity_scale"],
+        self.chain = SerialChain.from_urdf(
+            robot_description(self, p), p["base_link"], p["tip_link"]
         )
+        if self.chain.dof != len(self.joint_names):
+            raise ValueError(
+                f"the chain {p['base_link']} -> {p['tip_link']} has {self.chain.dof} joints but "
+                f"joint_names lists {len(self.joint_names)}"
+            )
+        self.limits = _safety_limits(p, self.chain)
+        self.policy = policy if policy is not None else _load_policy(p)
         self.queue = ActionQueue(ExecutionConfig(p["blend_time"], p["replan_margin"]))
-        self.sync = CameraSynchronizer(self.cameras, p["slop"], p["max_age"])
+        self.sync = CameraSynchronizer(
+            self.cameras, p["slop"], p["max_age"], future_tolerance=p["future_tolerance"]
+        )
         self.extrinsics = make_extrinsics_source(
             self, p["extrinsics_source"], p["calibration_file"], self.base_frame
         )
-        self._joint_state: JointState | None = None
+        self.arm = JointStateIntake(
+            self.joint_names, p["gripper_joint"], p["gripper_open_position"], p["future_tolerance"]
+        )
+        self.enabled = bool(p["enable_control"])
+        self._lock = threading.Lock()  # the plan, the command state
+        self._policy_lock = threading.Lock()  # predict / set_task / reset of the policy
+        self._generation = 0  # bumped by reset and set_task: a chunk in flight is discarded
         self._last_stamp: float | None = None
-        self.gripper_joint, self.gripper_open_position = (
-            p["gripper_joint"],
-            p["gripper_open_position"],
-        )
-        self._lock = threading.Lock()
+        self._commanding = False  # a motion trajectory was published since the last hold
         self.status = "waiting for observations"
-        self.failures, self.last_error = 0, ""
+        self.failures, self.last_error, self._error_time = 0, "", -np.inf
+        self.commands_published = 0
 
-        self.intake = CameraIntake(self, self.cameras, p["image_transport"], self.sync, self._warn)
-        self.create_subscription(JointState, "/joint_states", self._on_joint_state, 10)
-        command_topic = p["controller_topic"] if self.enable_control else p["preview_topic"]
-        self._trajectory = self.create_publisher(JointTrajectory, command_topic, 10)
-        gripper_topic = (
-            p["gripper_topic"] if self.enable_control else p["preview_topic"] + "_gripper"
+        self._guard = GuardedPublishing(self)
+        self.intake = CameraIntake(
+            self, self.cameras, p["image_transport"], self.sync, self._error, self._note
         )
-        self._gripper = self.create_publisher(Float64MultiArray, gripper_topic, 10)
+        self.create_subscription(JointState, "/joint_states", self._on_joint_state, 50)
+        self._trajectory = {
+            True: self.create_publisher(JointTrajectory, p["controller_topic"], 10),
+            False: self.create_publisher(JointTrajectory, p["preview_topic"], 10),
+        }
+        self._gripper = {
+            True: self.create_publisher(Float64MultiArray, p["gripper_topic"], 10),
+            False: self.create_publisher(Float64MultiArray, p["preview_topic"] + "_gripper", 10),
+        }
         self._chunks = self.create_publisher(ActionChunkMsg, "~/action_chunk", 10)
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_timer(1.0 / p["control_rate"], self._control)
-        self.create_timer(1.0, self._publish_diagnostics)
-        if not self.enable_control:
+        self.create_service(SetBool, "~/enable", self._on_enable)
+        self.create_service(SetTask, "~/set_task", self._on_set_task)
+        self.create_service(Trigger, "~/reset", self._on_reset)
+        self.add_on_set_parameters_callback(self._on_parameters)
+        self._timers = [
+            self.create_timer(1.0 / p["control_rate"], self._control),
+            self.create_timer(1.0, self._publish_diagnostics),
+        ]
+        if not self.enabled:
             self.get_logger().warning(
-                f"dry run (enable_control false): commands go to {command_topic}"
+                f"dry run: commands go to {self._trajectory[False].topic_name}; call "
+                f"{self.get_name()}/enable to command {p['controller_topic']}"
             )
-        self._running = True
-        self._inference = threading.Thread(target=self._inference_loop, daemon=True)
+        # A daemon: a long inference (seconds on a big model) must not hold up the exit; once
+        # destroy_node stops the guard it can no longer publish anything.
+        self._inference = threading.Thread(
+            target=self._inference_loop, name="inference", daemon=True
+        )
         self._inference.start()
+        self.get_logger().info(f"ready: cameras {self.cameras}, joints {self.joint_names}")
 
-    def _declare_parameters(self) -> dict[str, object]:
-        defaults = {
-            **CAMERA_PARAMETERS,
-            **ARM_PARAMETERS,
-            "checkpoint": "",
-            "device": "cpu",
-            "task": "",
-            "num_inference_steps": 10,
-            "guidance_scale": 1.0,
-            "seed": 0,
-            "max_age": 0.5,
-            "enable_control": False,
-            "controller_topic": "/panda_arm_controller/joint_trajectory",
-            "gripper_topic": "/gripper_controller/commands",
-            "preview_topic": "~/preview/joint_trajectory",
-            "control_rate": 5.0,
-            "horizon": 1.0,
-            "blend_time": 0.3,
-            "replan_margin": 0.6,
-            "position_margin": 0.05,
-            "velocity_scale": 0.5,
-            "workspace_min": [0.2, -0.6, 0.0],
-            "workspace_max": [0.85, 0.6, 0.8],
-            "watchdog_timeout": 1.0,
-        }
-        return {name: self.declare_parameter(name, value).value for name, value in defaults.items()}
+    # -- services and runtime parameters ------------------------------------------------
+
+    def _on_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        for parameter in parameters:
+            if parameter.name == "task":
+                error = self._apply_task(parameter.value)
+                if error:
+                    return SetParametersResult(successful=False, reason=error)
+            elif parameter.name == "enable_control":
+                self._apply_enable(bool(parameter.value))
+        return SetParametersResult(successful=True)
+
+    def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        self.set_parameters([Parameter("enable_control", value=bool(request.data))])
+        topic = self._trajectory[self.enabled].topic_name
+        response.success = True
+        response.message = f"{'enabled' if self.enabled else 'dry run'}: commands go to {topic}"
+        return response
+
+    def _apply_enable(self, enable: bool) -> None:
+        if enable == self.enabled:
+            return
+        if not enable:  # stop the arm before the commands go to the preview
+            self._hold("control disabled")
+        with self._lock:
+            self.enabled = enable
+            self.queue.clear()  # a plan made during the dry run starts afresh
+        self.get_logger().warning(
+            f"{'enabled' if enable else 'dry run'}: commands go to "
+            f"{self._trajectory[enable].topic_name}"
+        )
+
+    def _on_set_task(
+        self, request: SetTask.Request, response: SetTask.Response
+    ) -> SetTask.Response:
+        result = self.set_parameters([Parameter("task", value=request.task)])[0]
+        response.success = result.successful
+        response.message = f"task {request.task!r}" if result.successful else result.reason
+        return response
+
+    def _apply_task(self, task: str) -> str:
+        """Condition the policy on `task` and clear the plan; returns why not, or ''."""
+        set_task = getattr(self.policy, "set_task", None)
+        if set_task is None:
+            return f"{type(self.policy).__name__} takes no task"
+        with self._policy_lock:
+            try:
+                set_task(task)
+            except ValueError as error:
+                return str(error)
+        self.reset()
+        return ""
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        seed = int(self.get_parameter("seed").value)
+        restarted = hasattr(self.policy, "reset")
+        if restarted:
+            with self._policy_lock:
+                self.policy.reset(seed)
+        self.reset()
+        response.success = True
+        response.message = "plan cleared" + (
+            f", noise restarted from seed {seed}" if restarted else ""
+        )
+        return response
 
     def reset(self) -> None:
         """Forget the current plan (a new episode or task): the next chunk starts afresh."""
         with self._lock:
+            self._generation += 1
             self.queue.clear()
+            self._last_stamp = None
+
+    # -- inputs ---------------------------------------------------------------------------
 
     def now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _on_joint_state(self, msg: JointState) -> None:
-        with self._lock:
-            self._joint_state = msg
+        now = self.now()
+        if now == 0.0:  # use_sim_time and no /clock yet: stamps cannot be judged
+            self.status = "waiting for the clock"
+            return
+        refused = self.arm.add(msg, now)
+        if refused:
+            self._error(f"refused a joint state: {refused}")
 
-    def _arm_positions(self) -> tuple[np.ndarray, float, float] | None:
-        """Arm joint positions, their stamp, and the gripper openness (1 if not reported)."""
-        with self._lock:
-            msg = self._joint_state
-        if msg is None:
+    def _observe(self, now: float) -> Observation | None:
+        synced = self.sync.latest(now, newer_than=self._last_stamp)
+        if synced is None:
+            self.status = self.sync.last_failure
             return None
-        index = {name: i for i, name in enumerate(msg.name)}
-        if any(name not in index for name in self.joint_names):
-            self._warn(f"/joint_states lacks some of {self.joint_names}")
-            return None
-        q = np.array([msg.position[index[name]] for name in self.joint_names])
-        gripper = 1.0
-        if self.gripper_joint in index:
-            opening = msg.position[index[self.gripper_joint]] / self.gripper_open_position
-            gripper = float(np.clip(opening, 0.0, 1.0))
-        return q, duration_from_msg(msg.header.stamp), gripper
-
-    def _observe(self) -> Observation | None:
-        synced = self.sync.latest(self.now(), newer_than=self._last_stamp)
-        arm = self._arm_positions()
-        if synced is None or arm is None:
-            self.status = self.sync.last_failure if synced is None else "no joint states"
+        state = self.arm.nearest(synced.stamp)
+        if state is None or abs(state.stamp - synced.stamp) > self.p["watchdog_timeout"]:
+            self.status = f"no joint state near the camera set at {synced.stamp:.3f} s"
             return None
         images, intrinsics, extrinsics = [], [], []
         for rgb, k, frame_id in synced.frames:
@@ -179,67 +246,113 @@ class PolicyNode(Node):
             images.append(rgb)
             intrinsics.append(k)
             extrinsics.append(pose)
-        q, _, gripper = arm
-        ee_position, ee_quaternion = self.chain.forward_kinematics(q)
+        ee_position, ee_quaternion = self.chain.forward_kinematics(state.positions)
         self._last_stamp = synced.stamp
         return Observation(
             stamp=synced.stamp,
             images=np.stack(images),
             intrinsics=np.stack(intrinsics),
             extrinsics=np.stack(extrinsics),
-            joint_positions=q,
+            joint_positions=state.positions,
             ee_position=ee_position,
             ee_quaternion=ee_quaternion,
-            gripper_openness=gripper,
+            gripper_openness=state.gripper,
         )
 
+    # -- inference --------------------------------------------------------------------------
+
     def _inference_loop(self) -> None:
-        while self._running and self.context.ok():
-            if not self.queue.needs_new_chunk(self.now()):
-                time.sleep(0.01)
-                continue
-            observation = self._observe()
-            if observation is None:
-                time.sleep(0.02)
-                continue
-            started = time.monotonic()
+        """Never dies: every failure is counted, reported, and the loop goes on."""
+        while self._guard.running:
             try:
-                chunk = self.policy.predict(observation)
-            except Exception as error:  # a failing model must not take the node down
+                busy = self._infer_once()
+            except Exception as error:  # a failing model or bad data must not stop the node
                 self.failures += 1
-                self.status = self.last_error = f"inference failed: {error}"
-                self.get_logger().error(self.status, throttle_duration_sec=2.0)
-                self.queue.clear()
-                continue
-            with self._lock:
-                kept = self.queue.merge(chunk, observation.stamp, self.now())
-            self.status = (
-                f"chunk of {len(chunk)} steps, {kept} kept, {time.monotonic() - started:.2f} s"
-            )
-            header = Header(stamp=time_to_msg(observation.stamp), frame_id=self.base_frame)
-            self._chunks.publish(action_chunk_to_msg(chunk, header))
+                self._error(f"inference failed: {type(error).__name__}: {error}")
+                self._hold("inference failed")
+                busy = False
+            if not busy:
+                time.sleep(0.02)
+
+    def _infer_once(self) -> bool:
+        """One chunk, if the plan needs one and an observation is ready; True if it ran."""
+        now = self.now()
+        if now == 0.0 or not self.queue.needs_new_chunk(now):
+            return False
+        if self.arm.fresh(now, self.p["watchdog_timeout"])[0] is None:
+            return False
+        observation = self._observe(now)
+        if observation is None:
+            return False
+        generation = self._generation
+        started = time.monotonic()
+        with self._policy_lock:
+            chunk = self.policy.predict(observation)
+        took = time.monotonic() - started
+        header = Header(stamp=time_to_msg(observation.stamp), frame_id=self.base_frame)
+        self._guard.publish(self._chunks, action_chunk_to_msg(chunk, header))  # what it predicted
+        problem = chunk_problem(
+            chunk,
+            observation.ee_position,
+            observation.gripper_openness,
+            self.p["max_tcp_speed"],
+            self.p["max_gripper_switches"],
+        )
+        if problem:
+            self.failures += 1
+            self._error(f"refused a chunk: {problem}")
+            self._hold("chunk refused")
+            return True
+        with self._lock:
+            if generation != self._generation:
+                return True  # reset or re-tasked meanwhile: this chunk is for the old episode
+            now = self.now()
+            kept = self.queue.merge(chunk, observation.stamp, now)
+            retimed = kept == 0 and self._merge_late(chunk, now)
+        self.status = f"chunk of {len(chunk)} steps, {kept} kept, {took:.2f} s" + (
+            " (all due on arrival: its last target retimed to the next step)" if retimed else ""
+        )
+        return True
+
+    def _merge_late(self, chunk: ActionChunk, now: float) -> bool:
+        """A chunk whose steps were all due by the time it arrived (inference slower than the
+        chunk): keep its last valid target as the goal, due one step interval from now, rather
+        than discard it (with slow inference the arm would otherwise never move)."""
+        valid = np.flatnonzero(chunk.valid)
+        if len(valid) == 0:
+            return False
+        times = chunk.times[valid]
+        interval = float(np.median(np.diff(times))) if len(times) > 1 else float(times[0]) or 0.1
+        # Shift the chunk so that its last valid step falls at now + interval: only it is ahead.
+        return self.queue.merge(chunk, now + interval - float(times[-1]), now) > 0
+
+    # -- commands ---------------------------------------------------------------------------
 
     def _control(self) -> None:
         now = self.now()
-        arm = self._arm_positions()
-        stale = arm is None or now - arm[1] > self.watchdog_timeout
-        if stale:
-            if self.queue.plan is not None:
-                self.get_logger().error("watchdog: joint states are stale, stopping commands")
-                self.queue.clear()
+        if now == 0.0:
+            return
+        state, why = self.arm.fresh(now, self.p["watchdog_timeout"])
+        if state is None:
+            self._stop(why)
+            return
+        stalled = self.sync.stalled(now, self.p["camera_timeout"])
+        if stalled:
+            self._stop(f"no frames from {', '.join(stalled)} for {self.p['camera_timeout']} s")
             return
         with self._lock:
             plan = self.queue.upcoming(now)
+            enabled = self.enabled
         if plan is None:
             return
-        plan = plan.select(plan.times <= now + self.horizon)
+        plan = plan.select(plan.times <= now + self.p["horizon"])
         if len(plan) == 0:
             return
         try:
             targets, moved = clamp_to_workspace(plan.positions, self.limits)
             if moved:
-                self._warn("targets outside the workspace were clamped into it")
-            q, solutions = arm[0], []
+                self._error("targets outside the workspace were clamped into it")
+            q, solutions = state.positions, []
             for position, quaternion in zip(targets, plan.quaternions, strict=True):
                 result = self.chain.inverse_kinematics(position, quaternion, q, max_iterations=100)
                 if not result.converged:
@@ -247,35 +360,139 @@ class PolicyNode(Node):
                 q = result.q
                 solutions.append(q)
             if not solutions:
-                self._warn(f"IK found no solution for the target {np.round(targets[0], 3)}")
+                self._error(f"IK found no solution for the target {np.round(targets[0], 3)}")
+                self._hold("IK failed")
                 return
+            if len(solutions) < len(plan):
+                self._error(
+                    f"IK failed at step {len(solutions) + 1} of {len(plan)} "
+                    f"(target {np.round(targets[len(solutions)], 3)}): commanding the "
+                    f"{len(solutions)} solved steps, ending at rest"
+                )
             safe = limit_joint_trajectory(
-                arm[0], np.stack(solutions), plan.times[: len(solutions)] - now, self.limits
+                state.positions,
+                np.stack(solutions),
+                plan.times[: len(solutions)] - now,
+                self.limits,
+                **self._start_state(state),
             )
         except SafetyError as error:
-            self._warn(f"command refused: {error}")
+            self._error(f"command refused: {error}")
+            self._hold("command refused")
             return
-        self._trajectory.publish(
-            joint_trajectory_to_msg(self.joint_names, safe.positions, safe.times, safe.velocities)
-        )
-        self._gripper.publish(Float64MultiArray(data=[float(plan.gripper[0])]))
+        msg = joint_trajectory_to_msg(
+            self.joint_names, safe.positions, safe.times, safe.velocities,
+            accelerations=getattr(safe, "accelerations", None),
+        )  # fmt: skip
+        if self._guard.publish(self._trajectory[enabled], msg):
+            self._guard.publish(
+                self._gripper[enabled], Float64MultiArray(data=[float(plan.gripper[0])])
+            )
+            with self._lock:
+                self._commanding = True
+            self.commands_published += 1
 
-    def _warn(self, message: str) -> None:
+    def _start_state(self, state: ArmState) -> dict[str, np.ndarray]:
+        """The arm's current motion for a trajectory that continues it (measured velocity)."""
+        if state.velocities is None or "current_velocity" not in _LIMIT_ARGUMENTS:
+            return {}
+        return {"current_velocity": state.velocities}
+
+    def _stop(self, why: str) -> None:
+        """Inputs are missing or stale: hold if the arm was being commanded, else just wait."""
+        with self._lock:
+            active = self._commanding or self.queue.plan is not None
+        if active:
+            self._error(f"stopping: {why}")
+            self._hold(why)
+        else:
+            self.status = why
+
+    def _hold(self, why: str) -> None:
+        """Clear the plan and, if motion was commanded, publish one trajectory that holds the arm
+        at its last known position (decelerating within the limits when it is moving)."""
+        with self._lock:
+            self.queue.clear()
+            was_commanding, self._commanding = self._commanding, False
+            enabled = self.enabled
+        state = self.arm.latest()
+        if not was_commanding or state is None:
+            return
+        try:
+            safe = limit_joint_trajectory(
+                state.positions, state.positions[None], np.array([HOLD_TIME]), self.limits,
+                **self._start_state(state),
+            )  # fmt: skip
+        except SafetyError as error:
+            self.get_logger().error(f"cannot hold ({why}): {error}")
+            return
+        msg = joint_trajectory_to_msg(
+            self.joint_names, safe.positions, safe.times, safe.velocities,
+            accelerations=getattr(safe, "accelerations", None),
+        )  # fmt: skip
+        self._guard.publish(self._trajectory[enabled], msg)
+        self.get_logger().warning(f"holding the arm: {why}")
+
+    # -- status -----------------------------------------------------------------------------
+
+    def _note(self, message: str) -> None:
+        """A transient state (waiting for data): shown in /diagnostics, not an error."""
+        self.status = message
+
+    def _error(self, message: str) -> None:
         self.status = self.last_error = message
-        self.get_logger().warning(message, throttle_duration_sec=2.0)
+        self._error_time = time.monotonic()
+        self.get_logger().error(message, throttle_duration_sec=2.0)
 
     def _publish_diagnostics(self) -> None:
-        level = DiagnosticStatus.WARN if self.failures or self.last_error else DiagnosticStatus.OK
+        recent = time.monotonic() - self._error_time <= self.p["error_age"]
+        level = DiagnosticStatus.WARN if recent else DiagnosticStatus.OK
         message = self.status
-        if self.last_error and self.last_error != self.status:
-            message += f" (last error: {self.last_error})"
+        if recent and self.last_error != self.status:
+            message += (
+                f" (error {time.monotonic() - self._error_time:.1f} s ago: {self.last_error})"
+            )
         status = DiagnosticStatus(level=level, name="action_images_ros/policy", message=message)
-        self._diagnostics.publish(DiagnosticArray(status=[status]))
+        self._guard.publish(self._diagnostics, DiagnosticArray(status=[status]))
 
     def destroy_node(self) -> None:
-        self._running = False
-        self._inference.join(timeout=5.0)
+        """Stop the inference thread and the timers before the publishers go."""
+        self._guard.stop()
+        for timer in self._timers:
+            timer.cancel()
+        if self._inference is not threading.current_thread():
+            self._inference.join(timeout=1.5)
         super().destroy_node()
+
+
+_LIMIT_ARGUMENTS = set(limit_joint_trajectory.__code__.co_varnames)
+
+
+def _safety_limits(p: dict[str, object], chain: SerialChain) -> SafetyLimits:
+    """The configured limits: positions and velocities from the URDF, accelerations and jerks
+    from the parameters (one per joint), the workspace box."""
+    joints = chain.dof
+    extra: dict[str, object] = {}
+    available = {field.name for field in dataclasses.fields(SafetyLimits)}
+    for name, key, scale in (
+        ("max_acceleration", "joint_acceleration_limits", "acceleration_scale"),
+        ("max_jerk", "joint_jerk_limits", "jerk_scale"),
+    ):
+        values = list(p[key])
+        if len(values) != joints:
+            raise ValueError(f"parameter '{key}' has {len(values)} values, the arm {joints} joints")
+        if name in available:
+            extra[name], extra[scale] = np.asarray(values, dtype=np.float64), p[scale]
+    return SafetyLimits(
+        lower=chain.lower,
+        upper=chain.upper,
+        max_velocity=chain.velocity_limits,
+        workspace_min=np.asarray(p["workspace_min"]),
+        workspace_max=np.asarray(p["workspace_max"]),
+        position_margin=p["position_margin"],
+        velocity_scale=p["velocity_scale"],
+        **extra,
+    )
 
 
 def _load_policy(p: dict[str, object]) -> Policy:
@@ -294,8 +511,7 @@ def _load_policy(p: dict[str, object]) -> Policy:
 
 
 def main(args: list[str] | None = None) -> None:
-    make: Callable[[], Node] = PolicyNode
-    run_node(make, args)
+    run_node(PolicyNode, args)
 
 
 if __name__ == "__main__":

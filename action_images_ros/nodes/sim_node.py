@@ -5,7 +5,11 @@ Publishes, stamped with simulated time (and /clock for nodes with use_sim_time):
   /joint_states                                 arm and finger joints
   /tf, /tf_static                               base -> tcp, base -> camera optical frames
                                                 (where tf2_msgs is installed)
+  /robot_description                            std_msgs/String, the URDF text, latched
+                                                (transient local), as robot_state_publisher
   ~/task_success                                std_msgs/Bool, whether the task is solved
+  ~/task_progress                               action_images_ros/TaskProgress: task, seed,
+                                                success and Task.measure (how close it is)
 Subscribes:
   <controller_topic>  trajectory_msgs/JointTrajectory, joint_trajectory_controller semantics:
                       every joint named, time_from_start relative, a zero stamp starts now,
@@ -13,25 +17,32 @@ Subscribes:
                       reason and the arm holds still
   <gripper_topic>     std_msgs/Float64MultiArray [openness], 0 closed .. 1 open
 Services:
-  ~/reset             std_srvs/Trigger: a new episode of the task with the next seed
+  ~/reset             std_srvs/Trigger (/sim/reset): a new episode of the parameters `task` and
+                      `seed` (both settable at runtime), after which `seed` advances by one
 Writes the camera calibration (K, size, T_base_camera) to `calibration_file` at start.
+Exits promptly on SIGINT/SIGTERM: the stepping thread checks a stop event at every step and
+sleeps on it, and destroy_node joins it before the publishers go.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import yaml
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import QoSDurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import Bool, Float64MultiArray, Header
+from std_msgs.msg import Bool, Float64MultiArray, Header, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
 
+from action_images_ros.msg import TaskProgress
 from action_images_ros.nodes.conversions import (
     camera_info_to_msg,
     duration_from_msg,
@@ -39,11 +50,13 @@ from action_images_ros.nodes.conversions import (
     transform_to_msg,
 )
 from action_images_ros.nodes.image_conversions import rgb_to_image
-from action_images_ros.nodes.runtime import run_node
+from action_images_ros.nodes.parameters import SIM_PARAMETERS
+from action_images_ros.nodes.robot_model import LATCHED, ROBOT_DESCRIPTION_TOPIC
+from action_images_ros.nodes.runtime import GuardedPublishing, declare_parameters, run_node
 from action_images_ros.sim.panda_sim import PandaSim
 from action_images_ros.sim.record_demos import BASE_FRAME, TCP_FRAME, optical_frame
-from action_images_ros.sim.scene import SceneConfig, default_cameras
-from action_images_ros.sim.tasks import make_task
+from action_images_ros.sim.scene import URDF_PATH, SceneConfig, default_cameras
+from action_images_ros.sim.tasks import TASKS, make_task
 from action_images_ros.sim.trajectory_controller import JointTrajectory, TrajectoryPoint
 
 try:  # tf2_msgs comes with a ROS distribution; the PyPI wheels do not provide it.
@@ -77,27 +90,25 @@ class SimNode(Node):
 
     def __init__(self, **node_options: object) -> None:
         super().__init__("sim", **node_options)
-        self.declare_parameter("task", "reach")
-        self.declare_parameter("seed", 0)
-        self.declare_parameter("scene_config", "")
-        self.declare_parameter("image_width", 256)
-        self.declare_parameter("image_height", 256)
-        self.declare_parameter("render_rate", 10.0)
-        self.declare_parameter("state_rate", 50.0)
-        self.declare_parameter("real_time_factor", 1.0)
-        self.declare_parameter("calibration_file", "/tmp/action_images_ros/sim_calibration.yaml")
-        self.declare_parameter("controller_topic", "/panda_arm_controller/joint_trajectory")
-        self.declare_parameter("gripper_topic", "/gripper_controller/commands")
+        p = declare_parameters(self, SIM_PARAMETERS)
+        if p["task"] not in TASKS:
+            raise ValueError(f"parameter 'task' must be one of {sorted(TASKS)}, got {p['task']!r}")
+        urdf = Path(p["urdf"] or URDF_PATH)
+        if not urdf.is_file():
+            raise ValueError(f"parameter 'urdf': no file {urdf}")
         param = self.get_parameter
 
         self.sim = PandaSim(self._scene_config())
         self.lock = threading.Lock()  # held while the sim thread steps the simulation
         self.episode_start = 0.0  # ROS time (s) of the current episode's sim time 0
-        self.real_time_factor = float(param("real_time_factor").value)
-        self.render_period = 1.0 / float(param("render_rate").value)
-        self.state_period = 1.0 / float(param("state_rate").value)
-        self.start_episode(param("task").value, param("seed").value)
-        self.sim.write_calibration(param("calibration_file").value)
+        self.real_time_factor = float(p["real_time_factor"])
+        self.render_period = 1.0 / float(p["render_rate"])
+        self.state_period = 1.0 / float(p["state_rate"])
+        self.start_episode(p["task"], p["seed"])
+        self._advance_seed = True
+        self.sim.write_calibration(p["calibration_file"])
+        self._guard = GuardedPublishing(self)
+        self._stop = threading.Event()
 
         self._images, self._infos = {}, {}
         for camera in self.sim.cameras:
@@ -110,6 +121,9 @@ class SimNode(Node):
         self._joint_states = self.create_publisher(JointState, "/joint_states", 10)
         self._clock = self.create_publisher(Clock, "/clock", 10)
         self._success = self.create_publisher(Bool, "~/task_success", 10)
+        self._progress = self.create_publisher(TaskProgress, "~/task_progress", 10)
+        self._description = self.create_publisher(String, ROBOT_DESCRIPTION_TOPIC, LATCHED)
+        self._description.publish(String(data=urdf.read_text()))
         self._tf = self._tf_static = None
         if TFMessage is not None:
             latched = QoSProfile(depth=1, durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
@@ -129,9 +143,13 @@ class SimNode(Node):
             Float64MultiArray, param("gripper_topic").value, self._on_gripper, 10
         )
         self.create_service(Trigger, "~/reset", self._on_reset)
-        self._running = True
+        self.add_on_set_parameters_callback(self._on_parameters)
         self._thread = threading.Thread(target=self._run, name="sim", daemon=True)
         self._thread.start()
+        self.get_logger().info(
+            f"ready: {self.task.name} seed {self.seed}, cameras "
+            f"{[c.name for c in self.sim.cameras]}, reset with {self.get_name()}/reset"
+        )
 
     def _scene_config(self) -> SceneConfig:
         path = self.get_parameter("scene_config").value
@@ -164,9 +182,20 @@ class SimNode(Node):
             self.task, self.seed = make_task(task), seed
             self.task.reset(self.sim, seed)
 
+    def _on_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        for parameter in parameters:
+            if parameter.name == "task" and parameter.value not in TASKS:
+                reason = f"unknown task {parameter.value!r} (known: {', '.join(sorted(TASKS))})"
+                return SetParametersResult(successful=False, reason=reason)
+            if parameter.name == "real_time_factor":
+                self.real_time_factor = float(parameter.value)
+        return SetParametersResult(successful=True)
+
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        self.start_episode(self.task.name, self.seed + 1)
-        response.success, response.message = True, f"{self.task.name} seed {self.seed}"
+        task, seed = self.get_parameter("task").value, int(self.get_parameter("seed").value)
+        self.start_episode(task, seed)
+        self.set_parameters([Parameter("seed", value=seed + 1)])  # the next reset: next seed
+        response.success, response.message = True, f"{task} seed {seed}"
         return response
 
     def _run(self) -> None:
@@ -177,7 +206,7 @@ class SimNode(Node):
         try:
             self._step_and_publish()
         except Exception:
-            if self.context.ok():
+            if self._guard.running:
                 raise
         finally:
             self.sim.close()
@@ -185,7 +214,7 @@ class SimNode(Node):
     def _step_and_publish(self) -> None:
         wall_start, sim_start = time.monotonic(), self.sim.time
         next_render = next_state = now = 0.0
-        while self._running and self.context.ok():
+        while not self._stop.is_set() and self._guard.running:
             with self.lock:
                 if self.sim.time < now:  # reset: pace the new episode from here (a reset to the
                     # starting time, 0, must restart the pacing too, or the sim races ahead)
@@ -194,43 +223,61 @@ class SimNode(Node):
                 self.sim.step(self.state_period)
                 now = self.sim.time
                 stamp = time_to_msg(self.episode_start + now)
-                self._clock.publish(Clock(clock=stamp))
+                self._guard.publish(self._clock, Clock(clock=stamp))
                 if now + 1e-9 >= next_state:
                     self._publish_state(stamp)
                     next_state = now + self.state_period
                 if now + 1e-9 >= next_render:
                     self._publish_cameras(stamp)
-                    self._success.publish(Bool(data=bool(self.task.success(self.sim))))
+                    self._publish_progress(stamp)
                     next_render = now + self.render_period
-            if self.real_time_factor > 0:
-                due = wall_start + (now - sim_start) / self.real_time_factor
-                time.sleep(max(0.0, due - time.monotonic()))
+            rate = self.real_time_factor
+            if rate > 0:
+                due = wall_start + (now - sim_start) / rate
+                # At most one step's wall time: a changed real_time_factor applies at once.
+                self._stop.wait(min(max(0.0, due - time.monotonic()), self.state_period / rate))
             else:  # as fast as possible, but let commands and resets take the lock
-                time.sleep(1e-4)
+                self._stop.wait(1e-4)
+
+    def _publish_progress(self, stamp: object) -> None:
+        success = bool(self.task.success(self.sim))
+        measure = self.task.measure(self.sim)
+        self._guard.publish(self._success, Bool(data=success))
+        progress = TaskProgress(
+            header=Header(stamp=stamp, frame_id=BASE_FRAME),
+            task=self.task.name,
+            seed=int(self.seed),
+            success=success,
+            measure_names=list(measure),
+            measure_values=[float(v) for v in measure.values()],
+        )
+        self._guard.publish(self._progress, progress)
 
     def _publish_state(self, stamp: object) -> None:
         names, positions, velocities = self.sim.joint_state()
-        self._joint_states.publish(
+        self._guard.publish(
+            self._joint_states,
             JointState(
                 header=Header(stamp=stamp),
                 name=names,
                 position=positions.tolist(),
                 velocity=velocities.tolist(),
-            )
+            ),
         )
         if self._tf is not None:
             pose = self.sim.ee_transform()
-            self._tf.publish(
-                TFMessage(transforms=[transform_to_msg(pose, BASE_FRAME, TCP_FRAME, stamp)])
+            self._guard.publish(
+                self._tf,
+                TFMessage(transforms=[transform_to_msg(pose, BASE_FRAME, TCP_FRAME, stamp)]),
             )
 
     def _publish_cameras(self, stamp: object) -> None:
         for name, rgb in self.sim.render().items():
             header = Header(stamp=stamp, frame_id=optical_frame(name))
             height, width, _ = rgb.shape
-            self._images[name].publish(rgb_to_image(rgb, header))
+            self._guard.publish(self._images[name], rgb_to_image(rgb, header))
             k = self.sim.camera_intrinsics(name)
-            self._infos[name].publish(camera_info_to_msg(k, width, height, header))
+            self._guard.publish(self._infos[name], camera_info_to_msg(k, width, height, header))
 
     def _publish_static_transforms(self) -> None:
         stamp = time_to_msg(self.episode_start + self.sim.time)
@@ -243,8 +290,10 @@ class SimNode(Node):
         self._tf_static.publish(TFMessage(transforms=transforms))
 
     def destroy_node(self) -> None:
-        self._running = False
-        self._thread.join(timeout=5.0)
+        """Stop and join the stepping thread (it frees the renderers) before the publishers go."""
+        self._guard.stop()
+        self._stop.set()
+        self._thread.join(timeout=1.5)
         super().destroy_node()
 
 

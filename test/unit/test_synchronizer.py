@@ -125,3 +125,32 @@ def test_bad_settings_are_rejected(kwargs: dict, message: str) -> None:
 def test_unknown_camera_is_rejected() -> None:
     with pytest.raises(KeyError, match="unknown camera 'top'"):
         CameraSynchronizer(CAMERAS, slop=0.01, max_age=1.0).add("top", 1.0, None)
+
+
+def test_a_future_stamped_frame_is_discarded_and_good_sets_follow() -> None:
+    """One frame stamped 1000 s ahead must not stay the newest frame of its queue (then no set
+    could ever be newer than it): it is discarded, named, and the next good set is returned."""
+    sync = CameraSynchronizer(CAMERAS, slop=0.01, max_age=0.5, future_tolerance=0.1)
+    _feed(sync, {c: [10.0] for c in CAMERAS})
+    _feed(sync, {c: [1010.0] for c in CAMERAS})  # a consistent set, 1000 s ahead
+    assert sync.latest(now=10.05, newer_than=10.0) is None
+    assert "future" in sync.last_failure and "front" in sync.last_failure
+    _feed(sync, {c: [10.1] for c in CAMERAS})
+    second = sync.latest(now=10.15, newer_than=10.0)
+    assert second is not None and second.stamp == 10.1 and second.frames[0] == ("front", 10.1)
+
+
+def test_newer_than_after_now_is_ignored() -> None:
+    """A last-used stamp ahead of the clock (the clock went back) does not block every set."""
+    sync = CameraSynchronizer(CAMERAS, slop=0.01, max_age=0.5)
+    _feed(sync, {c: [2.0] for c in CAMERAS})
+    result = sync.latest(now=2.1, newer_than=500.0)
+    assert result is not None and result.stamp == 2.0
+
+
+def test_stalled_names_cameras_whose_stream_stopped() -> None:
+    sync = CameraSynchronizer(CAMERAS, slop=0.01, max_age=5.0)
+    _feed(sync, {"front": [1.0, 1.3], "side": [1.0, 1.3], "wrist": [1.0]})
+    sync.add("side", 99.0, "future")
+    assert sync.stalled(now=1.35, timeout=0.2) == ["wrist"]
+    assert sync.stalled(now=1.6, timeout=0.2) == list(CAMERAS)

@@ -1,0 +1,102 @@
+"""Every node exits within 2 s of SIGTERM or SIGINT, with nothing on stderr (no traceback),
+while it is working: the sim stepping and rendering, the policy inferring, the labeling node
+drawing."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import rclpy
+from node_processes import start_node, stop, wait_for_output
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+
+from action_images_ros.msg import ActionChunk as ActionChunkMsg
+from action_images_ros.sim.panda_sim import render_available
+from action_images_ros.sim.scene import URDF_PATH
+
+can_render, why_not = render_available()
+pytestmark = pytest.mark.skipif(not can_render, reason=why_not)
+SIGNALS = [signal.SIGTERM, signal.SIGINT]
+EXIT_WITHIN = 2.0
+
+
+def _assert_clean_exit(process, sig: int) -> None:
+    took = stop(process, timeout=EXIT_WITHIN, sig=sig)
+    out, err = process.log_files
+    assert err.read_text() == "", f"stderr after {signal.Signals(sig).name}: {err.read_text()}"
+    assert process.returncode == 0, f"exit status {process.returncode} ({out.read_text()[-1500:]})"
+    assert took < EXIT_WITHIN
+
+
+def _wait_for_message(msg_type, topic: str, timeout: float = 60.0) -> None:
+    node = Node("shutdown_probe")
+    received = []
+    node.create_subscription(msg_type, topic, received.append, 10)
+    deadline = time.monotonic() + timeout
+    try:
+        while not received and time.monotonic() < deadline:
+            rclpy.spin_once(node, timeout_sec=0.1)
+    finally:
+        node.destroy_node()
+    assert received, f"nothing on {topic} in {timeout} s"
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: signal.Signals(s).name)
+def test_sim_node_exits_promptly(tmp_path: Path, sig: int) -> None:
+    process = start_node(
+        "action_images_ros.nodes.sim_node",
+        ["-p", "image_width:=48", "-p", "image_height:=48",
+         "-p", f"calibration_file:={tmp_path / 'calibration.yaml'}"],
+        tmp_path,
+    )  # fmt: skip
+    wait_for_output(process, "ready")
+    time.sleep(1.0)  # stepping and rendering
+    _assert_clean_exit(process, sig)
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+
+    from action_images_ros.model.video_action_model import VideoActionModel
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "model"
+    VideoActionModel(views=3, frames=3, height=16, width=16, num_layers=1).save_pretrained(path)
+    (path / "tasks.json").write_text(json.dumps(["", "reach"]))
+    return path
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: signal.Signals(s).name)
+def test_policy_node_exits_promptly_while_inferring(
+    running_sim: Path, tiny_checkpoint: Path, tmp_path: Path, sig: int
+) -> None:
+    process = start_node(
+        "action_images_ros.nodes.policy_node",
+        ["-p", "use_sim_time:=true", "-p", f"checkpoint:={tiny_checkpoint}",
+         "-p", "num_inference_steps:=2", "-p", f"urdf:={URDF_PATH}",
+         "-p", f"calibration_file:={running_sim}"],
+        tmp_path,
+    )  # fmt: skip
+    wait_for_output(process, "ready")
+    _wait_for_message(ActionChunkMsg, "/policy/action_chunk")
+    _assert_clean_exit(process, sig)
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: signal.Signals(s).name)
+def test_labeling_node_exits_promptly_while_drawing(
+    running_sim: Path, tmp_path: Path, sig: int
+) -> None:
+    process = start_node(
+        "action_images_ros.nodes.labeling_node",
+        ["-p", "use_sim_time:=true", "-p", f"calibration_file:={running_sim}"],
+        tmp_path,
+    )  # fmt: skip
+    wait_for_output(process, "ready")  # its robot model came from the sim's /robot_description
+    _wait_for_message(Image, "/labeling/front/overlay")
+    _assert_clean_exit(process, sig)
