@@ -124,7 +124,7 @@ class PolicyNode(Node):
         self.create_service(SetTask, "~/set_task", self._on_set_task)
         self.create_service(Trigger, "~/reset", self._on_reset)
         self.add_on_set_parameters_callback(self._on_parameters)
-        self._timers = [
+        self._own_timers = [
             self.create_timer(1.0 / p["control_rate"], self._control),
             self.create_timer(1.0, self._publish_diagnostics),
         ]
@@ -458,7 +458,7 @@ class PolicyNode(Node):
     def destroy_node(self) -> None:
         """Stop the inference thread and the timers before the publishers go."""
         self._guard.stop()
-        for timer in self._timers:
+        for timer in self._own_timers:
             timer.cancel()
         if self._inference is not threading.current_thread():
             self._inference.join(timeout=1.5)

@@ -119,7 +119,7 @@ class SimNode(Node):
                 CameraInfo, f"/{camera.name}/camera_info", qos_profile_sensor_data
             )
         self._joint_states = self.create_publisher(JointState, "/joint_states", 10)
-        self._clock = self.create_publisher(Clock, "/clock", 10)
+        self._clock_publisher = self.create_publisher(Clock, "/clock", 10)
         self._success = self.create_publisher(Bool, "~/task_success", 10)
         self._progress = self.create_publisher(TaskProgress, "~/task_progress", 10)
         self._description = self.create_publisher(String, ROBOT_DESCRIPTION_TOPIC, LATCHED)
@@ -223,7 +223,7 @@ class SimNode(Node):
                 self.sim.step(self.state_period)
                 now = self.sim.time
                 stamp = time_to_msg(self.episode_start + now)
-                self._guard.publish(self._clock, Clock(clock=stamp))
+                self._guard.publish(self._clock_publisher, Clock(clock=stamp))
                 if now + 1e-9 >= next_state:
                     self._publish_state(stamp)
                     next_state = now + self.state_period

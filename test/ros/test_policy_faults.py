@@ -354,3 +354,26 @@ def test_diagnostics_ok_while_waiting_for_camera_info_and_after_errors_age_out(
         robot.bad_joint_state = None
         robot.diagnostics.clear()
         assert wait_until(lambda: robot.diagnostics and robot.diagnostics[-1][0] == OK, 8.0)
+
+
+@pytest.mark.parametrize("node_type", ["policy", "labeling"])
+def test_without_a_robot_model_the_node_refuses_to_start(tmp_path: Path, node_type: str) -> None:
+    """No robot_description, no urdf, nothing on /robot_description: no silent Panda."""
+    from action_images_ros.nodes.labeling_node import LabelingNode
+
+    overrides = [Parameter("robot_description_timeout", value=0.5),
+                 Parameter("calibration_file", value=str(write_calibration(tmp_path / "c.yaml")))]  # fmt: skip
+    with pytest.raises(ValueError, match="no robot model: set robot_description"):
+        if node_type == "policy":
+            PolicyNode(Toward(), parameter_overrides=overrides)
+        else:
+            LabelingNode(parameter_overrides=overrides)
+
+
+def test_the_robot_model_may_be_given_as_text(tmp_path: Path) -> None:
+    with running(Toward(), tmp_path, urdf="", robot_description=URDF_PATH.read_text()) as (
+        robot,
+        node,
+    ):
+        assert node.chain.dof == 7
+        assert wait_until(commanding(robot)), node.status

@@ -191,3 +191,64 @@ def test_a_reset_episode_is_paced_and_ros_time_goes_on(sim) -> None:
 
 def duration(stamp) -> float:
     return stamp.sec + 1e-9 * stamp.nanosec
+
+
+def test_task_and_seed_over_ros_then_reset_and_progress(sim) -> None:
+    """The next episode is chosen with the parameters task and seed (set over DDS), started by
+    /sim/reset; ~/task_progress then names it and measures it; an unknown task is refused."""
+    from rcl_interfaces.srv import SetParameters
+    from rclpy.parameter import Parameter
+    from std_srvs.srv import Trigger
+
+    from action_images_ros.msg import TaskProgress
+
+    probe, _ = sim
+    progress: list[TaskProgress] = []
+    subscription = probe.create_subscription(
+        TaskProgress, "/sim/task_progress", progress.append, 10
+    )
+    setter = probe.create_client(SetParameters, "/sim/set_parameters")
+    reset = probe.create_client(Trigger, "/sim/reset")
+    assert setter.wait_for_service(timeout_sec=10.0) and reset.wait_for_service(timeout_sec=10.0)
+
+    def set_parameters(**values):
+        request = SetParameters.Request(
+            parameters=[Parameter(k, value=v).to_parameter_msg() for k, v in values.items()]
+        )
+        future = setter.call_async(request)
+        assert probe.spin_until(future.done)
+        return future.result().results
+
+    refused = set_parameters(task="juggle")
+    assert not refused[0].successful and "reach" in refused[0].reason
+    assert all(r.successful for r in set_parameters(task="pick", seed=42))
+    future = reset.call_async(Trigger.Request())
+    assert probe.spin_until(future.done) and future.result().message == "pick seed 42"
+    assert probe.spin_until(lambda: progress and progress[-1].seed == 42)
+    latest = progress[-1]
+    assert latest.task == "pick" and not latest.success
+    assert set(latest.measure_names) == {"lift_m", "held"}
+    assert abs(dict(zip(latest.measure_names, latest.measure_values))["lift_m"]) < 0.01
+    future = reset.call_async(Trigger.Request())  # the seed advanced: the next episode
+    assert probe.spin_until(future.done) and future.result().message == "pick seed 43"
+    probe.destroy_subscription(subscription)
+    probe.destroy_client(setter)
+    probe.destroy_client(reset)
+
+
+def test_robot_description_is_latched(sim) -> None:
+    """A subscriber that comes late still gets the URDF text (transient local), as from
+    robot_state_publisher."""
+    from std_msgs.msg import String
+
+    from action_images_ros.nodes.robot_model import LATCHED
+    from action_images_ros.sim.scene import URDF_PATH
+
+    probe, _ = sim
+    received: list[String] = []
+    subscription = probe.create_subscription(
+        String, "/robot_description", received.append, LATCHED
+    )
+    assert probe.spin_until(lambda: bool(received), timeout=10.0)
+    assert received[0].data == URDF_PATH.read_text()
+    probe.destroy_subscription(subscription)
