@@ -1,33 +1,56 @@
-"""Limits every robot command must respect: joint positions, joint velocities, a workspace box.
+"""Limits every robot command must respect: joint position, velocity, acceleration and jerk,
+and a workspace box.
 
 A command is made safe or refused, never passed through unchecked:
-- non-finite values are refused (SafetyError);
+- non-finite or ill-shaped values are refused (SafetyError);
 - end-effector targets are clamped into the workspace box;
-- joint positions are clamped into the limits shrunk by a margin;
-- waypoint velocities are chosen for cubic interpolation (as joint_trajectory_controller does
-  with positions and velocities), starting from rest at the current state and ending at rest;
-- if the interpolated motion would exceed a joint velocity limit anywhere, the whole trajectory
-  is slowed down by the largest ratio (MoveIt Servo scales by the smallest clamp ratio in the
-  same way), so the path is kept and only the timing changes.
-The result is checked once more, so a returned trajectory never exceeds a configured limit.
+- joint waypoints are clamped into the position limits shrunk by a margin;
+- the trajectory is published with positions, velocities and accelerations, which
+  joint_trajectory_controller executes as quintic segments from the arm's current state
+  (position, velocity, acceleration: these are physical and do not change when the timing
+  does). Waypoint velocities are monotonicity-preserving slope means (as PCHIP chooses them),
+  accelerations the slope of those velocities, so the arm moves through the waypoints without
+  stopping, and it comes to rest at the last one (JTC rejects a non-zero final velocity);
+- the whole trajectory is slowed down by the smallest time stretch for which that spline keeps
+  within every limit (the path is kept, only the timing changes; never clipped point by point);
+- if the arm moves so fast that no stretch works (it must brake first), a braking point is
+  inserted where the arm comes to rest before the rest of the trajectory, or, where even that
+  breaks a limit (a joint too close to its bound to stop), the command is refused;
+- the result is verified once more, analytically and as a robot sees it at 1 kHz (finite
+  differences), so a returned trajectory never exceeds a configured limit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from action_images_ros.core.joint_spline import JointSpline, Peaks
+
+# Franka Panda joint limits (Franka's datasheet; REFERENCE.md), joints 1..7.
+PANDA_MAX_ACCELERATION = np.array([15.0, 7.5, 10.0, 12.5, 15.0, 20.0, 20.0])  # rad/s^2
+PANDA_MAX_JERK = np.array([7500.0, 3750.0, 5000.0, 6250.0, 7500.0, 10000.0, 10000.0])  # rad/s^3
+
+CONTROL_PERIOD = 1e-3  # s: the rate at which a Panda checks its commanded signal
+MAX_DURATION = 300.0  # s: a motion that needs longer to keep the limits is refused
+STRETCH_TOLERANCE = 5e-3  # relative accuracy of the smallest time stretch
+
 
 class SafetyError(ValueError):
-    """A command that cannot be made safe (non-finite values, bad shapes, bad limits)."""
+    """A command that cannot be made safe (non-finite values, bad shapes, bad limits, a state
+    from which no motion within the limits exists)."""
 
 
 @dataclass(frozen=True)
 class SafetyLimits:
     """Joint and workspace limits (arrays in joint order; workspace in the base frame, metres).
 
-    `position_margin` (rad) keeps commands this far inside the position limits.
+    `position_margin` (rad) keeps waypoints this far inside the position limits (the spline
+    between them stays inside the limits themselves). Velocity, acceleration and jerk limits
+    are multiplied by their `*_scale` in (0, 1]. `max_acceleration` / `max_jerk` None means
+    the Franka Panda's values (7 joints only; any other arm must give its own).
     """
 
     lower: np.ndarray
@@ -37,34 +60,100 @@ class SafetyLimits:
     workspace_max: np.ndarray = field(default_factory=lambda: np.full(3, np.inf))
     position_margin: float = 0.05
     velocity_scale: float = 1.0
+    max_acceleration: np.ndarray | None = None
+    max_jerk: np.ndarray | None = None
+    acceleration_scale: float = 1.0
+    jerk_scale: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("lower", "upper", "max_velocity", "workspace_min", "workspace_max"):
+        joints = np.shape(self.lower)
+        for name, panda in (
+            ("max_acceleration", PANDA_MAX_ACCELERATION),
+            ("max_jerk", PANDA_MAX_JERK),
+        ):
+            if getattr(self, name) is None:
+                if joints != panda.shape:
+                    raise SafetyError(
+                        f"{name} must be given for a robot with {joints[0] if joints else 0} "
+                        "joints (the default is the 7-joint Franka Panda's)"
+                    )
+                object.__setattr__(self, name, panda.copy())
+        arrays = ("lower", "upper", "max_velocity", "max_acceleration", "max_jerk")
+        for name in (*arrays, "workspace_min", "workspace_max"):
             object.__setattr__(self, name, np.asarray(getattr(self, name), dtype=np.float64))
         joints = self.lower.shape
-        if self.upper.shape != joints or self.max_velocity.shape != joints:
-            raise SafetyError("lower, upper and max_velocity must have one entry per joint")
+        for name in arrays:
+            value = getattr(self, name)
+            if value.shape != joints or len(joints) != 1:
+                raise SafetyError(
+                    f"lower, upper, max_velocity, max_acceleration and max_jerk must have one "
+                    f"entry per joint: {name} has shape {value.shape}, lower {joints}"
+                )
+            if not np.all(np.isfinite(value)):
+                raise SafetyError(f"{name} contains non-finite values")
+        if not np.isfinite(self.position_margin) or self.position_margin < 0:
+            raise SafetyError(f"position_margin must be >= 0, got {self.position_margin}")
         if np.any(self.upper - self.lower <= 2 * self.position_margin):
             raise SafetyError("every joint needs upper - lower > 2 * position_margin")
-        if not np.all(self.max_velocity > 0) or not 0 < self.velocity_scale <= 1:
-            raise SafetyError("max_velocity must be positive and velocity_scale in (0, 1]")
-        if self.workspace_min.shape != (3,) or np.any(self.workspace_max <= self.workspace_min):
+        for name in ("max_velocity", "max_acceleration", "max_jerk"):
+            if not np.all(getattr(self, name) > 0):
+                raise SafetyError(f"{name} must be positive for every joint")
+        for name in ("velocity_scale", "acceleration_scale", "jerk_scale"):
+            if not 0 < getattr(self, name) <= 1:
+                raise SafetyError(f"{name} must be in (0, 1], got {getattr(self, name)}")
+        if self.workspace_min.shape != (3,) or self.workspace_max.shape != (3,):
+            raise SafetyError("the workspace box needs 3 bounds with max > min")
+        if np.any(self.workspace_max <= self.workspace_min):
             raise SafetyError("the workspace box needs 3 bounds with max > min")
 
     @property
     def velocity_limit(self) -> np.ndarray:
+        """Per-joint velocity limit in force (rad/s)."""
         return self.max_velocity * self.velocity_scale
+
+    @property
+    def acceleration_limit(self) -> np.ndarray:
+        """Per-joint acceleration limit in force (rad/s^2)."""
+        return self.max_acceleration * self.acceleration_scale
+
+    @property
+    def jerk_limit(self) -> np.ndarray:
+        """Per-joint jerk limit in force (rad/s^3)."""
+        return self.max_jerk * self.jerk_scale
 
 
 @dataclass(frozen=True)
 class SafeTrajectory:
-    """A joint trajectory within the limits, and what was changed to get there."""
+    """A joint trajectory within the limits, to be published with positions, velocities and
+    accelerations (JTC then executes :meth:`spline`), and what was changed to get there.
+
+    With `braking` the first point is an inserted braking point (the arm at rest) and the
+    given waypoints follow it, so there is one point more than was given.
+    """
 
     positions: np.ndarray  # (N, J)
-    times: np.ndarray  # (N,) seconds from start, strictly increasing
+    times: np.ndarray  # (N,) seconds from the start (now), strictly increasing
     velocities: np.ndarray  # (N, J), zero at the last point
-    clamped_joints: tuple[int, ...]  # joints whose positions were clamped
-    time_scale: float  # >= 1: how much the timing was stretched
+    accelerations: np.ndarray  # (N, J), zero at the last point
+    clamped_joints: tuple[int, ...]  # joints whose waypoint positions were clamped
+    time_scale: float  # >= 1: how much the given timing was stretched
+    braking: bool  # a braking point was inserted before the given waypoints
+    start_position: np.ndarray  # (J,) the state the spline starts from
+    start_velocity: np.ndarray
+    start_acceleration: np.ndarray
+    peaks: Peaks  # verified bounds of the executed motion
+
+    def spline(self) -> JointSpline:
+        """The motion JTC executes for this trajectory from its start state."""
+        return JointSpline(
+            self.start_position,
+            self.times,
+            self.positions,
+            self.velocities,
+            self.accelerations,
+            self.start_velocity,
+            self.start_acceleration,
+        )
 
 
 def clamp_to_workspace(positions: np.ndarray, limits: SafetyLimits) -> tuple[np.ndarray, bool]:
@@ -77,76 +166,283 @@ def clamp_to_workspace(positions: np.ndarray, limits: SafetyLimits) -> tuple[np.
 
 
 def limit_joint_trajectory(
-    current: np.ndarray, positions: np.ndarray, times: np.ndarray, limits: SafetyLimits
+    current: np.ndarray,
+    positions: np.ndarray,
+    times: np.ndarray,
+    limits: SafetyLimits,
+    current_velocity: np.ndarray | None = None,
+    current_acceleration: np.ndarray | None = None,
 ) -> SafeTrajectory:
-    """Make a joint trajectory that starts from `current` respect `limits` (see module doc)."""
-    current = np.asarray(current, dtype=np.float64)
+    """Make the joint trajectory through `positions` (N, J) at `times` (N,) (s from now,
+    > 0, increasing), starting from the arm's state (`current` position, velocity and
+    acceleration, None = at rest), respect `limits` (see the module doc).
+
+    Raises:
+        SafetyError: non-finite or ill-shaped input, a start state already beyond the velocity
+            or acceleration limit, or no motion within the limits exists.
+    """
+    joints = limits.lower.shape[0]
+    q0 = _array("current", current, (joints,))
+    v0 = np.zeros(joints) if current_velocity is None else current_velocity
+    a0 = np.zeros(joints) if current_acceleration is None else current_acceleration
+    v0 = _array("current_velocity", v0, (joints,))
+    a0 = _array("current_acceleration", a0, (joints,))
     positions = np.asarray(positions, dtype=np.float64)
     times = np.asarray(times, dtype=np.float64)
-    joints = limits.lower.shape[0]
-    if current.shape != (joints,) or positions.ndim != 2 or positions.shape[1] != joints:
+    if positions.ndim != 2 or positions.shape[1] != joints:
         raise SafetyError(
             f"expected current ({joints},) and positions (N, {joints}), "
-            f"got {current.shape} and {positions.shape}"
+            f"got {q0.shape} and {positions.shape}"
         )
     if len(positions) == 0 or times.shape != (len(positions),):
         raise SafetyError(f"need N >= 1 points and N times, got {positions.shape}, {times.shape}")
-    for name, array in (("current", current), ("positions", positions), ("times", times)):
+    for name, array in (("positions", positions), ("times", times)):
         if not np.all(np.isfinite(array)):
             raise SafetyError(f"{name} contains non-finite values")
     if times[0] <= 0 or np.any(np.diff(times) <= 0):
         raise SafetyError("times must be positive and strictly increasing")
+    for name, value, limit, unit in (
+        ("velocity", v0, limits.velocity_limit, "rad/s"),
+        ("acceleration", a0, limits.acceleration_limit, "rad/s^2"),
+    ):
+        over = np.flatnonzero(np.abs(value) > limit * (1 + 1e-9))
+        if over.size:
+            j = over[0]
+            raise SafetyError(
+                f"joint {j} current {name} {value[j]:.4g} {unit} is beyond its limit "
+                f"{limit[j]:.4g} {unit}"
+            )
 
     lower, upper = limits.lower + limits.position_margin, limits.upper - limits.position_margin
     safe = np.clip(positions, lower, upper)
     clamped = tuple(int(j) for j in np.flatnonzero(np.any(safe != positions, axis=0)))
-
-    path = np.vstack([np.clip(current, limits.lower, limits.upper), safe])
-    knots = np.concatenate([[0.0], times])
-    # Stretching time by k divides every speed of the same-shaped spline by k.
-    speeds = max_spline_speeds(path, knots, _velocities(path, knots))
-    scale = max(1.0, float(np.max(speeds / limits.velocity_limit)) * (1 + 1e-9))
-    scaled_times = times * scale
-    velocities = _velocities(path, np.concatenate([[0.0], scaled_times]))
-
-    result = SafeTrajectory(safe, scaled_times, velocities, clamped, scale)
-    _verify(result, path, limits)
+    planner = _Planner(q0, v0, a0, safe, times, limits)
+    k = planner.smallest_stretch(None)
+    brake = None
+    if k is None:
+        brake = planner.braking_point()
+        k = planner.smallest_stretch(brake)
+    if k is None:
+        raise SafetyError(
+            f"no timing of this trajectory within {MAX_DURATION:.0f} s keeps the limits"
+        )
+    path, knot_times, velocities, accelerations = planner.points(k, brake)
+    result = SafeTrajectory(
+        positions=path,
+        times=knot_times,
+        velocities=velocities,
+        accelerations=accelerations,
+        clamped_joints=clamped,
+        time_scale=k,
+        braking=brake is not None,
+        start_position=q0,
+        start_velocity=v0,
+        start_acceleration=a0,
+        peaks=planner.spline(k, brake).peaks(),
+    )
+    verify_trajectory(result, limits)
     return result
 
 
-def _velocities(path: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """Velocities at the points after the start (which is at rest): the slower of the two
-    adjacent segment velocities where they agree in sign, else zero; zero at the end."""
-    segment = np.diff(path, axis=0) / np.diff(times)[:, None]
-    before, after = segment[:-1], segment[1:]
-    inner = np.where(
-        np.sign(before) == np.sign(after),
-        np.sign(before) * np.minimum(np.abs(before), np.abs(after)),
-        0.0,
+def limit_violations(
+    spline: JointSpline, limits: SafetyLimits, tolerance: float = 0.0
+) -> list[str]:
+    """Every limit the motion of `spline` breaks, analytically and as sampled at 1 kHz, as
+    readable reasons (empty if none). A start outside the position limits may only move back
+    toward them."""
+    reasons = []
+    peaks = spline.peaks()
+    sampled = spline.sampled_derivatives(CONTROL_PERIOD)
+    sampled_peaks = sampled.peaks()
+    start = spline.start[0]
+    low, high = np.minimum(limits.lower, start), np.maximum(limits.upper, start)
+    checks = (
+        ("velocity", limits.velocity_limit, "rad/s"),
+        ("acceleration", limits.acceleration_limit, "rad/s^2"),
+        ("jerk", limits.jerk_limit, "rad/s^3"),
     )
-    return np.vstack([inner, np.zeros((1, path.shape[1]))])
+    for i, (name, limit, unit) in enumerate(checks):
+        for view, values in (("peak", getattr(peaks, name)), ("1 kHz", sampled_peaks[i])):
+            for j in np.flatnonzero(values > limit * (1 + tolerance)):
+                reasons.append(
+                    f"joint {j} {view} {name} {values[j]:.4g} {unit} exceeds {limit[j]:.4g}"
+                )
+    lowest = np.minimum(peaks.lowest, sampled.positions.min(axis=0))
+    highest = np.maximum(peaks.highest, sampled.positions.max(axis=0))
+    for j in np.flatnonzero((lowest < low) | (highest > high)):
+        reasons.append(
+            f"joint {j} moves over [{lowest[j]:.4f}, {highest[j]:.4f}] outside its limits "
+            f"[{low[j]:.4f}, {high[j]:.4f}]"
+        )
+    return reasons
 
 
-def max_spline_speeds(path: np.ndarray, times: np.ndarray, velocities: np.ndarray) -> np.ndarray:
-    """Per joint, the largest |dq/dt| of the cubic Hermite spline through `path` (N+1, J) at
-    `times` (N+1,), at rest at the start and with `velocities` (N, J) at the later points."""
-    v = np.vstack([np.zeros((1, path.shape[1])), velocities])
-    h = np.diff(times)[:, None]
-    rise = np.diff(path, axis=0)
-    # h * dq/dt = a s^2 + b s + c on each segment, s in [0, 1].
-    a = -6 * rise + 3 * h * (v[:-1] + v[1:])
-    b = 6 * rise - 4 * h * v[:-1] - 2 * h * v[1:]
-    c = h * v[:-1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        vertex = np.where(a != 0, np.clip(-b / (2 * a), 0.0, 1.0), 0.0)
-    candidates = [c, a + b + c, a * vertex**2 + b * vertex + c]
-    return np.max(np.abs(np.stack(candidates)) / h, axis=(0, 1))
+def verify_trajectory(trajectory: SafeTrajectory, limits: SafetyLimits) -> None:
+    """Raise SafetyError unless the motion JTC executes for `trajectory` is within `limits`
+    and it ends at rest."""
+    if np.any(trajectory.velocities[-1] != 0) or np.any(trajectory.accelerations[-1] != 0):
+        raise SafetyError("safety: the trajectory does not end at rest")
+    reasons = limit_violations(trajectory.spline(), limits, tolerance=1e-9)
+    if reasons:
+        raise SafetyError("safety: verification failed: " + "; ".join(reasons))
 
 
-def _verify(trajectory: SafeTrajectory, path: np.ndarray, limits: SafetyLimits) -> None:
-    if np.any(trajectory.positions < limits.lower) or np.any(trajectory.positions > limits.upper):
-        raise AssertionError("safety: a position limit would be exceeded")
-    knots = np.concatenate([[0.0], trajectory.times])
-    speeds = max_spline_speeds(path, knots, trajectory.velocities)
-    if np.any(speeds > limits.velocity_limit * (1 + 1e-6)):
-        raise AssertionError("safety: a velocity limit would be exceeded")
+def _array(name: str, value: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    array = np.asarray(value, dtype=np.float64)
+    if array.shape != shape:
+        raise SafetyError(f"expected {name} {shape}, got {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise SafetyError(f"{name} contains non-finite values")
+    return array
+
+
+def knot_derivatives(
+    path: np.ndarray, knot_times: np.ndarray, start_velocity: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Velocities and accelerations (N, J) at the waypoints path[1:] (path (N+1, J) starts at
+    the current state, moving at `start_velocity`), at rest at the last point.
+
+    Velocities: PCHIP's weighted harmonic mean of the adjacent slopes (zero where they differ
+    in sign), so the cubic through them would not overshoot. Accelerations: that cubic's
+    acceleration at the knot, from the segment before and after, the smaller where both agree
+    in sign, else zero (minmod), so the quintic stays close to the monotone cubic.
+    """
+    h = np.diff(knot_times)[:, None]
+    slope = np.diff(path, axis=0) / h
+    before, after, h0, h1 = slope[:-1], slope[1:], h[:-1], h[1:]
+    w1, w2 = 2 * h1 + h0, h1 + 2 * h0
+    same = np.sign(before) * np.sign(after) > 0
+    # (w1 + w2) / (w1 / before + w2 / after), written without dividing by tiny slopes
+    denominator = np.where(same, w1 * after + w2 * before, 1.0)
+    inner = np.where(same, (w1 + w2) * before * after / denominator, 0.0)
+    velocity = np.vstack([start_velocity, inner, np.zeros_like(start_velocity)])
+    v0, v1 = velocity[:-1], velocity[1:]
+    # the cubic Hermite segments' accelerations at their start and end
+    at_start = (6 * slope - 4 * v0 - 2 * v1) / h
+    at_end = (-6 * slope + 2 * v0 + 4 * v1) / h
+    left, right = at_end[:-1], at_start[1:]
+    agree = np.sign(left) * np.sign(right) > 0
+    inner_acceleration = np.where(agree, np.sign(left) * np.minimum(abs(left), abs(right)), 0.0)
+    acceleration = np.vstack([inner_acceleration, np.zeros_like(start_velocity)])
+    return velocity[1:], acceleration
+
+
+class _Planner:
+    """Builds and times the spline for one call of :func:`limit_joint_trajectory`."""
+
+    def __init__(
+        self,
+        q0: np.ndarray,
+        v0: np.ndarray,
+        a0: np.ndarray,
+        waypoints: np.ndarray,
+        times: np.ndarray,
+        limits: SafetyLimits,
+    ) -> None:
+        self.q0, self.v0, self.a0 = q0, v0, a0
+        self.waypoints, self.times, self.limits = waypoints, times, limits
+        self.low = np.minimum(limits.lower, q0)
+        self.high = np.maximum(limits.upper, q0)
+
+    def points(
+        self, k: float, brake: tuple[float, np.ndarray] | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Positions, times, velocities, accelerations of the points for stretch `k`."""
+        if brake is None:
+            times = k * self.times
+            path = np.vstack([self.q0, self.waypoints])
+            v, a = knot_derivatives(path, np.concatenate([[0.0], times]), self.v0)
+            return self.waypoints, times, v, a
+        tb, qb = brake
+        times = tb + k * self.times
+        path = np.vstack([qb, self.waypoints])
+        rest = np.zeros_like(qb)
+        v, a = knot_derivatives(path, np.concatenate([[tb], times]), rest)
+        return path, np.concatenate([[tb], times]), np.vstack([rest, v]), np.vstack([rest, a])
+
+    def spline(self, k: float, brake: tuple[float, np.ndarray] | None) -> JointSpline:
+        path, times, v, a = self.points(k, brake)
+        return JointSpline(self.q0, times, path, v, a, self.v0, self.a0)
+
+    def within(self, spline: JointSpline) -> tuple[bool, float]:
+        """Whether `spline` keeps every limit, and the factor by which time would have to
+        stretch if it started at rest (velocity ~ 1/k, acceleration 1/k^2, jerk 1/k^3)."""
+        peaks = spline.peaks()
+        limits = self.limits
+        ratios = (
+            np.max(peaks.velocity / limits.velocity_limit),
+            np.max(peaks.acceleration / limits.acceleration_limit) ** 0.5,
+            np.max(peaks.jerk / limits.jerk_limit) ** (1 / 3),
+        )
+        inside = bool(np.all(peaks.lowest >= self.low) and np.all(peaks.highest <= self.high))
+        ratio = float(max(ratios))
+        return inside and ratio <= 1.0, ratio
+
+    def smallest_stretch(self, brake: tuple[float, np.ndarray] | None) -> float | None:
+        """The smallest k >= 1 (within STRETCH_TOLERANCE) for which the spline keeps every
+        limit, or None if there is none up to MAX_DURATION."""
+        start = 0.0 if brake is None else brake[0]
+        k_max = max(1.0, (MAX_DURATION - start) / self.times[-1])
+        return _smallest(lambda k: self.within(self.spline(k, brake)), 1.0, k_max)
+
+    def braking_point(self) -> tuple[float, np.ndarray]:
+        """The earliest (time, position) at which the arm can be at rest within the limits,
+        braking from its state on the quintic whose fifth-order term vanishes."""
+
+        def brake_at(tb: float) -> JointSpline:
+            qb = self.q0 + self.v0 * tb / 2 + self.a0 * tb**2 / 12
+            rest = np.zeros((1, len(qb)))
+            return JointSpline(self.q0, [tb], qb[None], rest, rest, self.v0, self.a0)
+
+        def dynamics_within(tb: float) -> tuple[bool, float]:
+            _, ratio = self.within(brake_at(tb))
+            return ratio <= 1.0, ratio
+
+        limits = self.limits
+        guess = max(
+            np.max(np.abs(self.v0) / limits.acceleration_limit),
+            np.max(np.abs(self.a0) / limits.jerk_limit),
+            CONTROL_PERIOD,
+        )
+        tb = _smallest(dynamics_within, guess, MAX_DURATION / guess)
+        if tb is None:
+            raise SafetyError("the arm cannot be brought to rest within the limits")
+        spline = brake_at(tb)
+        peaks = spline.peaks()
+        outside = np.flatnonzero((peaks.lowest < self.low) | (peaks.highest > self.high))
+        if outside.size:
+            j = outside[0]
+            raise SafetyError(
+                f"joint {j} moving at {self.v0[j]:.4g} rad/s cannot stop within its position "
+                f"limits [{self.limits.lower[j]:.4f}, {self.limits.upper[j]:.4f}]"
+            )
+        return tb, spline.end_position
+
+
+def _smallest(
+    feasible: Callable[[float], tuple[bool, float]], start: float, most: float
+) -> float | None:
+    """The smallest x in [start, start * most] (relative STRETCH_TOLERANCE) with feasible(x):
+    grow by the returned ratio (exact when the limits scale as from rest), then bisect."""
+    x, below = start, None
+    for _ in range(60):
+        ok, ratio = feasible(x)
+        if ok:
+            break
+        if x >= start * most:
+            return None
+        below = x
+        x = min(x * max(ratio * (1 + 1e-9), 1.25), start * most)
+    else:
+        return None
+    if below is None:
+        return x
+    if not feasible(x / (1 + STRETCH_TOLERANCE))[0]:
+        return x
+    while x / below > 1 + STRETCH_TOLERANCE:
+        middle = (x * below) ** 0.5
+        if feasible(middle)[0]:
+            x = middle
+        else:
+            below = middle
+    return x
