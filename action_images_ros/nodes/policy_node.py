@@ -23,7 +23,6 @@ restarts the noise sequence from `seed`). /diagnostics reports the state; an err
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 
@@ -40,9 +39,11 @@ from trajectory_msgs.msg import JointTrajectory
 from action_images_ros.core.action_chunk import ActionChunk
 from action_images_ros.core.chunk_checks import chunk_problem
 from action_images_ros.core.chunk_execution import ActionQueue, ExecutionConfig
+from action_images_ros.core.joint_spline import JointSpline
 from action_images_ros.core.kinematics import SerialChain
 from action_images_ros.core.policy import Observation, Policy
 from action_images_ros.core.safety import (
+    SafeTrajectory,
     SafetyError,
     SafetyLimits,
     clamp_to_workspace,
@@ -101,6 +102,7 @@ class PolicyNode(Node):
         self._generation = 0  # bumped by reset and set_task: a chunk in flight is discarded
         self._last_stamp: float | None = None
         self._commanding = False  # a motion trajectory was published since the last hold
+        self._commanded: tuple[float, JointSpline] | None = None  # (start, spline) last sent
         self.status = "waiting for observations"
         self.failures, self.last_error, self._error_time = 0, "", -np.inf
         self.commands_published = 0
@@ -374,17 +376,13 @@ class PolicyNode(Node):
                 np.stack(solutions),
                 plan.times[: len(solutions)] - now,
                 self.limits,
-                **self._start_state(state),
+                **self._start_state(state, now),
             )
         except SafetyError as error:
             self._error(f"command refused: {error}")
             self._hold("command refused")
             return
-        msg = joint_trajectory_to_msg(
-            self.joint_names, safe.positions, safe.times, safe.velocities,
-            accelerations=getattr(safe, "accelerations", None),
-        )  # fmt: skip
-        if self._guard.publish(self._trajectory[enabled], msg):
+        if self._publish_trajectory(safe, enabled, now):
             self._guard.publish(
                 self._gripper[enabled], Float64MultiArray(data=[float(plan.gripper[0])])
             )
@@ -392,11 +390,33 @@ class PolicyNode(Node):
                 self._commanding = True
             self.commands_published += 1
 
-    def _start_state(self, state: ArmState) -> dict[str, np.ndarray]:
-        """The arm's current motion for a trajectory that continues it (measured velocity)."""
-        if state.velocities is None or "current_velocity" not in _LIMIT_ARGUMENTS:
-            return {}
-        return {"current_velocity": state.velocities}
+    def _start_state(self, state: ArmState, now: float) -> dict[str, np.ndarray]:
+        """The arm's motion now, for a trajectory that continues it: the measured velocity
+        (else the commanded one) and the acceleration of the trajectory last commanded,
+        evaluated now (joint_states carry no accelerations)."""
+        with self._lock:
+            commanded = self._commanded
+        velocity, acceleration = state.velocities, None
+        if commanded is not None:
+            start, spline = commanded
+            _, commanded_velocity, commanded_acceleration = spline.evaluate(now - start)
+            acceleration = np.asarray(commanded_acceleration, dtype=np.float64)
+            if velocity is None:
+                velocity = np.asarray(commanded_velocity, dtype=np.float64)
+        return {"current_velocity": velocity, "current_acceleration": acceleration}
+
+    def _publish_trajectory(self, safe: SafeTrajectory, enabled: bool, now: float) -> bool:
+        """Publish positions, velocities and accelerations (JTC then interpolates quintically,
+        the spline the safety layer verified) and remember it to continue from."""
+        msg = joint_trajectory_to_msg(
+            self.joint_names, safe.positions, safe.times, safe.velocities,
+            accelerations=safe.accelerations,
+        )  # fmt: skip
+        if not self._guard.publish(self._trajectory[enabled], msg):
+            return False
+        with self._lock:
+            self._commanded = (now, safe.spline())
+        return True
 
     def _stop(self, why: str) -> None:
         """Inputs are missing or stale: hold if the arm was being commanded, else just wait."""
@@ -418,19 +438,16 @@ class PolicyNode(Node):
         state = self.arm.latest()
         if not was_commanding or state is None:
             return
+        now = self.now()
         try:
             safe = limit_joint_trajectory(
                 state.positions, state.positions[None], np.array([HOLD_TIME]), self.limits,
-                **self._start_state(state),
+                **self._start_state(state, now),
             )  # fmt: skip
         except SafetyError as error:
             self.get_logger().error(f"cannot hold ({why}): {error}")
             return
-        msg = joint_trajectory_to_msg(
-            self.joint_names, safe.positions, safe.times, safe.velocities,
-            accelerations=getattr(safe, "accelerations", None),
-        )  # fmt: skip
-        self._guard.publish(self._trajectory[enabled], msg)
+        self._publish_trajectory(safe, enabled, now)
         self.get_logger().warning(f"holding the arm: {why}")
 
     # -- status -----------------------------------------------------------------------------
@@ -465,34 +482,29 @@ class PolicyNode(Node):
         super().destroy_node()
 
 
-_LIMIT_ARGUMENTS = set(limit_joint_trajectory.__code__.co_varnames)
-
-
 def _safety_limits(p: dict[str, object], chain: SerialChain) -> SafetyLimits:
     """The configured limits: positions and velocities from the URDF, accelerations and jerks
     from the parameters (one per joint), the workspace box."""
     joints = chain.dof
-    extra: dict[str, object] = {}
-    available = {field.name for field in dataclasses.fields(SafetyLimits)}
-    for name, key, scale in (
-        ("max_acceleration", "joint_acceleration_limits", "acceleration_scale"),
-        ("max_jerk", "joint_jerk_limits", "jerk_scale"),
-    ):
-        values = list(p[key])
-        if len(values) != joints:
-            raise ValueError(f"parameter '{key}' has {len(values)} values, the arm {joints} joints")
-        if name in available:
-            extra[name], extra[scale] = np.asarray(values, dtype=np.float64), p[scale]
-    return SafetyLimits(
-        lower=chain.lower,
-        upper=chain.upper,
-        max_velocity=chain.velocity_limits,
-        workspace_min=np.asarray(p["workspace_min"]),
-        workspace_max=np.asarray(p["workspace_max"]),
-        position_margin=p["position_margin"],
-        velocity_scale=p["velocity_scale"],
-        **extra,
-    )
+    for key in ("joint_acceleration_limits", "joint_jerk_limits"):
+        if len(p[key]) != joints:
+            raise ValueError(f"parameter '{key}' has {len(p[key])} values, the arm {joints} joints")
+    try:
+        return SafetyLimits(
+            lower=chain.lower,
+            upper=chain.upper,
+            max_velocity=chain.velocity_limits,
+            workspace_min=np.asarray(p["workspace_min"]),
+            workspace_max=np.asarray(p["workspace_max"]),
+            position_margin=p["position_margin"],
+            velocity_scale=p["velocity_scale"],
+            max_acceleration=np.asarray(p["joint_acceleration_limits"], dtype=np.float64),
+            max_jerk=np.asarray(p["joint_jerk_limits"], dtype=np.float64),
+            acceleration_scale=p["acceleration_scale"],
+            jerk_scale=p["jerk_scale"],
+        )
+    except SafetyError as error:  # names the limit that is wrong
+        raise ValueError(f"safety limits: {error}") from error
 
 
 def _load_policy(p: dict[str, object]) -> Policy:

@@ -50,7 +50,8 @@ class FakeRobot(Node):
 
     Faults (attributes, changed from the test thread): `joints_on` / `camera_on` stop a stream,
     `joint_stamp_offset` / `camera_stamp_offset` shift the next stamps, `bad_joint_state` is
-    published instead of the good one while set, `camera_info_on` withholds camera_info.
+    published instead of the good one while set, `camera_info_on` withholds camera_info,
+    `arm_velocity` is the velocity reported.
     """
 
     def __init__(self) -> None:
@@ -58,6 +59,7 @@ class FakeRobot(Node):
         self.joints_on = self.camera_on = self.camera_info_on = True
         self.joint_stamp_offset = self.camera_stamp_offset = 0.0
         self.bad_joint_state: JointState | None = None
+        self.arm_velocity = np.zeros(7)  # reported in /joint_states (the arm does not move)
         self.commands: list[JointTrajectory] = []
         self.previews: list[JointTrajectory] = []
         self.diagnostics: list[tuple[int, str]] = []
@@ -102,7 +104,7 @@ class FakeRobot(Node):
                     header=Header(stamp=time_to_msg(stamp)),
                     name=[*ARM, "panda_finger_joint1"],
                     position=[*q.tolist(), 0.04],
-                    velocity=[0.0] * 8,
+                    velocity=[*self.arm_velocity.tolist(), 0.0],
                 )
             self._joints.publish(msg)
         if self.camera_on and self._tick % 5 == 0:

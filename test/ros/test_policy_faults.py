@@ -132,7 +132,12 @@ def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
 
 
 def is_hold(msg: JointTrajectory) -> bool:
-    return len(msg.points) == 1 and not np.any(np.asarray(msg.points[0].velocities))
+    """A trajectory that stays where it ends (a braking point may come first), at rest."""
+    positions = np.array([p.positions for p in msg.points])
+    return bool(
+        np.abs(positions - positions[-1]).max() < 5e-3
+        and not np.any(np.asarray(msg.points[-1].velocities))
+    )
 
 
 def motions(msgs: list[JointTrajectory]) -> list[JointTrajectory]:
@@ -143,9 +148,11 @@ def assert_within_limits(msgs: list[JointTrajectory], node: PolicyNode) -> None:
     for msg in msgs:
         positions = np.array([p.positions for p in msg.points])
         velocities = np.array([p.velocities for p in msg.points])
+        accelerations = np.array([p.accelerations for p in msg.points])
         assert np.all(np.isfinite(positions))
         assert np.all(positions >= node.limits.lower) and np.all(positions <= node.limits.upper)
         assert np.all(np.abs(velocities) <= node.limits.velocity_limit + 1e-9)
+        assert np.all(np.abs(accelerations) <= node.limits.acceleration_limit + 1e-9)
 
 
 def commanding(robot: FakeRobot, count: int = 2) -> Callable[[], bool]:
@@ -377,3 +384,22 @@ def test_the_robot_model_may_be_given_as_text(tmp_path: Path) -> None:
     ):
         assert node.chain.dof == 7
         assert wait_until(commanding(robot)), node.status
+
+
+def test_a_new_trajectory_continues_the_arm_motion(tmp_path: Path) -> None:
+    """The arm reports a velocity: each trajectory starts from it (not from rest) and from the
+    acceleration of the one before, evaluated now, and the motion JTC executes from there
+    (positions, velocities and accelerations: quintic) stays within every limit."""
+    velocity = np.array([0.2, -0.1, 0.0, 0.1, 0.0, 0.0, 0.0])
+    with running(Toward(), tmp_path, faults={"arm_velocity": velocity}) as (robot, node):
+        assert wait_until(commanding(robot, 3)), node.status
+        start, spline = node._commanded
+    q0, dq0, _ = spline.evaluate(0.0)
+    np.testing.assert_allclose(dq0, velocity, atol=1e-9)
+    np.testing.assert_allclose(q0, HOME, atol=2e-3)
+    peaks = spline.peaks()
+    assert np.all(peaks.velocity <= node.limits.velocity_limit * (1 + 1e-6))
+    assert np.all(peaks.acceleration <= node.limits.acceleration_limit * (1 + 1e-6))
+    assert np.all(peaks.jerk <= node.limits.jerk_limit * (1 + 1e-6))
+    assert all(len(p.accelerations) == 7 for m in robot.taken()[0] for p in m.points)
+    assert_within_limits(robot.taken()[0], node)

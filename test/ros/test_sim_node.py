@@ -246,9 +246,7 @@ def test_robot_description_is_latched(sim) -> None:
 
     probe, _ = sim
     received: list[String] = []
-    subscription = probe.create_subscription(
-        String, "/robot_description", received.append, LATCHED
-    )
+    subscription = probe.create_subscription(String, "/robot_description", received.append, LATCHED)
     assert probe.spin_until(lambda: bool(received), timeout=10.0)
     assert received[0].data == URDF_PATH.read_text()
     probe.destroy_subscription(subscription)
