@@ -368,8 +368,11 @@ def test_without_a_robot_model_the_node_refuses_to_start(tmp_path: Path, node_ty
     """No robot_description, no urdf, nothing on /robot_description: no silent Panda."""
     from action_images_ros.nodes.labeling_node import LabelingNode
 
-    overrides = [Parameter("robot_description_timeout", value=0.5),
-                 Parameter("calibration_file", value=str(write_calibration(tmp_path / "c.yaml")))]  # fmt: skip
+    calibration = write_calibration(tmp_path / "c.yaml")
+    overrides = [
+        Parameter("robot_description_timeout", value=0.5),
+        Parameter("calibration_file", value=str(calibration)),
+    ]
     with pytest.raises(ValueError, match="no robot model: set robot_description"):
         if node_type == "policy":
             PolicyNode(Toward(), parameter_overrides=overrides)

@@ -207,6 +207,7 @@ def test_unreachable_targets_are_not_commanded(sim: Path) -> None:
         enable_control=True,
         workspace_min=[-3.0, -3.0, -1.0],
         workspace_max=[3.0, 3.0, 3.0],
+        max_tcp_speed=100.0,  # else refused as a jump before IK is tried
     )
     assert "IK found no solution" in node.last_error
     assert not probe.commands

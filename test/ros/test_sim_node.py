@@ -228,7 +228,7 @@ def test_task_and_seed_over_ros_then_reset_and_progress(sim) -> None:
     latest = progress[-1]
     assert latest.task == "pick" and not latest.success
     assert set(latest.measure_names) == {"lift_m", "held"}
-    assert abs(dict(zip(latest.measure_names, latest.measure_values))["lift_m"]) < 0.01
+    assert abs(dict(zip(latest.measure_names, latest.measure_values, strict=True))["lift_m"]) < 0.01
     future = reset.call_async(Trigger.Request())  # the seed advanced: the next episode
     assert probe.spin_until(future.done) and future.result().message == "pick seed 43"
     probe.destroy_subscription(subscription)
