@@ -6,8 +6,10 @@
 
 The sim node runs the MuJoCo Panda behind its ROS 2 interfaces. The policy node runs the
 packaged default model (or `--checkpoint`) in closed loop (cameras and joint states over DDS
-in, JointTrajectory and gripper commands out, `enable_control` on), told the task of each
-episode; with `--expert` (or while no default model is packaged), a driver node commands the
+in, JointTrajectory and gripper commands out, `enable_control` on). The nodes run in this
+process but the demo drives episodes only over ROS 2: the sim's `task`/`seed` parameters and
+/sim/reset start an episode, /policy/set_task and /policy/reset prepare the policy, and
+/sim/task_progress says whether and how nearly the task is solved; with `--expert` (or while no default model is packaged), a driver node commands the
 arm with the scripted expert, which reads the task's true object poses (a privileged
 demonstrator), through the same joint_trajectory_controller and gripper topics.
 The labeling node draws the action images (and the recent end-effector path) over the camera
@@ -31,12 +33,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import rclpy  # noqa: E402
+from rcl_interfaces.srv import SetParameters  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
 from sensor_msgs.msg import Image, JointState  # noqa: E402
-from std_msgs.msg import Bool, Float64MultiArray  # noqa: E402
+from std_msgs.msg import Float64MultiArray  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
@@ -44,7 +48,10 @@ from action_images_ros.core.action_chunk import ActionChunk  # noqa: E402
 from action_images_ros.core.policy import Observation, Policy  # noqa: E402
 from action_images_ros.data.video import write_video  # noqa: E402
 from action_images_ros.model.config import DEFAULT_CHECKPOINT  # noqa: E402
+from action_images_ros.msg import ActionChunk as ActionChunkMsg  # noqa: E402
+from action_images_ros.msg import TaskProgress  # noqa: E402
 from action_images_ros.nodes.conversions import (  # noqa: E402
+    action_chunk_from_msg,
     duration_from_msg,
     joint_trajectory_to_msg,
 )
@@ -53,24 +60,32 @@ from action_images_ros.nodes.labeling_node import LabelingNode  # noqa: E402
 from action_images_ros.nodes.policy_node import PolicyNode  # noqa: E402
 from action_images_ros.nodes.sim_node import SimNode  # noqa: E402
 from action_images_ros.sim.experts import EXPERTS, plan_segment  # noqa: E402
-from action_images_ros.sim.tasks import TASKS  # noqa: E402
+from action_images_ros.sim.scene import URDF_PATH, panda_chain  # noqa: E402
+from action_images_ros.sim.tasks import TASKS, make_task  # noqa: E402
+from action_images_ros.srv import SetTask  # noqa: E402
+
+PANDA = panda_chain()
 
 
 class DemoDriver(Node):
-    """Watches the sim over ROS (clock, joint states, success, the labeling overlays) and, with
-    the scripted expert, commands it through the controller and gripper topics."""
+    """Drives and watches the nodes over ROS 2 only: the sim's clock, joint states, task
+    progress and the labeling overlays in; the sim's task/seed parameters and /sim/reset, the
+    policy's ~/set_task and ~/reset, and (for the scripted expert) the controller and gripper
+    topics out."""
 
     def __init__(self, cameras: Sequence[str]) -> None:
         super().__init__("demo_driver")
         self.cameras = list(cameras)
         self.sim_time = 0.0
-        self.success = False
+        self.progress: TaskProgress | None = None
         self.joint_state: JointState | None = None
         self.frames: dict[float, dict[str, np.ndarray]] = {}
+        self.targets: list[np.ndarray] = []  # the policy's valid chunk positions
         self._lock = threading.Lock()
         self.create_subscription(Clock, "/clock", self._on_clock, 10)
         self.create_subscription(JointState, "/joint_states", self._on_joints, 10)
-        self.create_subscription(Bool, "/sim/task_success", self._on_success, 10)
+        self.create_subscription(TaskProgress, "/sim/task_progress", self._on_progress, 10)
+        self.create_subscription(ActionChunkMsg, "/policy/action_chunk", self._on_chunk, 10)
         for camera in self.cameras:
             self.create_subscription(
                 Image,
@@ -82,23 +97,64 @@ class DemoDriver(Node):
             JointTrajectory, "/panda_arm_controller/joint_trajectory", 10
         )
         self.gripper = self.create_publisher(Float64MultiArray, "/gripper_controller/commands", 10)
+        self._service_clients: dict[str, object] = {}
+
+    def call(self, service_type: type, name: str, request: object, timeout: float = 30.0):
+        """Call a service (the executor spins this node in another thread); its response."""
+        if name not in self._service_clients:
+            self._service_clients[name] = self.create_client(service_type, name)
+        client = self._service_clients[name]
+        if not client.wait_for_service(timeout_sec=timeout):
+            raise TimeoutError(f"service {name} is not available")
+        future = client.call_async(request)
+        deadline = time.monotonic() + timeout
+        while not future.done():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"service {name} did not answer in {timeout} s")
+            time.sleep(0.005)
+        return future.result()
+
+    def start_episode(self, task: str, seed: int) -> None:
+        """A new sim episode of (task, seed): the sim's parameters, then /sim/reset; returns
+        once the sim reports that episode (so no outcome of the last one is read as this
+        one's)."""
+        parameters = [Parameter("task", value=task), Parameter("seed", value=seed)]
+        request = SetParameters.Request(parameters=[p.to_parameter_msg() for p in parameters])
+        for result in self.call(SetParameters, "/sim/set_parameters", request).results:
+            if not result.successful:
+                raise ValueError(f"the sim refused task {task!r} seed {seed}: {result.reason}")
+        reply = self.call(Trigger, "/sim/reset", Trigger.Request())
+        if not reply.success:
+            raise RuntimeError(f"/sim/reset failed: {reply.message}")
+        self.progress = None
+        deadline = time.monotonic() + 30.0
+        while not (self.progress and (self.progress.task, self.progress.seed) == (task, seed)):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the sim never reported episode {task} seed {seed}")
+            time.sleep(0.005)
+
+    @property
+    def success(self) -> bool:
+        return bool(self.progress and self.progress.success)
+
+    def measure(self) -> dict[str, float]:
+        """How close the episode is to success (the task's own measure), from the sim."""
+        names, values = self.progress.measure_names, self.progress.measure_values
+        return dict(zip(names, values, strict=True))
 
     def _on_clock(self, msg: Clock) -> None:
         self.sim_time = duration_from_msg(msg.clock)
 
-    def start_episode(self, sim_node: SimNode, task: str, seed: int) -> None:
-        """Reset the sim to (task, seed), then give the sim time to publish the new episode's
-        clock and outcome, and forget the last episode's (its success flag could otherwise end
-        the new episode at once, counted as solved)."""
-        sim_node.start_episode(task, seed)
-        time.sleep(0.5)  # several /clock and task_success messages at any real-time factor
-        self.success = False  # tasks start unsolved (tested)
-
     def _on_joints(self, msg: JointState) -> None:
         self.joint_state = msg
 
-    def _on_success(self, msg: Bool) -> None:
-        self.success = msg.data
+    def _on_progress(self, msg: TaskProgress) -> None:
+        self.progress = msg
+
+    def _on_chunk(self, msg: ActionChunkMsg) -> None:
+        chunk = action_chunk_from_msg(msg)
+        with self._lock:
+            self.targets.extend(chunk.positions[chunk.valid])
 
     def _on_image(self, camera: str, msg: Image) -> None:
         with self._lock:
@@ -115,6 +171,15 @@ class DemoDriver(Node):
             np.hstack([s[c] for c in self.cameras]) for s in sets if len(s) == len(self.cameras)
         ]
 
+    def take_targets(self) -> np.ndarray:
+        with self._lock:
+            targets, self.targets = self.targets, []
+        return np.array(targets).reshape(-1, 3)
+
+    def tcp_position(self) -> np.ndarray:
+        """The achieved tool position, by forward kinematics of the latest joint state."""
+        return PANDA.fk(np.array(self.joint_state.position[:7]))[:3, 3]
+
     def wait_sim_time(self, until: float, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         while self.sim_time < until:
@@ -124,57 +189,61 @@ class DemoDriver(Node):
 
 
 class TimedPolicy:
-    """A policy that remembers how long each chunk took and where it sent the arm."""
+    """A policy that remembers how long each chunk took (and passes set_task/reset on)."""
 
     def __init__(self, policy: Policy) -> None:
-        self.policy, self.latencies, self.targets = policy, [], []
+        self.policy, self.latencies = policy, []
 
     def predict(self, observation: Observation) -> ActionChunk:
         start = time.perf_counter()
         chunk = self.policy.predict(observation)
         self.latencies.append(time.perf_counter() - start)
-        self.targets.extend(chunk.positions[chunk.valid])
         return chunk
+
+    def set_task(self, task: str) -> None:
+        self.policy.set_task(task)
+
+    def reset(self, seed: int = 0) -> None:
+        self.policy.reset(seed)
 
 
 def run_policy_episode(
-    sim_node: SimNode,
-    policy_node: PolicyNode,
-    driver: DemoDriver,
-    task: str,
-    seed: int,
-    max_duration: float = 0.0,
+    driver: DemoDriver, task: str, seed: int, tell_task: bool, max_duration: float = 0.0
 ) -> dict:
-    """Reset the sim to (task, seed) and let the policy node act until success or until
-    `max_duration` s of sim time (0 = the task's own limit) have passed."""
-    timed: TimedPolicy = policy_node.policy
-    if timed.policy.knows_tasks:  # a model without task names tells the task from the scene
-        timed.policy.set_task(task)
-    driver.start_episode(sim_node, task, seed)
-    policy_node.reset()
-    timed.targets = []
+    """Tell the policy node the task (`tell_task`: a model trained with task names), start the
+    sim episode (task, seed), reset the policy (plan and noise), and let it act until success or
+    until `max_duration` s of sim time (0 = the task's own limit) have passed; all over ROS."""
+    if tell_task:
+        reply = driver.call(SetTask, "/policy/set_task", SetTask.Request(task=task))
+        if not reply.success:
+            raise ValueError(f"the policy refused task {task!r}: {reply.message}")
+    driver.start_episode(task, seed)
+    reply = driver.call(Trigger, "/policy/reset", Trigger.Request())
+    if not reply.success:
+        raise RuntimeError(f"/policy/reset failed: {reply.message}")
+    driver.take_targets()
     driver.take_frames()
     start, achieved = driver.sim_time, []
-    deadline = start + (max_duration or sim_node.task.max_duration)
+    deadline = start + (max_duration or make_task(task).max_duration)
     while driver.sim_time < deadline and not driver.success:
         driver.wait_sim_time(driver.sim_time + 0.1)
-        achieved.append(sim_node.sim.chain.fk(np.array(driver.joint_state.position[:7]))[:3, 3])
-    solved = bool(driver.success)  # the episode ends when solved: that counts, as in RLBench
-    with sim_node.lock:
-        final = sim_node.task.measure(sim_node.sim)
+        achieved.append(driver.tcp_position())
+    solved = driver.success  # the episode ends when solved: that counts, as in RLBench
+    final = driver.measure()
     driver.wait_sim_time(driver.sim_time + 0.3)
     return {
         "task": task, "seed": seed, "success": solved, "final": final,
         "duration": driver.sim_time - start, "frames": driver.take_frames(),
-        "commanded": np.array(timed.targets).reshape(-1, 3),
-        "achieved": np.array(achieved),
+        "commanded": driver.take_targets(), "achieved": np.array(achieved),
     }  # fmt: skip
 
 
 def run_episode(sim_node: SimNode, driver: DemoDriver, task: str, seed: int) -> dict:
-    """Reset the sim to (task, seed) and run the expert through ROS; returns the record."""
+    """Start the sim episode (task, seed) over ROS and run the scripted expert through the
+    controller topics. The expert is a privileged demonstrator: it plans from the sim's true
+    object poses (read in-process), which no policy gets."""
     sim = sim_node.sim
-    driver.start_episode(sim_node, task, seed)
+    driver.start_episode(task, seed)
     with sim_node.lock:  # the privileged expert reads the true object poses
         waypoints = EXPERTS[task](sim, sim_node.task)
         q = sim.joint_positions()
@@ -194,15 +263,13 @@ def run_episode(sim_node: SimNode, driver: DemoDriver, task: str, seed: int) -> 
         end = start + times[-1] + waypoint.settle
         while driver.sim_time < end:
             driver.wait_sim_time(min(end, driver.sim_time + 0.1))
-            achieved.append(sim.chain.fk(np.array(driver.joint_state.position[:7]))[:3, 3])
+            achieved.append(driver.tcp_position())
     driver.wait_sim_time(driver.sim_time + 0.3)
-    with sim_node.lock:
-        final = sim_node.task.measure(sim)
     return {
         "task": task,
         "seed": seed,
-        "success": bool(driver.success),
-        "final": final,
+        "success": driver.success,
+        "final": driver.measure(),
         "frames": driver.take_frames(),
         "commanded": np.array(commanded),
         "achieved": np.array(achieved),
@@ -309,19 +376,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     args.tasks = args.tasks or list(TASKS)
     args.out.mkdir(parents=True, exist_ok=True)
     rclpy.init()
+    calibration = args.out / "sim_calibration.yaml"
     sim_node = SimNode(
         parameter_overrides=[
             Parameter("image_width", value=args.size),
             Parameter("image_height", value=args.size),
             Parameter("real_time_factor", value=args.real_time_factor),
+            Parameter("calibration_file", value=str(calibration)),
+            Parameter("urdf", value=str(URDF_PATH)),
         ]
     )
-    calibration = args.out / "sim_calibration.yaml"
-    sim_node.sim.write_calibration(calibration)
     cameras = [c.name for c in sim_node.sim.cameras]
     labeling_node = LabelingNode(
         parameter_overrides=[
             Parameter("use_sim_time", value=True),
+            Parameter("urdf", value=str(URDF_PATH)),
             Parameter("cameras", value=[f"/{c}" for c in cameras]),
             Parameter("calibration_file", value=str(calibration)),
             Parameter("publish_rate", value=sim_node.get_parameter("render_rate").value),
@@ -332,6 +401,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if policy is not None:
         nodes.append(PolicyNode(policy, parameter_overrides=[
             Parameter("use_sim_time", value=True),
+            Parameter("urdf", value=str(URDF_PATH)),
             Parameter("cameras", value=[f"/{c}" for c in cameras]),
             Parameter("calibration_file", value=str(calibration)),
             Parameter("enable_control", value=True),
@@ -346,8 +416,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             time.sleep(0.05)
         seeds = range(args.first_seed, args.first_seed + args.episodes)
         episodes = [(t, s) for t in args.tasks for s in seeds]
+        tell_task = policy is not None and policy.policy.knows_tasks
         records = [
-            run_policy_episode(sim_node, nodes[3], driver, task, seed, args.max_duration) if policy
+            run_policy_episode(driver, task, seed, tell_task, args.max_duration) if policy
             else run_episode(sim_node, driver, task, seed)
             for task, seed in tqdm(episodes, desc="demo episodes", unit="episode")
         ]  # fmt: skip

@@ -106,6 +106,7 @@ class PolicyNode(Node):
         self.status = "waiting for observations"
         self.failures, self.last_error, self._error_time = 0, "", -np.inf
         self.commands_published = 0
+        self.late_chunks = 0  # chunks all due on arrival, kept as their last target (see below)
 
         self._guard = GuardedPublishing(self)
         self.intake = CameraIntake(
@@ -311,6 +312,7 @@ class PolicyNode(Node):
             now = self.now()
             kept = self.queue.merge(chunk, observation.stamp, now)
             retimed = kept == 0 and self._merge_late(chunk, now)
+            self.late_chunks += int(retimed)
         self.status = f"chunk of {len(chunk)} steps, {kept} kept, {took:.2f} s" + (
             " (all due on arrival: its last target retimed to the next step)" if retimed else ""
         )
@@ -318,15 +320,17 @@ class PolicyNode(Node):
 
     def _merge_late(self, chunk: ActionChunk, now: float) -> bool:
         """A chunk whose steps were all due by the time it arrived (inference slower than the
-        chunk): keep its last valid target as the goal, due one step interval from now, rather
-        than discard it (with slow inference the arm would otherwise never move)."""
+        chunk): keep its last valid target as the goal, due one step interval plus one control
+        period from now (so a control tick is sure to command it), rather than discard it
+        (with slow inference the arm would otherwise never move)."""
         valid = np.flatnonzero(chunk.valid)
         if len(valid) == 0:
             return False
         times = chunk.times[valid]
         interval = float(np.median(np.diff(times))) if len(times) > 1 else float(times[0]) or 0.1
-        # Shift the chunk so that its last valid step falls at now + interval: only it is ahead.
-        return self.queue.merge(chunk, now + interval - float(times[-1]), now) > 0
+        due = now + interval + 1.0 / self.p["control_rate"]
+        # Shift the chunk so that its last valid step falls at `due`: only that step is ahead.
+        return self.queue.merge(chunk, due - float(times[-1]), now) > 0
 
     # -- commands ---------------------------------------------------------------------------
 

@@ -406,3 +406,28 @@ def test_a_new_trajectory_continues_the_arm_motion(tmp_path: Path) -> None:
     assert np.all(peaks.jerk <= node.limits.jerk_limit * (1 + 1e-6))
     assert all(len(p.accelerations) == 7 for m in robot.taken()[0] for p in m.points)
     assert_within_limits(robot.taken()[0], node)
+
+
+def test_a_chunk_all_due_on_arrival_still_moves_the_arm(tmp_path: Path) -> None:
+    """Inference (0.45 s) slower than the chunk (0.3 s), on the wall clock: every step is due
+    by the time the chunk arrives. Its last target is kept as the goal, due one step interval
+    after arrival, instead of being discarded (then the node never commanded)."""
+
+    class Slow(Toward):
+        def chunk(self, observation: Observation) -> ActionChunk:
+            time.sleep(0.45)
+            chunk = super().chunk(observation)
+            keep = np.arange(3)
+            return ActionChunk(chunk.positions[keep], chunk.quaternions[keep],
+                               chunk.gripper_openness[keep], chunk.times[keep],
+                               chunk.confidence[keep], chunk.valid[keep])  # fmt: skip
+
+    policy = Slow()
+    with running(policy, tmp_path) as (robot, node):
+        assert wait_until(commanding(robot, 3), 30.0), node.status
+        assert node.late_chunks > 0
+    chain = panda_chain()
+    goal = policy.chunk(policy.observations[0]).positions[-1]  # the last target of a chunk
+    last = chain.fk(np.array(motions(robot.taken()[0])[-1].points[-1].positions))[:3, 3]
+    assert np.linalg.norm(last - goal) < 2e-3, "the trajectory ends on the chunk's last target"
+    assert_within_limits(robot.taken()[0], node)
