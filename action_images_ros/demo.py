@@ -9,9 +9,10 @@ packaged default model (or `--checkpoint`) in closed loop (cameras and joint sta
 in, JointTrajectory and gripper commands out, `enable_control` on). The nodes run in this
 process but the demo drives episodes only over ROS 2: the sim's `task`/`seed` parameters and
 /sim/reset start an episode, /policy/set_task and /policy/reset prepare the policy, and
-/sim/task_progress says whether and how nearly the task is solved; with `--expert` (or while no default model is packaged), a driver node commands the
-arm with the scripted expert, which reads the task's true object poses (a privileged
-demonstrator), through the same joint_trajectory_controller and gripper topics.
+/sim/task_progress says whether and how nearly the task is solved. With `--expert` (or while
+no default model is packaged), a driver node commands the arm with the scripted expert, which
+reads the task's true object poses (a privileged demonstrator), through the same
+joint_trajectory_controller and gripper topics.
 The labeling node draws the action images (and the recent end-effector path) over the camera
 images. The report holds the success rate per task, an mp4 per episode (all views side by
 side, with the action-image overlays), a plot of commanded versus achieved end-effector paths,
