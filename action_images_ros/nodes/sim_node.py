@@ -44,7 +44,7 @@ from action_images_ros.sim.panda_sim import PandaSim
 from action_images_ros.sim.record_demos import BASE_FRAME, TCP_FRAME, optical_frame
 from action_images_ros.sim.scene import SceneConfig, default_cameras
 from action_images_ros.sim.tasks import make_task
-from action_images_ros.sim.trajectory_controller import JointTrajectory, TrajectoryPoint
+from action_images_ros.sim.trajectory_controller import TrajectoryGoal, TrajectoryPoint
 
 try:  # tf2_msgs comes with a ROS distribution; the PyPI wheels do not provide it.
     from tf2_msgs.msg import TFMessage
@@ -52,12 +52,12 @@ except ImportError:  # pragma: no cover - depends on the installation
     TFMessage = None
 
 
-def trajectory_from_msg(msg: JointTrajectoryMsg, episode_start: float = 0.0) -> JointTrajectory:
+def trajectory_from_msg(msg: JointTrajectoryMsg, episode_start: float = 0.0) -> TrajectoryGoal:
     """A trajectory_msgs/JointTrajectory as the controller's message-free trajectory (its
     stamp on the episode's clock: ROS time minus `episode_start`)."""
     stamp = duration_from_msg(msg.header.stamp)
     stamp = stamp - episode_start if stamp else 0.0
-    return JointTrajectory(
+    return TrajectoryGoal(
         joint_names=list(msg.joint_names),
         points=[
             TrajectoryPoint(

@@ -119,14 +119,15 @@ def test_trajectory_is_executed_and_replaced(sim) -> None:
     start = probe.arm()
     goal = start.copy()
     goal[0] += 0.3
-    msg = joint_trajectory_to_msg(ARM, np.stack([goal]), np.array([1.0]))
+    rest = np.zeros((1, 7))  # cubic: positions only would step the velocity (rejected)
+    msg = joint_trajectory_to_msg(ARM, np.stack([goal]), np.array([1.0]), rest)
     probe.trajectory.publish(msg)
     assert probe.spin_until(lambda: abs(probe.arm()[0] - goal[0]) < 0.01, timeout=20)
     # A jumbled joint order is mapped by name, and a new trajectory replaces the old one.
     back = start.copy()
     order = list(reversed(range(7)))
     probe.trajectory.publish(
-        joint_trajectory_to_msg([ARM[i] for i in order], back[order][None], np.array([1.0]))
+        joint_trajectory_to_msg([ARM[i] for i in order], back[order][None], np.array([1.0]), rest)
     )
     assert probe.spin_until(lambda: np.abs(probe.arm() - back).max() < 0.01, timeout=20)
 
