@@ -9,8 +9,10 @@ Publishes, stamped with simulated time (and /clock for nodes with use_sim_time):
 Subscribes:
   <controller_topic>  trajectory_msgs/JointTrajectory, joint_trajectory_controller semantics:
                       every joint named, time_from_start relative, a zero stamp starts now,
-                      a new trajectory replaces the old one; a rejected one is logged with its
-                      reason and the arm holds still
+                      a new trajectory replaces the old one, splined from the controller's
+                      desired state; a rejected one (bad fields, or a motion beyond the Panda's
+                      velocity, acceleration or jerk limits at 1 kHz) is logged with its
+                      reason and the active motion (or the hold) goes on
   <gripper_topic>     std_msgs/Float64MultiArray [openness], 0 closed .. 1 open
 Services:
   ~/reset             std_srvs/Trigger: a new episode of the task with the next seed
