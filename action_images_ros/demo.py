@@ -259,7 +259,10 @@ def run_episode(sim_node: SimNode, driver: DemoDriver, task: str, seed: int) -> 
         times = np.array([p.time_from_start for p in trajectory.points])
         start = driver.sim_time
         driver.gripper.publish(Float64MultiArray(data=[float(waypoint.gripper)]))
-        driver.trajectory.publish(joint_trajectory_to_msg(names, positions, times, velocities))
+        message = joint_trajectory_to_msg(names, positions, times, velocities)
+        for point, planned in zip(message.points, trajectory.points, strict=True):
+            point.accelerations = [float(a) for a in planned.accelerations]  # quintic in JTC
+        driver.trajectory.publish(message)
         commanded.append(waypoint.position)
         end = start + times[-1] + waypoint.settle
         while driver.sim_time < end:

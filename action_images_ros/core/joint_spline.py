@@ -13,7 +13,8 @@ written out here (the standard closed form, the same polynomial JTC evaluates).
 
 Two views of the motion:
 - :meth:`JointSpline.peaks`: per joint, the peak |velocity|, |acceleration|, |jerk| and the
-  position range over the whole motion. Each segment is sampled at ``SAMPLES_PER_SEGMENT``
+  position range (widened by that bound, so it always holds) over the whole motion. Each
+  segment is sampled at ``SAMPLES_PER_SEGMENT``
   equally spaced instants and, from the largest sample, Newton's method on the next
   derivative finds the critical point next to it, so the peak is the polynomial's maximum.
   Only where a segment has two humps whose heights differ by less than the function rises
@@ -224,12 +225,15 @@ class JointSpline:
         both = np.concatenate([at_samples, refined[:4]], axis=2) / units
         peak = np.abs(both[1:]).max(axis=(1, 2))  # (3, J)
         positions = np.concatenate([both[0], refined[4]], axis=1)
+        # Positions get the rigorous margin: an extremum can rise above its samples by at
+        # most max|acceleration| * (sample spacing)^2 / 8.
+        slack = (np.abs(both[2]).max(axis=1) * (h[:, 0] * spacing) ** 2 / 8).max(axis=0)
         return Peaks(
             velocity=peak[0],
             acceleration=peak[1],
             jerk=peak[2],
-            lowest=np.minimum(positions.min(axis=(0, 1)), self.end_position),
-            highest=np.maximum(positions.max(axis=(0, 1)), self.end_position),
+            lowest=np.minimum(positions.min(axis=(0, 1)) - slack, self.end_position),
+            highest=np.maximum(positions.max(axis=(0, 1)) + slack, self.end_position),
         )
 
     def positions_at(self, t: np.ndarray) -> np.ndarray:

@@ -422,27 +422,44 @@ class _Planner:
 def _smallest(
     feasible: Callable[[float], tuple[bool, float]], start: float, most: float
 ) -> float | None:
-    """The smallest x in [start, start * most] (relative STRETCH_TOLERANCE) with feasible(x):
-    grow by the returned ratio (exact when the limits scale as from rest), then bisect."""
-    x, below = start, None
+    """The smallest x in [start, start * most] (relative STRETCH_TOLERANCE) with feasible(x),
+    where feasible also returns the ratio by which x would have to grow if the limits scaled
+    as from rest (then exact): grow by that ratio, then narrow the bracket by interpolating
+    log(ratio) to 0 (regula falsi, Illinois variant), bisecting where that does not help."""
+    x, below, below_ratio = start, None, 0.0
     for _ in range(60):
         ok, ratio = feasible(x)
         if ok:
             break
         if x >= start * most:
             return None
-        below = x
-        x = min(x * max(ratio * (1 + 1e-9), 1.25), start * most)
+        below, below_ratio = x, ratio
+        # the ratio when a velocity, acceleration or jerk limit decides; else a position limit
+        # does (or a start state that stretching does not help): grow by a quarter (at least
+        # 10 % either way, so that the growth does not creep toward a ratio near 1)
+        x = min(x * (max(ratio * (1 + 1e-9), 1.1) if ratio > 1 else 1.25), start * most)
     else:
         return None
-    if below is None:
-        return x
-    if not feasible(x / (1 + STRETCH_TOLERANCE))[0]:
-        return x
-    while x / below > 1 + STRETCH_TOLERANCE:
-        middle = (x * below) ** 0.5
-        if feasible(middle)[0]:
-            x = middle
+    if below is None or not feasible(x / (1 + STRETCH_TOLERANCE))[0]:
+        return x  # (exact for a start at rest)
+    above_ratio, weight = ratio, [1.0, 1.0]
+    for _ in range(60):
+        if x / below <= 1 + STRETCH_TOLERANCE:
+            break
+        low, high = np.log(below), np.log(x)
+        f_low = np.log(below_ratio) * weight[0] if below_ratio > 1 else 0.0
+        f_high = np.log(max(above_ratio, 1e-300)) * weight[1]
+        if f_low > 0 and f_high < 0:  # interpolate, kept off the bracket's ends
+            guess = low + (high - low) * f_low / (f_low - f_high)
+            guess = np.clip(guess, low + 0.02 * (high - low), high - 0.02 * (high - low))
+        else:  # the position limits decide here: bisect
+            guess = 0.5 * (low + high)
+        middle = float(np.exp(guess))
+        ok, ratio = feasible(middle)
+        if ok:
+            x, above_ratio = middle, ratio
+            weight = [weight[0] * 0.5, 1.0]  # Illinois: do not let one end stall
         else:
-            below = middle
+            below, below_ratio = middle, ratio
+            weight = [1.0, weight[1] * 0.5]
     return x

@@ -13,8 +13,10 @@ Publishes, stamped with simulated time (and /clock for nodes with use_sim_time):
 Subscribes:
   <controller_topic>  trajectory_msgs/JointTrajectory, joint_trajectory_controller semantics:
                       every joint named, time_from_start relative, a zero stamp starts now,
-                      a new trajectory replaces the old one; a rejected one is logged with its
-                      reason and the arm holds still
+                      a new trajectory replaces the old one, splined from the controller's
+                      desired state; a rejected one (bad fields, or a motion beyond the Panda's
+                      velocity, acceleration or jerk limits at 1 kHz) is logged with its
+                      reason and the active motion (or the hold) goes on
   <gripper_topic>     std_msgs/Float64MultiArray [openness], 0 closed .. 1 open
 Services:
   ~/reset             std_srvs/Trigger (/sim/reset): a new episode of the parameters `task` and
@@ -57,7 +59,7 @@ from action_images_ros.sim.panda_sim import PandaSim
 from action_images_ros.sim.record_demos import BASE_FRAME, TCP_FRAME, optical_frame
 from action_images_ros.sim.scene import URDF_PATH, SceneConfig, default_cameras
 from action_images_ros.sim.tasks import TASKS, make_task
-from action_images_ros.sim.trajectory_controller import JointTrajectory, TrajectoryPoint
+from action_images_ros.sim.trajectory_controller import TrajectoryGoal, TrajectoryPoint
 
 try:  # tf2_msgs comes with a ROS distribution; the PyPI wheels do not provide it.
     from tf2_msgs.msg import TFMessage
@@ -65,12 +67,12 @@ except ImportError:  # pragma: no cover - depends on the installation
     TFMessage = None
 
 
-def trajectory_from_msg(msg: JointTrajectoryMsg, episode_start: float = 0.0) -> JointTrajectory:
+def trajectory_from_msg(msg: JointTrajectoryMsg, episode_start: float = 0.0) -> TrajectoryGoal:
     """A trajectory_msgs/JointTrajectory as the controller's message-free trajectory (its
     stamp on the episode's clock: ROS time minus `episode_start`)."""
     stamp = duration_from_msg(msg.header.stamp)
     stamp = stamp - episode_start if stamp else 0.0
-    return JointTrajectory(
+    return TrajectoryGoal(
         joint_names=list(msg.joint_names),
         points=[
             TrajectoryPoint(

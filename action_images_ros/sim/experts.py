@@ -3,8 +3,9 @@
 An expert looks at the task's true object state once and returns :class:`Waypoint` s (tcp pose
 in the base frame, gripper openness, segment duration). :func:`execute_waypoints` turns every
 segment into a straight Cartesian line with a minimum-jerk time law, solves IK along it with the
-shared :class:`~action_images_ros.core.kinematics.SerialChain` (warm-started), and sends it as a
-positions + velocities (cubic) trajectory.
+shared :class:`~action_images_ros.core.kinematics.SerialChain` (warm-started), and sends it through
+the safety layer (:func:`~action_images_ros.core.safety.limit_joint_trajectory`) as a positions +
+velocities + accelerations (quintic) trajectory within the Panda's limits.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from action_images_ros.core.rotations import matrix_to_quat, quat_to_matrix, rotation_error
+from action_images_ros.core.safety import SafetyLimits, limit_joint_trajectory
 from action_images_ros.sim.panda_sim import PandaSim
 from action_images_ros.sim.scene import CUBE_HALF
 from action_images_ros.sim.tasks import Task
-from action_images_ros.sim.trajectory_controller import JointTrajectory, TrajectoryPoint
+from action_images_ros.sim.trajectory_controller import TrajectoryGoal, TrajectoryPoint
 
 StepCallback = Callable[[PandaSim], None]
 
@@ -70,7 +72,7 @@ def _min_jerk(tau: float) -> float:
 
 def plan_segment(
     sim: PandaSim, q_start: np.ndarray, wp: Waypoint, dt: float = 0.1
-) -> tuple[JointTrajectory, np.ndarray, int]:
+) -> tuple[TrajectoryGoal, np.ndarray, int]:
     """IK along the straight line from FK(``q_start``) to ``wp``; returns the trajectory (it takes
     ``wp.duration``, or longer where a joint would be too fast), the final joint vector and
     the number of IK samples that did not converge."""
@@ -95,16 +97,27 @@ def plan_segment(
         failures += not res.converged
         q = res.q
         qs.append(q)
-    qs_arr = np.stack(qs)
-    vel = np.gradient(qs_arr, np.concatenate([[0.0], times]), axis=0)[1:]
-    vel[-1] = 0.0
-    # Slow the whole segment down where a joint would pass 80 % of its velocity limit (near a
-    # singularity a straight tcp line can ask a lot of one joint): same path, later times.
-    stretch = float(np.max(np.abs(vel) / (0.8 * chain.velocity_limits)))
-    if stretch > 1.0:
-        times, vel = times * stretch, vel / stretch
-    points = [TrajectoryPoint(qs_arr[k + 1], float(times[k]), vel[k]) for k in range(n)]
-    return JointTrajectory(list(chain.joint_names), points), q, failures
+    # Through the safety layer, as a policy's commands go: the same path, slowed down as a
+    # whole where a joint would pass 80 % of its velocity limit (near a singularity a straight
+    # tcp line can ask a lot of one joint) or the Panda's acceleration or jerk limits, and sent
+    # as positions, velocities and accelerations (quintic in the controller).
+    limits = SafetyLimits(
+        chain.lower,
+        chain.upper,
+        chain.velocity_limits,
+        position_margin=0.0,
+        velocity_scale=0.8,
+        max_acceleration=np.asarray(sim.config.arm_max_acceleration),
+        max_jerk=np.asarray(sim.config.arm_max_jerk),
+    )
+    safe = limit_joint_trajectory(q_start, np.stack(qs[1:]), times, limits)
+    points = [
+        TrajectoryPoint(p, float(t), v, a)
+        for p, t, v, a in zip(
+            safe.positions, safe.times, safe.velocities, safe.accelerations, strict=True
+        )
+    ]
+    return TrajectoryGoal(list(chain.joint_names), points), q, failures
 
 
 def execute_waypoints(

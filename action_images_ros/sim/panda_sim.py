@@ -29,8 +29,8 @@ from action_images_ros.sim.scene import (  # noqa: E402
 )
 from action_images_ros.sim.trajectory_controller import (  # noqa: E402
     Acceptance,
-    JointTrajectory,
     JointTrajectoryController,
+    TrajectoryGoal,
 )
 
 MJ_TO_OPTICAL = np.diag([1.0, -1.0, -1.0])  # MuJoCo camera (y up, looks along -z) -> optical
@@ -75,7 +75,13 @@ class PandaSim:
         self._fdadr = np.array([self.model.joint(j).dofadr[0] for j in FINGER_JOINTS])
         self._kd = self.model.dof_damping[self._dadr].copy()
         self.controller = JointTrajectoryController(
-            ARM_JOINTS, self.chain.lower, self.chain.upper, self.chain.velocity_limits
+            ARM_JOINTS,
+            self.chain.lower,
+            self.chain.upper,
+            self.chain.velocity_limits,
+            acceleration_limits=self.config.arm_max_acceleration,
+            jerk_limits=self.config.arm_max_jerk,
+            limit_tolerance=self.config.arm_limit_tolerance,
         )
         self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
         self._gripper = 1.0
@@ -191,11 +197,10 @@ class PandaSim:
         return self.data.mocap_pos[self.model.body(name).mocapid[0]].copy()
 
     # ---------------------------------------------------------------- control
-    def send_trajectory(self, traj: JointTrajectory) -> Acceptance:
-        """Give the arm controller a trajectory (starting from the current measured state)."""
-        return self.controller.set_trajectory(
-            traj, self.time, self.joint_positions(), self.joint_velocities()
-        )
+    def send_trajectory(self, traj: TrajectoryGoal) -> Acceptance:
+        """Give the arm controller a trajectory (it splines from its current desired state,
+        and rejects what a real Panda would: see :class:`JointTrajectoryController`)."""
+        return self.controller.set_trajectory(traj, self.time)
 
     def set_gripper(self, openness: float) -> None:
         """Command the gripper: 0 closed .. 1 fully open (clamped)."""

@@ -27,7 +27,7 @@ from action_images_ros.sim.experts import (
 from action_images_ros.sim.panda_sim import PandaSim
 from action_images_ros.sim.scene import SceneConfig, default_cameras
 from action_images_ros.sim.tasks import make_task
-from action_images_ros.sim.trajectory_controller import Acceptance, JointTrajectory
+from action_images_ros.sim.trajectory_controller import Acceptance, TrajectoryGoal
 
 BASE_FRAME = "panda_link0"
 TCP_FRAME = "panda_tcp"
@@ -51,7 +51,7 @@ class RecordingSim:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sim, name)
 
-    def send_trajectory(self, trajectory: JointTrajectory) -> Acceptance:
+    def send_trajectory(self, trajectory: TrajectoryGoal) -> Acceptance:
         self._recorder.write_joint_trajectory(
             self._sim.time,
             list(trajectory.joint_names),

@@ -83,6 +83,12 @@ class SceneConfig:
     gripper_force: float = 40.0
     home_q: tuple[float, ...] = tuple(HOME_Q)
     shadows: bool = False
+    # The arm controller rejects trajectories whose executed spline exceeds these (the Franka
+    # Panda's, rad/s^2 and rad/s^3; velocity limits come from the URDF), within a relative
+    # tolerance, judged at 1 kHz as the real robot does.
+    arm_max_acceleration: tuple[float, ...] = (15.0, 7.5, 10.0, 12.5, 15.0, 20.0, 20.0)
+    arm_max_jerk: tuple[float, ...] = (7500.0, 3750.0, 5000.0, 6250.0, 7500.0, 10000.0, 10000.0)
+    arm_limit_tolerance: float = 0.01
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SceneConfig:
@@ -91,7 +97,7 @@ class SceneConfig:
         cams = [
             c if isinstance(c, CameraConfig) else CameraConfig(**c) for c in data.pop("cameras", [])
         ] or default_cameras()
-        for key in ("arm_kp", "arm_kd", "home_q"):
+        for key in ("arm_kp", "arm_kd", "home_q", "arm_max_acceleration", "arm_max_jerk"):
             if key in data:
                 data[key] = tuple(float(v) for v in data[key])
         return cls(cameras=cams, **data)

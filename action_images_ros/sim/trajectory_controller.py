@@ -3,11 +3,18 @@ semantics (Jazzy), for the simulator and for tests.
 
 - A trajectory names every controller joint, in any order; it is validated as a whole and
   rejected with a reason (the active motion, or the hold, is left untouched).
-- An accepted trajectory replaces the active one and splines from the current state (given to
-  :meth:`JointTrajectoryController.set_trajectory`) to its first point.
-- Interpolation per segment: positions only -> linear, + velocities -> cubic Hermite,
-  + accelerations -> quintic. After the last point the controller holds it.
-- ``start_time`` None or 0 means "start now"; a trajectory whose end is already past is rejected.
+- An accepted trajectory replaces the active one and splines from the controller's current
+  desired state (position, velocity and acceleration of the active motion at that instant; at
+  rest when holding) to its first point, so consecutive trajectories join without a jump.
+- Interpolation (:class:`~action_images_ros.core.joint_spline.JointSpline`): positions only ->
+  linear, + velocities -> cubic Hermite, + accelerations -> quintic. After the last point the
+  controller holds it.
+- ``start_time`` None or 0 means "start now"; a trajectory whose end is already past is
+  rejected; points already due are skipped; a future start stretches the first segment (JTC
+  splines from the state at receipt to the first point at start_time + time_from_start).
+- With velocity, acceleration or jerk limits, a trajectory whose executed spline exceeds one
+  of them, judged as a Franka Panda judges its commanded signal (finite differences at 1 kHz,
+  within a small tolerance), is rejected with the joint, the quantity, the peak and the limit.
 - Optional path / goal tolerances abort the motion and hold the current position.
 """
 
@@ -18,6 +25,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from action_images_ros.core.joint_spline import JointSpline
+
+CONTROL_PERIOD = 1e-3  # s: the rate at which limits are judged (a Panda's 1 kHz)
+_FIRST_SEGMENT_MIN = 1e-9  # s: a first point due now is reached in this time (a jump)
 
 
 @dataclass(frozen=True)
@@ -34,8 +46,9 @@ class TrajectoryPoint:
 
 
 @dataclass(frozen=True)
-class JointTrajectory:
-    """Joint names and points; ``start_time`` (controller clock, s) None or 0 = start now."""
+class TrajectoryGoal:
+    """A joint trajectory for the controller (trajectory_msgs/JointTrajectory without the
+    message): joint names and points; ``start_time`` (controller clock, s) None or 0 = now."""
 
     joint_names: Sequence[str]
     points: Sequence[TrajectoryPoint]
@@ -71,7 +84,9 @@ class JointTrajectoryController:
     Args:
         joint_names: the controlled joints, in the order of every array this class returns.
         lower, upper: position limits; points outside them are rejected.
-        velocity_limits: optional; points whose velocities exceed them are rejected.
+        velocity_limits, acceleration_limits, jerk_limits: optional per-joint limits of the
+            executed spline (and of points' velocities), judged at 1 kHz.
+        limit_tolerance: relative tolerance on those limits.
         path_tolerance: optional max |actual - desired| per joint while executing (abort beyond).
         goal_tolerance: optional max |actual - final| per joint when the trajectory ends;
             checked until ``goal_time_tolerance`` s after the end, then the goal is aborted.
@@ -86,19 +101,37 @@ class JointTrajectoryController:
         path_tolerance: float | None = None,
         goal_tolerance: float | None = None,
         goal_time_tolerance: float = 0.5,
+        acceleration_limits: Sequence[float] | None = None,
+        jerk_limits: Sequence[float] | None = None,
+        limit_tolerance: float = 0.01,
     ) -> None:
         self.joint_names = list(joint_names)
         self.lower = np.asarray(lower, dtype=np.float64)
         self.upper = np.asarray(upper, dtype=np.float64)
-        self.velocity_limits = None if velocity_limits is None else np.asarray(velocity_limits)
+        self.limits = {
+            name: None if values is None else np.asarray(values, dtype=np.float64)
+            for name, values in (
+                ("velocity", velocity_limits),
+                ("acceleration", acceleration_limits),
+                ("jerk", jerk_limits),
+            )
+        }
+        for name, values in self.limits.items():
+            if values is not None and values.shape != (len(self.joint_names),):
+                raise ValueError(f"{name} limits need one value per joint, got {values.shape}")
+        self.limit_tolerance = limit_tolerance
         self.path_tolerance = path_tolerance
         self.goal_tolerance = goal_tolerance
         self.goal_time_tolerance = goal_time_tolerance
         self.status = Status.IDLE
         self.last_reason = ""
         self._hold = np.clip(np.zeros(len(self.joint_names)), self.lower, self.upper)
-        self._times: np.ndarray | None = None
-        self._pos = self._vel = self._acc = None
+        self._spline: JointSpline | None = None
+        self._start = 0.0  # controller time of the spline's t = 0
+
+    @property
+    def velocity_limits(self) -> np.ndarray | None:
+        return self.limits["velocity"]
 
     @property
     def active(self) -> bool:
@@ -108,16 +141,17 @@ class JointTrajectoryController:
     @property
     def end_time(self) -> float | None:
         """Controller-clock time of the active (or last) trajectory's final point."""
-        return None if self._times is None else float(self._times[-1])
+        return None if self._spline is None else self._start + self._spline.duration
 
     def reset(self, positions: Sequence[float]) -> None:
         """Drop any trajectory and hold ``positions``."""
         self._hold = np.asarray(positions, dtype=np.float64).copy()
-        self._times = None
+        self._spline = None
         self.status = Status.IDLE
 
-    def validate(self, traj: JointTrajectory, now: float = 0.0) -> str | None:
-        """The reason ``traj`` would be rejected at time ``now``, or None if it is valid."""
+    def validate(self, traj: TrajectoryGoal, now: float = 0.0) -> str | None:
+        """The reason ``traj`` would be rejected at time ``now`` for what it says (names,
+        sizes, values, times), or None; the limits of its motion are checked on acceptance."""
         names, n = list(traj.joint_names), len(self.joint_names)
         if not names:
             return "trajectory has no joint names"
@@ -175,86 +209,85 @@ class JointTrajectoryController:
             return f"trajectory ends at {traj.start_time + prev_t:.3f} s, already past ({now:.3f})"
         return None
 
-    def set_trajectory(
-        self,
-        traj: JointTrajectory,
-        now: float,
-        current_positions: Sequence[float],
-        current_velocities: Sequence[float] | None = None,
-    ) -> Acceptance:
-        """Validate and, if valid, replace the active trajectory (current state in controller
-        joint order). A rejected trajectory changes nothing."""
+    def set_trajectory(self, traj: TrajectoryGoal, now: float) -> Acceptance:
+        """Validate and, if valid and within the limits, replace the active trajectory with
+        the spline from the current desired state through its points. A rejected trajectory
+        changes nothing."""
         reason = self.validate(traj, now)
+        spline = None
+        if reason is None:
+            spline = self._spline_for(traj, now)
+            reason = self._limit_violation(spline)
         if reason is not None:
             self.last_reason = reason
             return Acceptance(False, reason)
-        order = [list(traj.joint_names).index(j) for j in self.joint_names]
-        start = float(traj.start_time) if traj.start_time else now
-        abs_t = np.array([start + p.time_from_start for p in traj.points])
-        keep = abs_t >= now
-        first = int(np.argmax(keep))  # first point still ahead (validate: the last one is)
-        pts = list(traj.points)[first:]
-        q0 = np.asarray(current_positions, dtype=np.float64)
-        dq0 = np.zeros_like(q0) if current_velocities is None else np.asarray(current_velocities)
-        has_vel = all(_opt(p.velocities) is not None for p in pts)
-        has_acc = has_vel and all(_opt(p.accelerations) is not None for p in pts)
-        self._times = np.concatenate([[max(now, start)], abs_t[first:]])
-        self._pos = np.stack([q0] + [np.asarray(p.positions, float)[order] for p in pts])
-        self._vel = (
-            np.stack([dq0] + [np.asarray(p.velocities, float)[order] for p in pts])
-            if has_vel
-            else None
-        )
-        self._acc = (
-            np.stack([np.zeros_like(q0)] + [np.asarray(p.accelerations, float)[order] for p in pts])
-            if has_acc
-            else None
-        )
-        if self._times[1] <= self._times[0]:  # first point due now: jump to it
-            self._times[0] = self._times[1] - 1e-9
-        self._hold = self._pos[-1].copy()
+        self._spline, self._start = spline, now
+        self._hold = spline.end_position.copy()
         self.status = Status.EXECUTING
         self.last_reason = ""
         return Acceptance(True)
 
+    def desired_state(self, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Desired (positions, velocities, accelerations) at ``now``: the active motion's, or
+        the hold at rest."""
+        if self._spline is None or self.status is Status.ABORTED:
+            rest = np.zeros_like(self._hold)
+            return self._hold.copy(), rest, rest.copy()
+        return self._spline.evaluate(max(now - self._start, 0.0))
+
     def sample(self, now: float) -> tuple[np.ndarray, np.ndarray]:
         """Desired (positions, velocities) at ``now``; the hold position when idle or done."""
-        if self._times is None or now >= self._times[-1] or self.status is Status.ABORTED:
-            return self._hold.copy(), np.zeros_like(self._hold)
-        if now < self._times[0]:
-            return self._pos[0].copy(), np.zeros_like(self._hold)
-        k = int(np.searchsorted(self._times, now, side="right")) - 1
-        t0, t1 = self._times[k], self._times[k + 1]
-        h, s = t1 - t0, (now - t0) / (t1 - t0)
-        p0, p1 = self._pos[k], self._pos[k + 1]
-        if self._vel is None:
-            return p0 + s * (p1 - p0), (p1 - p0) / h
-        v0, v1 = self._vel[k] * h, self._vel[k + 1] * h
-        if self._acc is None:  # cubic Hermite
-            c = (
-                np.array(
-                    [
-                        2 * s**3 - 3 * s**2 + 1,
-                        s**3 - 2 * s**2 + s,
-                        -2 * s**3 + 3 * s**2,
-                        s**3 - s**2,
-                    ]
-                ),
-                np.array(
-                    [6 * s**2 - 6 * s, 3 * s**2 - 4 * s + 1, -6 * s**2 + 6 * s, 3 * s**2 - 2 * s]
+        positions, velocities, _ = self.desired_state(now)
+        return positions, velocities
+
+    def _spline_for(self, traj: TrajectoryGoal, now: float) -> JointSpline:
+        """The spline from the desired state at ``now`` through the points still ahead."""
+        order = [list(traj.joint_names).index(j) for j in self.joint_names]
+        start = float(traj.start_time) if traj.start_time else now
+        due = np.array([start + p.time_from_start for p in traj.points]) - now
+        first = int(np.argmax(due >= 0))  # first point still ahead (validate: the last one is)
+        points = list(traj.points)[first:]
+        times = due[first:].copy()
+        times[0] = max(times[0], _FIRST_SEGMENT_MIN)  # a first point due now: jump to it
+        has_velocities = all(_opt(p.velocities) is not None for p in points)
+        has_accelerations = has_velocities and all(
+            _opt(p.accelerations) is not None for p in points
+        )
+
+        def stack(field: str) -> np.ndarray:
+            return np.stack([np.asarray(getattr(p, field), float)[order] for p in points])
+
+        q0, dq0, ddq0 = self.desired_state(now)
+        return JointSpline(
+            q0,
+            times,
+            stack("positions"),
+            stack("velocities") if has_velocities else None,
+            stack("accelerations") if has_accelerations else None,
+            dq0,
+            ddq0,
+        )
+
+    def _limit_violation(self, spline: JointSpline) -> str | None:
+        """Why the motion of ``spline`` breaks a velocity, acceleration or jerk limit as a
+        Panda samples it (1 kHz finite differences), or None."""
+        if all(limit is None for limit in self.limits.values()):
+            return None
+        peaks = spline.sampled_derivatives(CONTROL_PERIOD).peaks()
+        sampled = dict(zip(self.limits, peaks, strict=True))
+        units = {"velocity": "rad/s", "acceleration": "rad/s^2", "jerk": "rad/s^3"}
+        for name, limit in self.limits.items():
+            if limit is None:
+                continue
+            over = np.flatnonzero(sampled[name] > limit * (1 + self.limit_tolerance))
+            if over.size:
+                j = over[np.argmax(sampled[name][over] / limit[over])]
+                return (
+                    f"{self.joint_names[j]} {name} {sampled[name][j]:.4g} {units[name]} "
+                    f"exceeds its limit {limit[j]:.4g} {units[name]} (executed spline sampled "
+                    f"at {1 / CONTROL_PERIOD:.0f} Hz)"
                 )
-                / h,
-            )
-            basis = np.stack([p0, v0, p1, v1])
-            return c[0] @ basis, c[1] @ basis
-        a0, a1 = self._acc[k] * h * h, self._acc[k + 1] * h * h
-        d = p1 - p0  # quintic with boundary pos/vel/acc, in normalised time
-        c3 = 10 * d - 6 * v0 - 4 * v1 - 1.5 * a0 + 0.5 * a1
-        c4 = -15 * d + 8 * v0 + 7 * v1 + 1.5 * a0 - a1
-        c5 = 6 * d - 3 * v0 - 3 * v1 - 0.5 * a0 + 0.5 * a1
-        pos = p0 + v0 * s + 0.5 * a0 * s**2 + c3 * s**3 + c4 * s**4 + c5 * s**5
-        vel = v0 + a0 * s + 3 * c3 * s**2 + 4 * c4 * s**3 + 5 * c5 * s**4
-        return pos, vel / h
+        return None
 
     def update(
         self, now: float, positions: Sequence[float], velocities: Sequence[float] | None = None
@@ -265,7 +298,7 @@ class JointTrajectoryController:
         desired, vel = self.sample(now)
         if self.status is Status.EXECUTING:
             err = np.abs(q - desired)
-            end = float(self._times[-1])
+            end = self.end_time
             if now < end and self.path_tolerance is not None and np.any(err > self.path_tolerance):
                 return self._abort(q, f"path tolerance exceeded (max error {err.max():.4f})")
             if now >= end:

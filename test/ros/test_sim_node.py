@@ -119,14 +119,15 @@ def test_trajectory_is_executed_and_replaced(sim) -> None:
     start = probe.arm()
     goal = start.copy()
     goal[0] += 0.3
-    msg = joint_trajectory_to_msg(ARM, np.stack([goal]), np.array([1.0]))
+    rest = np.zeros((1, 7))  # cubic: positions only would step the velocity (rejected)
+    msg = joint_trajectory_to_msg(ARM, np.stack([goal]), np.array([1.0]), rest)
     probe.trajectory.publish(msg)
     assert probe.spin_until(lambda: abs(probe.arm()[0] - goal[0]) < 0.01, timeout=20)
     # A jumbled joint order is mapped by name, and a new trajectory replaces the old one.
     back = start.copy()
     order = list(reversed(range(7)))
     probe.trajectory.publish(
-        joint_trajectory_to_msg([ARM[i] for i in order], back[order][None], np.array([1.0]))
+        joint_trajectory_to_msg([ARM[i] for i in order], back[order][None], np.array([1.0]), rest)
     )
     assert probe.spin_until(lambda: np.abs(probe.arm() - back).max() < 0.01, timeout=20)
 
@@ -138,6 +139,7 @@ def test_trajectory_is_executed_and_replaced(sim) -> None:
         ([*ARM[:6], "elbow_joint"], None, "unknown"),
         (ARM, "nan", "finite"),
         (ARM, "out_of_limits", "limit"),
+        (ARM, "too_fast", "panda_joint1 velocity 4 rad/s exceeds its limit 2.175"),
     ],
 )
 def test_bad_trajectories_are_rejected_and_the_arm_holds(sim, names, positions, reason) -> None:
@@ -149,6 +151,8 @@ def test_bad_trajectories_are_rejected_and_the_arm_holds(sim, names, positions, 
         q[0, 2] = math.nan
     elif positions == "out_of_limits":
         q[0, 3] = 1.0  # panda_joint4 must stay below -0.0698
+    elif positions == "too_fast":
+        q[0, 0] += 2.0  # in 0.5 s: 4 rad/s, as a real Panda would refuse
     probe.trajectory.publish(joint_trajectory_to_msg(names, q, np.array([0.5])))
     probe.spin_until(lambda: False, timeout=1.0)
     assert np.abs(probe.arm() - before).max() < 2e-3, "the arm moved on a rejected trajectory"

@@ -76,13 +76,13 @@ def test_peaks_bound_a_dense_sampling(p, v, a, gaps) -> None:
     peaks = spline.peaks()
     t = np.linspace(0.0, spline.duration, 4001)
     q, dq, ddq = spline.evaluate(t)
-    # Exact up to two extrema closer than a sample spacing (module doc): 1e-5 relative here.
-    slack = 1 + 1e-5
+    # Exact up to two extrema closer than a sample spacing (module doc); the position range
+    # is widened by the bound, so it always holds.
+    slack = 1 + 1e-3
     assert np.all(np.abs(dq).max(axis=0) <= peaks.velocity * slack + 1e-9)
     assert np.all(np.abs(ddq).max(axis=0) <= peaks.acceleration * slack + 1e-9)
-    span = peaks.highest - peaks.lowest
-    assert np.all(q.min(axis=0) >= peaks.lowest - 1e-5 * span - 1e-9)
-    assert np.all(q.max(axis=0) <= peaks.highest + 1e-5 * span + 1e-9)
+    assert np.all(q.min(axis=0) >= peaks.lowest - 1e-12)
+    assert np.all(q.max(axis=0) <= peaks.highest + 1e-12)
     fd = spline.sampled_derivatives(1e-3).peaks()  # a C2 spline: differences stay below
     assert np.all(fd[0] <= peaks.velocity + 1e-9)
     assert np.all(fd[1] <= peaks.acceleration + 1e-6)

@@ -12,6 +12,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # headless offscreen rendering, befor
 pytest.importorskip("mujoco", reason="mujoco is not installed (pip install mujoco)")
 
 from action_images_ros.core.kinematics import quat_to_matrix, rotation_error  # noqa: E402
+from action_images_ros.core.safety import SafetyLimits, limit_joint_trajectory  # noqa: E402
 from action_images_ros.sim.experts import (  # noqa: E402
     START_REGION,
     random_start,
@@ -26,8 +27,8 @@ from action_images_ros.sim.panda_sim import (  # noqa: E402
 from action_images_ros.sim.scene import CUBE_HALF, CameraConfig, SceneConfig  # noqa: E402
 from action_images_ros.sim.tasks import TASKS, make_task  # noqa: E402
 from action_images_ros.sim.trajectory_controller import (  # noqa: E402
-    JointTrajectory,
     Status,
+    TrajectoryGoal,
     TrajectoryPoint,
 )
 
@@ -68,13 +69,28 @@ def test_controller_tracks_trajectory_in_sim(sim: PandaSim) -> None:
     sim.reset()
     q0 = sim.joint_positions()
     q1 = q0 + np.array([0.4, 0.3, -0.3, 0.4, 0.4, -0.3, 0.5])
-    points = [TrajectoryPoint(q0 + (q1 - q0) * k / 10, 0.15 * k) for k in range(1, 11)]
+    times = 0.15 * np.arange(1, 11)
+    ramp = q0 + (q1 - q0) * np.arange(1, 11)[:, None] / 10
     order = [6, 0, 3, 1, 5, 2, 4]  # jumbled joint order
-    jumbled = [TrajectoryPoint(p.positions[order], p.time_from_start) for p in points]
-    traj = JointTrajectory([sim.joint_names[i] for i in order], jumbled)
-    assert sim.send_trajectory(traj).accepted
+    names = [sim.joint_names[i] for i in order]
+    # Positions only: the steps of velocity at the knots are what a Panda aborts on.
+    linear = TrajectoryGoal(
+        names, [TrajectoryPoint(q[order], t) for q, t in zip(ramp, times, strict=True)]
+    )
+    result = sim.send_trajectory(linear)
+    assert not result.accepted and "acceleration" in result.reason
+    # Through the safety layer: positions, velocities and accelerations (quintic).
+    limits = SafetyLimits(sim.chain.lower, sim.chain.upper, sim.chain.velocity_limits)
+    safe = limit_joint_trajectory(q0, ramp, times, limits)
+    points = [
+        TrajectoryPoint(q[order], t, v[order], a[order])
+        for q, t, v, a in zip(
+            safe.positions, safe.times, safe.velocities, safe.accelerations, strict=True
+        )
+    ]
+    assert sim.send_trajectory(TrajectoryGoal(names, points)).accepted
     worst = 0.0
-    while sim.time < 1.5:
+    while sim.time < safe.times[-1]:
         sim.step(0.02)
         worst = max(worst, np.abs(sim.joint_positions() - sim.controller.sample(sim.time)[0]).max())
     sim.step(0.5)
@@ -86,7 +102,7 @@ def test_controller_tracks_trajectory_in_sim(sim: PandaSim) -> None:
 def test_rejected_trajectory_robot_holds_still(sim: PandaSim) -> None:
     sim.reset()
     q0 = sim.joint_positions()
-    bad = JointTrajectory(sim.joint_names, [TrajectoryPoint(q0 + [0, 0, 0, 5, 0, 0, 0], 1.0)])
+    bad = TrajectoryGoal(sim.joint_names, [TrajectoryPoint(q0 + [0, 0, 0, 5, 0, 0, 0], 1.0)])
     result = sim.send_trajectory(bad)
     assert not result.accepted and "panda_joint4" in result.reason
     sim.step(1.0)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from action_images_ros.sim.trajectory_controller import (
-    JointTrajectory,
     JointTrajectoryController,
     Status,
+    TrajectoryGoal,
 )
 from action_images_ros.sim.trajectory_controller import TrajectoryPoint as P
 
@@ -25,44 +25,38 @@ def ctrl() -> JointTrajectoryController:
     return c
 
 
-def send(
-    c: JointTrajectoryController,
-    traj: JointTrajectory,
-    now: float = 0.0,
-    q: np.ndarray = START,
-    dq: np.ndarray | None = None,
-):
-    return c.set_trajectory(traj, now, q, dq)
+def send(c: JointTrajectoryController, traj: TrajectoryGoal, now: float = 0.0):
+    return c.set_trajectory(traj, now)
 
 
-def ok_traj() -> JointTrajectory:
-    return JointTrajectory(NAMES, [P([0.2, 0.0, 0.0], 1.0), P([0.4, 0.2, -0.2], 2.0)])
+def ok_traj() -> TrajectoryGoal:
+    return TrajectoryGoal(NAMES, [P([0.2, 0.0, 0.0], 1.0), P([0.4, 0.2, -0.2], 2.0)])
 
 
 @pytest.mark.parametrize(
     ("traj", "reason"),
     [
-        (JointTrajectory([], [P([0, 0, 0], 1.0)]), "no joint names"),
-        (JointTrajectory(NAMES, []), "no points"),
-        (JointTrajectory(["j1", "j1", "j2"], [P([0, 0, 0], 1.0)]), "duplicate joint names"),
-        (JointTrajectory(["j1", "j2", "jx"], [P([0, 0, 0], 1.0)]), "unknown joint names"),
-        (JointTrajectory(["j1", "j2"], [P([0, 0], 1.0)]), "missing joints: ['j3']"),
-        (JointTrajectory(NAMES, [P([0, 0], 1.0)]), "positions has 2 values for 3 joints"),
-        (JointTrajectory(NAMES, [P([0, 0, 0], 1.0, [0, 0])]), "velocities has 2 values"),
-        (JointTrajectory(NAMES, [P([0, 0, 0], 1.0, [0, 0, 0], [0])]), "accelerations has 1"),
-        (JointTrajectory(NAMES, [P([0, np.nan, 0], 1.0)]), "non-finite positions"),
-        (JointTrajectory(NAMES, [P([0, 0, 0], 1.0, [0, np.inf, 0])]), "non-finite velocities"),
-        (JointTrajectory(NAMES, [P([0, 0, 0], np.nan)]), "invalid time_from_start"),
-        (JointTrajectory(NAMES, [P([0, 0, 0], -1.0)]), "invalid time_from_start"),
-        (JointTrajectory(NAMES, [P([0, 0, 0], 1.0), P([0, 0, 0], 1.0)]), "not strictly increasing"),
-        (JointTrajectory(NAMES, [P([0, 0, 0], 2.0), P([0, 0, 0], 1.0)]), "not strictly increasing"),
-        (JointTrajectory(NAMES, [P([0, 1.5, 0], 1.0)]), "j2 position 1.5000 outside limits"),
+        (TrajectoryGoal([], [P([0, 0, 0], 1.0)]), "no joint names"),
+        (TrajectoryGoal(NAMES, []), "no points"),
+        (TrajectoryGoal(["j1", "j1", "j2"], [P([0, 0, 0], 1.0)]), "duplicate joint names"),
+        (TrajectoryGoal(["j1", "j2", "jx"], [P([0, 0, 0], 1.0)]), "unknown joint names"),
+        (TrajectoryGoal(["j1", "j2"], [P([0, 0], 1.0)]), "missing joints: ['j3']"),
+        (TrajectoryGoal(NAMES, [P([0, 0], 1.0)]), "positions has 2 values for 3 joints"),
+        (TrajectoryGoal(NAMES, [P([0, 0, 0], 1.0, [0, 0])]), "velocities has 2 values"),
+        (TrajectoryGoal(NAMES, [P([0, 0, 0], 1.0, [0, 0, 0], [0])]), "accelerations has 1"),
+        (TrajectoryGoal(NAMES, [P([0, np.nan, 0], 1.0)]), "non-finite positions"),
+        (TrajectoryGoal(NAMES, [P([0, 0, 0], 1.0, [0, np.inf, 0])]), "non-finite velocities"),
+        (TrajectoryGoal(NAMES, [P([0, 0, 0], np.nan)]), "invalid time_from_start"),
+        (TrajectoryGoal(NAMES, [P([0, 0, 0], -1.0)]), "invalid time_from_start"),
+        (TrajectoryGoal(NAMES, [P([0, 0, 0], 1.0), P([0, 0, 0], 1.0)]), "not strictly increasing"),
+        (TrajectoryGoal(NAMES, [P([0, 0, 0], 2.0), P([0, 0, 0], 1.0)]), "not strictly increasing"),
+        (TrajectoryGoal(NAMES, [P([0, 1.5, 0], 1.0)]), "j2 position 1.5000 outside limits"),
         (
-            JointTrajectory(NAMES, [P([0, 0, 0], 1.0, [0, 3.0, 0]), P([0, 0, 0], 2.0, [0, 0, 0])]),
+            TrajectoryGoal(NAMES, [P([0, 0, 0], 1.0, [0, 3.0, 0]), P([0, 0, 0], 2.0, [0, 0, 0])]),
             "j2 velocity exceeds",
         ),
-        (JointTrajectory(NAMES, [P([0, 0, 0], 1.0, [0.1, 0, 0])]), "non-zero velocity"),
-        (JointTrajectory(NAMES, [P([0, 0, 0], 1.0)], start_time=2.0), "already past"),
+        (TrajectoryGoal(NAMES, [P([0, 0, 0], 1.0, [0.1, 0, 0])]), "non-zero velocity"),
+        (TrajectoryGoal(NAMES, [P([0, 0, 0], 1.0)], start_time=2.0), "already past"),
     ],
 )
 def test_rejections_hold_still(ctrl: JointTrajectoryController, traj, reason: str) -> None:
@@ -80,7 +74,7 @@ def test_rejections_hold_still(ctrl: JointTrajectoryController, traj, reason: st
 def test_rejected_trajectory_leaves_active_one(ctrl: JointTrajectoryController) -> None:
     assert send(ctrl, ok_traj()).accepted
     before = ctrl.sample(1.5)
-    assert not send(ctrl, JointTrajectory(NAMES, [P([0, 5, 0], 1.0)]), now=0.5).accepted
+    assert not send(ctrl, TrajectoryGoal(NAMES, [P([0, 5, 0], 1.0)]), now=0.5).accepted
     np.testing.assert_array_equal(ctrl.sample(1.5)[0], before[0])
     assert ctrl.status is Status.EXECUTING
 
@@ -100,20 +94,19 @@ def test_linear_interpolation_and_hold(ctrl: JointTrajectoryController) -> None:
 
 
 def test_jumbled_joint_order_is_mapped(ctrl: JointTrajectoryController) -> None:
-    traj = JointTrajectory(["j3", "j1", "j2"], [P([0.3, 0.1, 0.2], 1.0, [0, 0, 0])])
+    traj = TrajectoryGoal(["j3", "j1", "j2"], [P([0.3, 0.1, 0.2], 1.0, [0, 0, 0])])
     assert send(ctrl, traj).accepted
     np.testing.assert_allclose(ctrl.sample(1.0)[0], [0.1, 0.2, 0.3])
-    bad = JointTrajectory(["j3", "j1", "j2"], [P([0.3, 0.1, 1.5], 1.0)])
+    bad = TrajectoryGoal(["j3", "j1", "j2"], [P([0.3, 0.1, 1.5], 1.0)])
     assert "j2 position 1.5000" in send(ctrl, bad).reason
 
 
 def test_cubic_hermite_with_velocities(ctrl: JointTrajectoryController) -> None:
     pts = [P([0.5, 0.0, 0.0], 1.0, [0.5, 0.0, 0.0]), P([1.0, 0.0, 0.0], 2.0, [0, 0, 0])]
-    dq0 = np.array([0.2, 0.0, 0.0])
-    assert send(ctrl, JointTrajectory(NAMES, pts), q=START, dq=dq0).accepted
+    assert send(ctrl, TrajectoryGoal(NAMES, pts)).accepted
     pos, vel = ctrl.sample(0.0)
     np.testing.assert_allclose(pos, START, atol=1e-12)
-    np.testing.assert_allclose(vel, dq0, atol=1e-12)  # starts from the current velocity
+    np.testing.assert_allclose(vel, 0.0, atol=1e-12)  # from the hold, at rest
     pos, vel = ctrl.sample(1.0)
     np.testing.assert_allclose(pos[0], 0.5)
     np.testing.assert_allclose(vel[0], 0.5)
@@ -127,50 +120,69 @@ def test_cubic_hermite_with_velocities(ctrl: JointTrajectoryController) -> None:
 
 def test_quintic_with_accelerations(ctrl: JointTrajectoryController) -> None:
     pts = [P([0.5, 0, 0], 1.0, [0.5, 0, 0], [1.0, 0, 0]), P([1.0, 0, 0], 2.0, [0, 0, 0], [0] * 3)]
-    assert send(ctrl, JointTrajectory(NAMES, pts)).accepted
-    eps = 1e-5
-
-    def acc(t: float) -> float:
-        return (ctrl.sample(t + eps)[1][0] - ctrl.sample(t - eps)[1][0]) / (2 * eps)
-
-    assert acc(1.0 + 2 * eps) == pytest.approx(1.0, abs=1e-3)
-    assert acc(2.0 - 2 * eps) == pytest.approx(0.0, abs=1e-3)
+    assert send(ctrl, TrajectoryGoal(NAMES, pts)).accepted
+    assert ctrl.desired_state(1.0)[2][0] == pytest.approx(1.0)
+    assert ctrl.desired_state(2.0 - 1e-9)[2][0] == pytest.approx(0.0, abs=1e-6)
     assert ctrl.sample(1.0 + 1e-9)[0][0] == pytest.approx(0.5)
 
 
-def test_new_trajectory_replaces_and_splines_from_current_state(
+def test_new_trajectory_replaces_and_splines_from_the_desired_state(
+    ctrl: JointTrajectoryController,
+) -> None:
+    moving = [
+        P([0.5, 0.0, 0.0], 1.0, [0.5, 0, 0], [0, 0, 0]),
+        P([1.0, 0, 0], 2.0, [0] * 3, [0] * 3),
+    ]
+    assert send(ctrl, TrajectoryGoal(NAMES, moving)).accepted
+    now = 0.7
+    q, dq, ddq = ctrl.desired_state(now)
+    assert abs(dq[0]) > 0.1 and abs(ddq[0]) > 0.01  # mid-motion
+    new = TrajectoryGoal(NAMES, [P([-0.5, -0.5, -0.5], 2.0, [0] * 3, [0] * 3)])
+    assert send(ctrl, new, now=now).accepted
+    q2, dq2, ddq2 = ctrl.desired_state(now)  # continues the motion at the switch
+    np.testing.assert_allclose(q2, q)
+    np.testing.assert_allclose(dq2, dq)
+    np.testing.assert_allclose(ddq2, ddq)
+    # the old points (1.0 at t = 2) are gone: the new goal is reached at now + 2
+    np.testing.assert_allclose(ctrl.sample(now + 2.0)[0], [-0.5, -0.5, -0.5])
+    assert ctrl.end_time == pytest.approx(now + 2.0)
+
+
+def test_positions_only_after_a_motion_starts_from_where_the_motion_is(
     ctrl: JointTrajectoryController,
 ) -> None:
     assert send(ctrl, ok_traj()).accepted
     now = 0.5
-    current = ctrl.sample(now)[0] + 0.01  # the measured state lags the command a little
-    new = JointTrajectory(NAMES, [P([-0.5, -0.5, -0.5], 1.0)])
-    assert send(ctrl, new, now=now, q=current).accepted
+    current = ctrl.sample(now)[0]
+    new = TrajectoryGoal(NAMES, [P([-0.5, -0.5, -0.5], 1.0)])
+    assert send(ctrl, new, now=now).accepted
     np.testing.assert_allclose(ctrl.sample(now)[0], current)
     np.testing.assert_allclose(ctrl.sample(now + 0.5)[0], (current + [-0.5] * 3) / 2)
-    # the old points (0.4, 0.2, -0.2 at t = 2) are gone
-    np.testing.assert_allclose(ctrl.sample(2.0)[0], [-0.5, -0.5, -0.5])
 
 
 def test_first_point_at_time_zero_jumps(ctrl: JointTrajectoryController) -> None:
-    traj = JointTrajectory(NAMES, [P([0.0, 0.0, 0.0], 0.0), P([0.2, 0.2, 0.2], 1.0)])
-    assert send(ctrl, traj, now=3.0).accepted
-    np.testing.assert_allclose(ctrl.sample(3.0)[0], [0.0, 0.0, 0.0], atol=1e-6)
-    np.testing.assert_allclose(ctrl.sample(3.5)[0], [0.1, 0.1, 0.1])
+    traj = TrajectoryGoal(NAMES, [P([0.0, 0.0, 0.0], 0.0), P([0.2, 0.2, 0.2], 1.0)])
+    unlimited = JointTrajectoryController(NAMES, [-1.0] * 3, [1.0] * 3)
+    unlimited.reset(START)
+    assert send(unlimited, traj, now=3.0).accepted
+    np.testing.assert_allclose(unlimited.sample(3.0 + 1e-9)[0], [0.0, 0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(unlimited.sample(3.5)[0], [0.1, 0.1, 0.1])
+    result = send(ctrl, traj, now=3.0)  # with a velocity limit the jump is refused
+    assert not result.accepted and "velocity" in result.reason
 
 
-def test_future_start_time_holds_until_start(ctrl: JointTrajectoryController) -> None:
-    traj = JointTrajectory(NAMES, [P([0.5, 0.5, 0.5], 1.0)], start_time=2.0)
+def test_future_start_time_stretches_the_first_segment(ctrl: JointTrajectoryController) -> None:
+    # JTC splines from the state at receipt (t = 1) to point 0 at start_time + 1 = 3.
+    traj = TrajectoryGoal(NAMES, [P([0.5, 0.5, 0.5], 1.0)], start_time=2.0)
     assert send(ctrl, traj, now=1.0).accepted
-    np.testing.assert_allclose(ctrl.sample(1.5)[0], START)
-    np.testing.assert_allclose(ctrl.sample(2.5)[0], (START + 0.5) / 2)
+    np.testing.assert_allclose(ctrl.sample(1.0)[0], START)
+    np.testing.assert_allclose(ctrl.sample(2.0)[0], (START + 0.5) / 2)
     np.testing.assert_allclose(ctrl.sample(3.0)[0], [0.5, 0.5, 0.5])
+    assert ctrl.end_time == pytest.approx(3.0)
 
 
 def test_partly_elapsed_trajectory_skips_old_points(ctrl: JointTrajectoryController) -> None:
-    traj = JointTrajectory(
-        NAMES, [P([0.9, 0.9, 0.9], 1.0), P([0.5, 0.5, 0.5], 3.0)], start_time=1.0
-    )
+    traj = TrajectoryGoal(NAMES, [P([0.9, 0.9, 0.9], 1.0), P([0.5, 0.5, 0.5], 3.0)], start_time=1.0)
     assert send(ctrl, traj, now=3.0).accepted  # point 0 was due at t = 2: ignored
     np.testing.assert_allclose(ctrl.sample(3.5)[0], (START + 0.5) / 2)
 
@@ -180,22 +192,109 @@ def test_status_success_and_path_tolerance_abort() -> None:
         NAMES, [-1] * 3, [1] * 3, path_tolerance=0.05, goal_tolerance=0.01, goal_time_tolerance=0.2
     )
     c.reset(START)
-    assert c.set_trajectory(ok_traj(), 0.0, START).accepted
+    assert c.set_trajectory(ok_traj(), 0.0).accepted
     assert c.active
     c.update(0.5, c.sample(0.5)[0])
     assert c.status is Status.EXECUTING
     c.update(2.0, [0.4, 0.2, -0.2])
     assert c.status is Status.SUCCEEDED
     # a measured state far from the command aborts and holds where the robot is
-    assert c.set_trajectory(ok_traj(), 3.0, START).accepted
+    assert c.set_trajectory(ok_traj(), 3.0).accepted
     stuck = START + [0.1, 0.0, 0.0]
     pos, vel = c.update(3.5, stuck)
     assert c.status is Status.ABORTED and "path tolerance" in c.last_reason
     np.testing.assert_allclose(pos, stuck)
     np.testing.assert_allclose(c.sample(10.0)[0], stuck)
     # goal tolerance missed after goal_time_tolerance: aborted
-    assert c.set_trajectory(ok_traj(), 20.0, START).accepted
+    assert c.set_trajectory(ok_traj(), 20.0).accepted
     c.update(22.0, [0.4, 0.2, -0.2 + 0.02])
     assert c.status is Status.EXECUTING
     c.update(22.3, [0.4, 0.2, -0.2 + 0.02])
     assert c.status is Status.ABORTED and "goal tolerance" in c.last_reason
+
+
+@pytest.fixture
+def panda_like() -> JointTrajectoryController:
+    c = JointTrajectoryController(
+        NAMES,
+        [-3.0] * 3,
+        [3.0] * 3,
+        velocity_limits=[2.0, 2.0, 2.0],
+        acceleration_limits=[15.0, 7.5, 10.0],
+        jerk_limits=[7500.0, 3750.0, 5000.0],
+    )
+    c.reset(np.zeros(3))
+    return c
+
+
+def _quintic_move(target: list[float], duration: float) -> TrajectoryGoal:
+    return TrajectoryGoal(NAMES, [P(target, duration, [0.0] * 3, [0.0] * 3)])
+
+
+@pytest.mark.parametrize(
+    ("traj", "reason"),
+    [
+        # positions only, J1 by 2 rad in 0.1 s: 20 rad/s
+        (TrajectoryGoal(NAMES, [P([2.0, 0, 0], 0.1)]), "j1 velocity 20 rad/s exceeds its limit 2"),
+        # slow, but linear from rest: the velocity steps at t = 0, a 1 kHz acceleration spike
+        (TrajectoryGoal(NAMES, [P([0, 0.5, 0], 1.0)]), "j2 acceleration 500 rad/s^2 exceeds"),
+        # smooth (quintic) but too quick for j3's acceleration: 5.77 * 0.3 / 0.4^2 = 10.8
+        (_quintic_move([0, 0, 0.3], 0.4), "j3 acceleration 10.82 rad/s^2 exceeds its limit 10"),
+        # a tiny, quick quintic: within the acceleration limit, beyond the jerk limit
+        (_quintic_move([0.0001, 0, 0], 0.006), "j1 jerk 1.157e+04 rad/s^3 exceeds its limit 7500"),
+    ],
+)
+def test_motions_a_panda_would_abort_are_rejected(panda_like, traj, reason: str) -> None:
+    result = send(panda_like, traj, now=1.0)
+    assert not result.accepted
+    assert reason in result.reason and "1000 Hz" in result.reason
+    assert panda_like.status is Status.IDLE
+    np.testing.assert_array_equal(panda_like.sample(1.5)[0], 0.0)
+
+
+def test_motions_within_the_limits_are_accepted(panda_like) -> None:
+    assert send(panda_like, _quintic_move([0.5, 0.3, -0.3], 1.0)).accepted
+    assert send(panda_like, TrajectoryGoal(NAMES, [P([0, 0.2, 0], 1.0, [0.0] * 3)]), 2.0).accepted
+
+
+def test_a_rejected_motion_leaves_the_active_one_running(panda_like) -> None:
+    assert send(panda_like, _quintic_move([0.5, 0.3, -0.3], 1.0)).accepted
+    before = [panda_like.sample(t)[0] for t in (0.6, 0.8, 1.2)]
+    result = send(panda_like, TrajectoryGoal(NAMES, [P([0, 0, 0], 0.5)]), now=0.5)
+    assert not result.accepted and "acceleration" in result.reason
+    assert panda_like.status is Status.EXECUTING
+    for t, q in zip((0.6, 0.8, 1.2), before, strict=True):
+        np.testing.assert_array_equal(panda_like.sample(t)[0], q)
+
+
+def test_a_replacement_is_judged_from_the_moving_state(panda_like) -> None:
+    """The same goal is fine from rest and refused while the arm moves the other way fast:
+    the executed spline starts from the desired velocity."""
+    away = _quintic_move([0.0, 0.0, 1.0], 1.0)
+    back = TrajectoryGoal(NAMES, [P([0.0, 0.0, 0.3], 0.5, [0.0] * 3, [0.0] * 3)])
+    assert send(panda_like, away).accepted
+    assert panda_like.desired_state(0.5)[1][2] == pytest.approx(1.875)  # j3 at its peak
+    result = send(panda_like, back, now=0.5)
+    assert not result.accepted and "j3" in result.reason
+    fresh = JointTrajectoryController(
+        NAMES, [-3.0] * 3, [3.0] * 3, [2.0] * 3, acceleration_limits=[15, 7.5, 10],
+        jerk_limits=[7500, 3750, 5000],
+    )  # fmt: skip
+    fresh.reset(panda_like.sample(0.5)[0])
+    assert send(fresh, back, now=0.5).accepted
+
+
+def test_consecutive_accepted_trajectories_join_without_jumps(panda_like) -> None:
+    assert send(panda_like, _quintic_move([0.0, 0.0, 1.0], 1.2)).accepted
+    before = [panda_like.sample(x)[0] for x in np.arange(500, 600) * 1e-3]
+    continuation = TrajectoryGoal(NAMES, [P([0.0, 0.0, 1.2], 1.0, [0.0] * 3, [0.0] * 3)])
+    assert send(panda_like, continuation, now=0.6).accepted
+    after = [panda_like.sample(x)[0] for x in np.arange(600, 1700) * 1e-3]
+    q = np.stack(before + after)
+    jerk = np.abs(np.diff(q, 3, axis=0)).max(axis=0) / 1e-3**3
+    assert np.all(jerk <= np.array([7500.0, 3750.0, 5000.0]) * 1.01)
+
+
+def test_bad_limits_are_refused() -> None:
+    with pytest.raises(ValueError, match="jerk limits need one value per joint"):
+        JointTrajectoryController(NAMES, [-1] * 3, [1] * 3, jerk_limits=[1.0])
