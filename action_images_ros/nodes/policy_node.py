@@ -85,6 +85,11 @@ class PolicyNode(Node):
                 f"joint_names lists {len(self.joint_names)}"
             )
         self.limits = _safety_limits(p, self.chain)
+        if p["chunk_merge"] != "crossfade":  # declared for the model-side merge to come
+            raise ValueError(
+                f"chunk_merge {p['chunk_merge']!r}: this node merges chunks by crossfade only "
+                "(inpainting the executed steps needs the model side)"
+            )
         self.policy = policy if policy is not None else _load_policy(p)
         self.queue = ActionQueue(ExecutionConfig(p["blend_time"], p["replan_margin"]))
         self.sync = CameraSynchronizer(
