@@ -176,6 +176,7 @@ class PolicyNode(Node):
         with self._lock:
             self.enabled = enable
             self.queue.clear()  # a plan made during the dry run starts afresh
+            self._commanded = None  # the preview was never executed: continue from the arm
         self.get_logger().warning(
             f"{'enabled' if enable else 'dry run'}: commands go to "
             f"{self._trajectory[enable].topic_name}"
