@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-pytest.importorskip("launch", reason="needs the ROS 2 launch package (a ROS distribution)")
+# "launch.actions": the repository's launch/ folder alone imports as a namespace package "launch".
+pytest.importorskip("launch.actions", reason="needs the ROS 2 launch package (a ROS distribution)")
 pytest.importorskip("launch_ros", reason="needs launch_ros (a ROS distribution)")
 
 from launch import LaunchContext, LaunchDescription  # noqa: E402
