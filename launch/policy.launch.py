@@ -1,45 +1,63 @@
-"""The policy node: `ros2 launch action_images_ros policy.launch.py checkpoint:=/path/to/model`.
+"""The policy node: `ros2 launch action_images_ros policy.launch.py policy_config:=robot.yaml`.
 
-`config:=` selects the parameter file (default: config/policy_sim.yaml; for a real robot copy
-config/policy_real_robot.template.yaml); `task:=` names the model's task (or the instruction of a
-text-conditioned model); `enable_control:=true` lets it move the robot.
+`policy_config:=` is the parameter file (default config/policy_sim.yaml, the simulated Panda;
+for a real arm start from config/robots/ or config/policy_real_robot.template.yaml, see
+docs/real_robot.md). Every other argument left empty keeps the config's value. The robot model
+comes from the config's `urdf` or `robot_description` (else the latched /robot_description of
+robot_state_publisher), or from `urdf:=`; only with the default sim config is the packaged Panda
+URDF passed for you. The node starts in dry run (trajectories on ~/preview/joint_trajectory)
+unless `enable_control:=true` or a call of its ~/enable service.
 """
 
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from pathlib import Path
+
+from launch import LaunchContext, LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
-from launch_ros.parameter_descriptions import ParameterValue
-from launch_ros.substitutions import FindPackageShare
+
+from action_images_ros.launch_support import (
+    existing_file,
+    package_share,
+    packaged_urdf,
+    parameter_overrides,
+)
+
+OVERRIDES = {"checkpoint": str, "device": str, "task": str, "enable_control": bool, "urdf": str}
+SIM_CONFIG = package_share(__file__) / "config" / "policy_sim.yaml"
+
+
+def _policy_node(context: LaunchContext) -> list[Node]:
+    config = LaunchConfiguration("policy_config").perform(context)
+    existing_file("policy_config", config)
+    arguments = {name: LaunchConfiguration(name).perform(context) for name in OVERRIDES}
+    if not arguments["urdf"] and Path(config).resolve() == SIM_CONFIG.resolve():
+        arguments["urdf"] = str(packaged_urdf())
+    if arguments["urdf"]:
+        existing_file("urdf", arguments["urdf"])
+    return [
+        Node(
+            package="action_images_ros",
+            executable="policy_node",
+            name="policy",
+            output="screen",
+            parameters=[config, parameter_overrides(arguments, OVERRIDES)],
+        )
+    ]
 
 
 def generate_launch_description() -> LaunchDescription:
-    default_config = PathJoinSubstitution(
-        [FindPackageShare("action_images_ros"), "config", "policy_sim.yaml"]
-    )
+    def argument(name: str, description: str, default: str = "") -> DeclareLaunchArgument:
+        return DeclareLaunchArgument(name, default_value=default, description=description)
+
     return LaunchDescription(
         [
-            DeclareLaunchArgument("config", default_value=default_config),
-            DeclareLaunchArgument("checkpoint", description="model directory"),
-            DeclareLaunchArgument("device", default_value="cpu"),
-            DeclareLaunchArgument("task", default_value=""),
-            DeclareLaunchArgument("enable_control", default_value="false"),
-            Node(
-                package="action_images_ros",
-                executable="policy_node",
-                name="policy",
-                output="screen",
-                parameters=[
-                    LaunchConfiguration("config"),
-                    {
-                        "checkpoint": LaunchConfiguration("checkpoint"),
-                        "device": LaunchConfiguration("device"),
-                        "task": LaunchConfiguration("task"),
-                        "enable_control": ParameterValue(
-                            LaunchConfiguration("enable_control"), value_type=bool
-                        ),
-                    },
-                ],
-            ),
+            argument("policy_config", "the policy node's parameter file", str(SIM_CONFIG)),
+            argument("checkpoint", "model directory (empty: the config's)"),
+            argument("device", "torch device: cpu | cuda | cuda:1 ... (empty: the config's)"),
+            argument("task", "the model's task name or instruction (empty: the config's)"),
+            argument("enable_control", "true: command the robot; false: dry run (empty: config)"),
+            argument("urdf", "URDF file of the robot (empty: the config's urdf/robot_description)"),
+            OpaqueFunction(function=_policy_node),
         ]
     )

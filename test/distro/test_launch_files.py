@@ -71,7 +71,7 @@ def test_sim_launch_publishes_cameras_and_joint_states() -> None:
 
 @pytest.mark.launch(fixture=sim_launch, shutdown=True)
 def test_sim_node_exits_cleanly_at_shutdown() -> None:
-    assert EXITS and all(code in (0, -2, -15) for code in EXITS), EXITS
+    assert EXITS and all(code == 0 for code in EXITS), EXITS
 
 
 @launch_pytest.fixture
