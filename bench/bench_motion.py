@@ -19,8 +19,8 @@ recording:
 - peak joint acceleration and jerk as multiples of the Franka Panda limits;
 - the fraction of the time the arm is at rest (every joint slower than 0.01 rad/s, measured
   joint states) while the task is unsolved;
-- time to solve and success per task (episodes told apart by the sim's reset: the arm moves to
-  a new start pose between two joint-state samples, faster than any joint can).
+- time to solve and success per task (episodes told apart by the sim's reset: a gap in the
+  joint-state stamps where the arm moves to a new start pose).
 It writes motion.png (joint speed over time around the seams) next to each recording.
 """
 
@@ -205,13 +205,13 @@ def _executed_motion(trajectories: list[dict], joints: dict) -> tuple[np.ndarray
             return np.array([[p[key][i] for i in index] for p in points])
 
         spline = JointSpline(
-            start_positions=state[0],
-            start_velocities=state[1],
-            start_accelerations=state[2],
+            start_position=state[0],
             times=np.array([p["time"] for p in points]),
             positions=column("positions"),
             velocities=column("velocities"),
             accelerations=column("accelerations"),
+            start_velocity=state[1],
+            start_acceleration=state[2],
         )
         local = np.arange(0.0, max(end - start, CONTROL_PERIOD), CONTROL_PERIOD)
         q, dq, ddq = spline.evaluate(local)
@@ -224,13 +224,18 @@ def _executed_motion(trajectories: list[dict], joints: dict) -> tuple[np.ndarray
 
 
 def _episodes(joints: dict, count: int) -> list[tuple[float, float]]:
-    """(start, end) sim times of the episodes: a reset moves the arm faster than any joint."""
-    jumps = np.flatnonzero(np.max(np.abs(np.diff(joints["q"], axis=0)), axis=1) > RESET_JUMP)
-    starts = [joints["t"][0], *joints["t"][jumps + 1]]
-    ends = [*joints["t"][jumps], joints["t"][-1]]
-    if len(starts) != count:
-        print(f"  note: {len(starts)} resets seen for {count} episodes; episode figures skipped")
+    """(start, end) sim times of the `count` episodes. A reset leaves a gap in the joint-state
+    stamps (the sim's clock skips a state period) and moves the arm to a new start pose: the
+    count - 1 largest jumps among the gaps."""
+    step = np.diff(joints["t"])
+    jump = np.max(np.abs(np.diff(joints["q"], axis=0)), axis=1)
+    gaps = np.flatnonzero(step > 1.5 * np.median(step))
+    if len(gaps) < count - 1:
+        print(f"  note: {len(gaps)} resets seen for {count} episodes; episode figures skipped")
         return []
+    resets = np.sort(gaps[np.argsort(jump[gaps])[::-1][: count - 1]])
+    starts = [joints["t"][0], *joints["t"][resets + 1]]
+    ends = [*joints["t"][resets], joints["t"][-1]]
     return list(zip(starts, ends, strict=True))
 
 

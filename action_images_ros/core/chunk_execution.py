@@ -132,9 +132,13 @@ class ActionQueue:
         steps = self.plan.at(due)
         ones = np.ones(count)
         return ActionChunk(
-            steps.positions, steps.quaternions, steps.gripper, due - start_time, ones,
+            steps.positions,
+            steps.quaternions,
+            steps.gripper,
+            due - start_time,
+            ones,
             ones.astype(bool),
-        )  # fmt: skip
+        )
 
     def upcoming(self, now: float) -> PlannedSteps | None:
         """The steps still ahead of `now`, or None when nothing is queued."""

@@ -124,17 +124,29 @@ class VideoActionPolicy:
         positions = np.vstack([observation.ee_position[None], given.positions])
         rotations = quat_to_matrix(np.vstack([observation.ee_quaternion[None], given.quaternions]))
         gripper = np.concatenate([[observation.gripper_openness], given.gripper_openness])
-        drawn = encode(torch.tensor(positions), torch.tensor(rotations),
-                       torch.tensor(gripper), rig, self.config).images  # fmt: skip
+        drawn = encode(
+            torch.tensor(positions),
+            torch.tensor(rotations),
+            torch.tensor(gripper),
+            rig,
+            self.config,
+        ).images
         clips = torch.zeros(1, views, 2, c.frames, c.height, c.width, 3)
         clips[0, :, 0, 0] = torch.from_numpy(frames).float() / 255
         clips[0, :, 1, : len(drawn)] = drawn.transpose(0, 1).float()
         _, height, width, _ = self.model.latent_shape
         out = self.pipeline(
-            clips, plucker_rays(rig, height, width)[None], Mode.POLICY,
-            torch.tensor([self.task_id]), self.steps, self.guidance, self.generator,
-            self.text, self.negative_text, given_action_frames=len(given),
-        )  # fmt: skip
+            clips,
+            plucker_rays(rig, height, width)[None],
+            Mode.POLICY,
+            torch.tensor([self.task_id]),
+            self.steps,
+            self.guidance,
+            self.generator,
+            self.text,
+            self.negative_text,
+            given_action_frames=len(given),
+        )
         future = out[0, :, 1, 1:].permute(1, 0, 2, 3, 4)  # (F-1, V, H, W, 3)
         decoded = decode((future * 255).round().to(torch.uint8), rig, self.config)
         steps = c.frames - 1
@@ -143,9 +155,10 @@ class VideoActionPolicy:
             valid[:, None], decoded.positions.double().numpy(), observation.ee_position
         )
         quaternions = np.where(
-            valid[:, None], matrix_to_quat(decoded.rotations.double().numpy()),
+            valid[:, None],
+            matrix_to_quat(decoded.rotations.double().numpy()),
             observation.ee_quaternion,
-        )  # fmt: skip
+        )
         gripper = decoded.gripper.double().numpy().clip(0, 1)
         confidence = decoded.confidence.double().numpy().clip(0, 1)
         # The given steps come back exactly as given (not as decoded from their drawing).
