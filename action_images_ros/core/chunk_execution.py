@@ -8,6 +8,10 @@ current one executes, and merging it into the queue
   new one over `blend_time` seconds (positions linearly, orientations by slerp, gripper
   linearly); `blend_time = 0` replaces the old plan outright;
 - lets the new plan win after the crossfade (the old plan's later steps are dropped).
+With `merge="inpaint"` (real-time chunking, RTC arXiv 2506.07339) the policy was given the
+steps of the plan that execute while it runs (`ActionQueue.given_actions`) and continued from
+them, so the new chunk replaces the plan outright: it already agrees with what is executing.
+The crossfade stays the way for policies that cannot take given actions.
 Times are absolute seconds on the robot's clock.
 """
 
@@ -20,6 +24,8 @@ from scipy.spatial.transform import Rotation, Slerp
 
 from action_images_ros.core.action_chunk import ActionChunk
 
+MERGE_MODES = ("crossfade", "inpaint")
+
 
 @dataclass(frozen=True)
 class ExecutionConfig:
@@ -28,14 +34,19 @@ class ExecutionConfig:
     Attributes:
         blend_time: crossfade duration from the old plan to the new one (0 = replace).
         replan_margin: ask for the next chunk when less than this many seconds remain queued.
+        merge: "crossfade" (blend a new chunk into the plan over `blend_time`) or "inpaint"
+            (the chunk continued from the given steps: it replaces the plan).
     """
 
     blend_time: float = 0.3
     replan_margin: float = 0.6
+    merge: str = "crossfade"
 
     def __post_init__(self) -> None:
         if self.blend_time < 0 or self.replan_margin < 0:
             raise ValueError("blend_time and replan_margin must be non-negative")
+        if self.merge not in MERGE_MODES:
+            raise ValueError(f"merge must be one of {', '.join(MERGE_MODES)}, got {self.merge!r}")
 
 
 @dataclass(frozen=True)
@@ -89,7 +100,7 @@ class ActionQueue:
         if len(new) == 0:
             return 0
         old = self.upcoming(now)
-        if old is not None and self.config.blend_time > 0:
+        if old is not None and self.config.merge == "crossfade" and self.config.blend_time > 0:
             weight = np.clip((new.times - new.times[0]) / self.config.blend_time, 0.0, 1.0)
             inside = new.times <= old.times[-1]
             weight = np.where(inside, weight, 1.0)
@@ -105,6 +116,29 @@ class ActionQueue:
             new = PlannedSteps(new.times, positions, quaternions, gripper)
         self.plan = new
         return len(new)
+
+    def given_actions(self, start_time: float, until: float, interval: float) -> ActionChunk | None:
+        """The plan at `start_time + k * interval` (k = 1, 2, ...) up to `until` and within the
+        plan, with times relative to `start_time`: the steps that will have been executed when a
+        chunk asked for now arrives (at `until`), for a policy to continue from. None if there
+        are none."""
+        if self.plan is None or interval <= 0:
+            return None
+        last = min(until, float(self.plan.times[-1]))
+        count = int(np.floor((last - start_time) / interval + 1e-9))
+        if count < 1:
+            return None
+        due = start_time + interval * np.arange(1, count + 1)
+        steps = self.plan.at(due)
+        ones = np.ones(count)
+        return ActionChunk(
+            steps.positions,
+            steps.quaternions,
+            steps.gripper,
+            due - start_time,
+            ones,
+            ones.astype(bool),
+        )
 
     def upcoming(self, now: float) -> PlannedSteps | None:
         """The steps still ahead of `now`, or None when nothing is queued."""

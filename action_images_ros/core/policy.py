@@ -24,6 +24,10 @@ class Observation:
         ee_position: (3,) tool centre point in the base frame.
         ee_quaternion: (4,) its orientation (x, y, z, w).
         gripper_openness: 0 closed .. 1 open.
+        given_actions: the steps the robot will execute after `stamp` whatever the policy
+            returns (those due before its chunk can arrive), with times relative to `stamp`, or
+            None. A policy that can take them (`accepts_given_actions`) continues from them
+            (real-time chunking) and returns them unchanged as its first steps.
     """
 
     stamp: float
@@ -34,6 +38,7 @@ class Observation:
     ee_position: np.ndarray
     ee_quaternion: np.ndarray
     gripper_openness: float
+    given_actions: ActionChunk | None = None
 
     def __post_init__(self) -> None:
         views = len(self.images)
@@ -49,7 +54,9 @@ class Observation:
 class Policy(Protocol):
     """Anything that turns an observation into a chunk of end-effector actions.
 
-    `times` of the returned chunk are relative to `observation.stamp`.
+    `times` of the returned chunk are relative to `observation.stamp`. A policy may also have
+    `accepts_given_actions` (True: it continues from `observation.given_actions`) and
+    `frame_interval` (seconds between its steps, the times the given actions must have).
     """
 
     def predict(self, observation: Observation) -> ActionChunk: ...

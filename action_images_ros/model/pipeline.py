@@ -72,18 +72,23 @@ class VideoActionPipeline:
         generator: torch.Generator | None = None,
         text_embeddings: torch.Tensor | None = None,
         negative_text_embeddings: torch.Tensor | None = None,
+        given_action_frames: int = 0,
     ) -> torch.Tensor:
         """`clips` (B, V, 2, F, H, W, 3) in [0, 1], read only where the mode gives frames;
         `rays` (B, V, h, w, 6) at the model's (latent) resolution. Conditioning: `task_ids`
         (0 = none), or `text_embeddings` with `negative_text_embeddings` for guidance.
-        Returns the completed clips in [0, 1]; given frames come back exactly as they went in."""
+        `given_action_frames` (policy mode): future action frames 1..n of `clips` are given too
+        (real-time chunking, see `modes`). Returns the completed clips in [0, 1]; given frames
+        come back exactly as they went in."""
         model, mode = self.model, Mode(mode)
         dtype = next(model.parameters()).dtype
         device = next(model.parameters()).device
         model.check(clips, pixels=True)
         clean = self.space.encode(clips.to(device)).to(dtype)
         batch, views, _, frames = clean.shape[:4]
-        given = _frame_mask(given_mask(mode, frames), clean)
+        # A latent frame is given when all the pixel frames it encodes are.
+        latent_given = given_action_frames // getattr(self.space, "temporal", 1)
+        given = _frame_mask(given_mask(mode, frames, latent_given), clean)
         tasks = torch.zeros(batch, dtype=torch.long) if task_ids is None else task_ids
         tasks = tasks.to(device)
         if (
@@ -108,7 +113,7 @@ class VideoActionPipeline:
             sample = self.scheduler.step(velocity, timestep, sample).prev_sample
             sample = torch.where(given, clean, sample)
         result = self.space.decode(sample.float())
-        pixel_given = _frame_mask(given_mask(mode, clips.shape[3]), clips)
+        pixel_given = _frame_mask(given_mask(mode, clips.shape[3], given_action_frames), clips)
         return torch.where(pixel_given, clips.to(device).float(), result)
 
 

@@ -13,6 +13,7 @@ latent model, the Wan VAE in `vae/`, and optionally a text encoder in `text_enco
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +105,13 @@ class VideoActionPolicy:
             options["text_encoder"].encoder.to(device)
         return cls(model.to(device), **options)
 
+    accepts_given_actions = True
+
+    @property
+    def frame_interval(self) -> float:
+        """Seconds between the model's frames: the times of its chunk steps."""
+        return float(self.model.config.frame_interval)
+
     def predict(self, observation: Observation) -> ActionChunk:
         c = self.model.config
         views = observation.images.shape[0]
@@ -112,20 +120,33 @@ class VideoActionPolicy:
         frames, rig = resize_views(
             observation.images, observation.intrinsics, observation.extrinsics, c.width, c.height
         )
-        current = encode(
-            torch.tensor(observation.ee_position[None]),
-            torch.tensor(quat_to_matrix(observation.ee_quaternion)[None]),
-            torch.tensor([observation.gripper_openness]), rig, self.config,
-        ).images[0]  # fmt: skip
+        given = self._given_steps(observation)
+        positions = np.vstack([observation.ee_position[None], given.positions])
+        rotations = quat_to_matrix(np.vstack([observation.ee_quaternion[None], given.quaternions]))
+        gripper = np.concatenate([[observation.gripper_openness], given.gripper_openness])
+        drawn = encode(
+            torch.tensor(positions),
+            torch.tensor(rotations),
+            torch.tensor(gripper),
+            rig,
+            self.config,
+        ).images
         clips = torch.zeros(1, views, 2, c.frames, c.height, c.width, 3)
         clips[0, :, 0, 0] = torch.from_numpy(frames).float() / 255
-        clips[0, :, 1, 0] = current.float()
+        clips[0, :, 1, : len(drawn)] = drawn.transpose(0, 1).float()
         _, height, width, _ = self.model.latent_shape
         out = self.pipeline(
-            clips, plucker_rays(rig, height, width)[None], Mode.POLICY,
-            torch.tensor([self.task_id]), self.steps, self.guidance, self.generator,
-            self.text, self.negative_text,
-        )  # fmt: skip
+            clips,
+            plucker_rays(rig, height, width)[None],
+            Mode.POLICY,
+            torch.tensor([self.task_id]),
+            self.steps,
+            self.guidance,
+            self.generator,
+            self.text,
+            self.negative_text,
+            given_action_frames=len(given),
+        )
         future = out[0, :, 1, 1:].permute(1, 0, 2, 3, 4)  # (F-1, V, H, W, 3)
         decoded = decode((future * 255).round().to(torch.uint8), rig, self.config)
         steps = c.frames - 1
@@ -133,13 +154,53 @@ class VideoActionPolicy:
         positions = np.where(
             valid[:, None], decoded.positions.double().numpy(), observation.ee_position
         )
-        rotations = decoded.rotations.double().numpy()
-        quaternions = np.where(valid[:, None], matrix_to_quat(rotations), observation.ee_quaternion)
+        quaternions = np.where(
+            valid[:, None],
+            matrix_to_quat(decoded.rotations.double().numpy()),
+            observation.ee_quaternion,
+        )
+        gripper = decoded.gripper.double().numpy().clip(0, 1)
+        confidence = decoded.confidence.double().numpy().clip(0, 1)
+        # The given steps come back exactly as given (not as decoded from their drawing).
+        n = len(given)
+        positions[:n], quaternions[:n] = given.positions, given.quaternions
+        gripper[:n], confidence[:n], valid[:n] = given.gripper_openness, 1.0, True
         return ActionChunk(
             positions=positions,
             quaternions=quaternions,
-            gripper_openness=decoded.gripper.double().numpy().clip(0, 1),
+            gripper_openness=gripper,
             times=c.frame_interval * np.arange(1, steps + 1),
-            confidence=decoded.confidence.double().numpy().clip(0, 1),
+            confidence=confidence,
             valid=valid,
         )
+
+    def _given_steps(self, observation: Observation) -> GivenSteps:
+        """The observation's given actions that fit in the model's frames (at least one future
+        frame stays generated), checked to fall on the model's frame times."""
+        given = observation.given_actions
+        steps = 0 if given is None else min(len(given), self.model.config.frames - 2)
+        if steps <= 0:
+            return GivenSteps(np.zeros((0, 3)), np.zeros((0, 4)), np.zeros(0))
+        expected = self.frame_interval * np.arange(1, steps + 1)
+        if not np.allclose(given.times[:steps], expected, atol=1e-6):
+            raise ValueError(
+                f"given actions must be due at the model's frame times {np.round(expected, 3)} "
+                f"s after the observation, got {np.round(given.times[:steps], 3)}"
+            )
+        if not given.valid[:steps].all():
+            raise ValueError("given actions must all be valid steps")
+        return GivenSteps(
+            given.positions[:steps], given.quaternions[:steps], given.gripper_openness[:steps]
+        )
+
+
+@dataclass(frozen=True)
+class GivenSteps:
+    """The given future steps a chunk continues from: (n, 3), (n, 4) and (n,) arrays."""
+
+    positions: np.ndarray
+    quaternions: np.ndarray
+    gripper_openness: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.positions)

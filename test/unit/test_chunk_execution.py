@@ -65,3 +65,26 @@ def test_remaining_time_triggers_replanning() -> None:
 def test_negative_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="non-negative"):
         ExecutionConfig(blend_time=-1.0)
+
+
+def test_given_actions_are_the_plan_at_the_policy_frame_times_until_the_chunk_arrives() -> None:
+    queue = ActionQueue(ExecutionConfig(merge="inpaint"))
+    assert queue.given_actions(0.0, 1.0, 0.2) is None, "nothing is planned yet"
+    queue.merge(_chunk(0.4), start_time=0.0, now=0.0)  # x = 0.4 + 0.1 t, t = 0.1 .. 1.0
+    given = queue.given_actions(start_time=0.05, until=0.5, interval=0.2)
+    np.testing.assert_allclose(given.times, [0.2, 0.4])
+    np.testing.assert_allclose(given.positions[:, 0], 0.4 + 0.1 * (np.array([0.25, 0.45]) - 0.1))
+    assert given.valid.all()
+    assert queue.given_actions(0.05, 0.2, 0.2) is None, "the chunk arrives before a step is due"
+    far = queue.given_actions(0.0, 5.0, 0.2)
+    assert far.times[-1] == pytest.approx(1.0), "never beyond the end of the plan"
+
+
+def test_an_inpainted_chunk_replaces_the_plan_without_a_crossfade() -> None:
+    queue = ActionQueue(ExecutionConfig(blend_time=0.3, merge="inpaint"))
+    queue.merge(_chunk(0.4), start_time=0.0, now=0.0)
+    queue.merge(_chunk(0.6), start_time=0.25, now=0.3)
+    plan = queue.upcoming(0.3)
+    assert plan.positions[0, 0] == pytest.approx(0.6 + 0.01 * 0), "the new chunk as it is"
+    with pytest.raises(ValueError, match="merge must be one of"):
+        ExecutionConfig(merge="average")

@@ -145,9 +145,9 @@ def test_policy_turns_an_observation_into_a_chunk(tmp_path: Path, denoiser: dict
     )  # fmt: skip
     real_pipeline, noise = policy.pipeline, []
 
-    def pipeline_spy(*args: object) -> torch.Tensor:  # the noise each chunk starts from
+    def pipeline_spy(*args: object, **kwargs: object) -> torch.Tensor:  # each chunk's noise
         noise.append(torch.randn(8, generator=torch.Generator().set_state(args[6].get_state())))
-        return real_pipeline(*args)
+        return real_pipeline(*args, **kwargs)
 
     policy.pipeline = pipeline_spy
     chunk = policy.predict(observation)
@@ -163,6 +163,51 @@ def test_policy_turns_an_observation_into_a_chunk(tmp_path: Path, denoiser: dict
         policy.predict(Observation(**{**observation.__dict__, "images": observation.images[:1],
                                       "intrinsics": np.stack([k]),
                                       "extrinsics": np.eye(4)[None]}))  # fmt: skip
+
+
+def test_given_future_action_frames_are_kept_and_the_rest_generated() -> None:
+    """Real-time chunking: in policy mode, future action frames 1..n can be given as well."""
+    pipeline = VideoActionPipeline(tiny())
+    inputs = clips(1)
+    out = pipeline(inputs, rays(1), Mode.POLICY, num_inference_steps=2,
+                   generator=torch.Generator().manual_seed(1), given_action_frames=1)  # fmt: skip
+    assert torch.equal(out[:, :, 1, :2], inputs[:, :, 1, :2])
+    assert not torch.equal(out[:, :, 1, 2], inputs[:, :, 1, 2])
+    assert not torch.equal(out[:, :, 0, 1], inputs[:, :, 0, 1])
+    with pytest.raises(ValueError, match=r"in \[0, 1\] for 3 frames"):
+        given_mask(Mode.POLICY, 3, given_action_frames=2)  # nothing left to generate
+    with pytest.raises(ValueError, match="policy-mode option"):
+        given_mask(Mode.ACTION_LABELING, 3, given_action_frames=1)
+
+
+def test_policy_continues_from_given_actions_and_returns_them_exactly(tmp_path: Path) -> None:
+    from action_images_ros.core.action_chunk import ActionChunk
+    from action_images_ros.core.policy import Observation
+    from action_images_ros.model.policy import VideoActionPolicy
+
+    tiny().save_pretrained(tmp_path / "model")
+    policy = VideoActionPolicy.from_pretrained(tmp_path / "model", num_inference_steps=2)
+    assert policy.accepts_given_actions and policy.frame_interval == pytest.approx(0.2)
+    k = np.array([[60.0, 0, 31.5], [0, 60.0, 31.5], [0, 0, 1]])
+    second = np.eye(4)
+    second[0, 3] = 0.4
+    given = ActionChunk.from_poses(
+        np.array([[0.21, 0.01, 1.0]]), np.array([[0, 0, 0.1, 0.995]]), np.array([0.3]), 0.2
+    )
+    observation = Observation(
+        stamp=1.0, images=np.zeros((2, 64, 64, 3), np.uint8), intrinsics=np.stack([k, k]),
+        extrinsics=np.stack([np.eye(4), second]), joint_positions=np.zeros(7),
+        ee_position=np.array([0.2, 0.0, 1.0]), ee_quaternion=np.array([0, 0, 0, 1.0]),
+        gripper_openness=1.0, given_actions=given,
+    )  # fmt: skip
+    chunk = policy.predict(observation)
+    assert len(chunk) == FRAMES - 1 and chunk.valid[0]
+    np.testing.assert_array_equal(chunk.positions[0], given.positions[0])
+    np.testing.assert_array_equal(chunk.quaternions[0], given.quaternions[0])
+    assert chunk.gripper_openness[0] == pytest.approx(0.3)
+    late = ActionChunk(**{**given.__dict__, "times": np.array([0.25])})
+    with pytest.raises(ValueError, match="frame times"):
+        policy.predict(Observation(**{**observation.__dict__, "given_actions": late}))
 
 
 def test_lora_trains_only_the_adapters_and_round_trips(tmp_path: Path) -> None:
