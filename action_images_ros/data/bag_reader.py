@@ -14,6 +14,7 @@ with no set near them are counted apart. A truncated MCAP is read up to the cut 
 from __future__ import annotations
 
 import math
+import re
 import struct
 from collections import Counter, deque
 from collections.abc import Iterator
@@ -342,8 +343,9 @@ class BagFrames:
         except ImageConversionError as error:
             self.report.skip(f"image: {error}")
             return None
-        except TransformError as error:
-            self.report.skip(f"transform: {error}")
+        except TransformError as error:  # one reason per missing edge, whatever the stamp
+            reason = re.sub(r", not at -?[0-9.e+-]+ s$", ": asked outside that span", str(error))
+            self.report.skip(f"transform: {reason}")
             return None
         return FrameSet(
             stamp=stamp,

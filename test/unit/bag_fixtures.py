@@ -81,19 +81,22 @@ def write_bag(
         for i in range(int(seconds * camera_rate)):
             if drop(i):
                 continue
+            received = (i + 0.5) / camera_rate  # the recorder's clock keeps running forward
             for c in cameras:
                 t = stamp_of(i, i / camera_rate + rng.uniform(-jitter, jitter))
                 image = rng.integers(0, 255, (SIZE, SIZE, 3), dtype=np.uint8)
                 frame = f"{c}_optical_frame"
                 if camera_info:
-                    bag.write(f"/{c}/camera_info", "sensor_msgs/msg/CameraInfo", t, _info(t, frame))
+                    bag.write(
+                        f"/{c}/camera_info", "sensor_msgs/msg/CameraInfo", received, _info(t, frame)
+                    )
                 if c in silent:
                     continue
                 message = _T["sensor_msgs/msg/Image"](
                     header=_header(t, frame), height=SIZE, width=SIZE, encoding=encoding_of(i),
                     is_bigendian=0, step=SIZE * 3, data=image.reshape(-1),
                 )  # fmt: skip
-                bag.write(f"/{c}/image_raw", "sensor_msgs/msg/Image", t, message)
+                bag.write(f"/{c}/image_raw", "sensor_msgs/msg/Image", received, message)
     return path
 
 
