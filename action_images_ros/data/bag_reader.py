@@ -234,7 +234,15 @@ class BagFrames:
         self._joint_times = np.zeros(0)
         self._joint_positions: list[np.ndarray] = []
         self.source = BagSource(self.path)
-        self._read_small_topics()
+        try:
+            self._read_small_topics()
+        except BaseException:
+            self.source.close()
+            raise
+
+    def close(self) -> None:
+        """Close the bag (iterating again reopens it)."""
+        self.source.close()
 
     def _read_small_topics(self) -> None:
         t, present = self.topics, self.source.topics

@@ -116,12 +116,15 @@ class BagSource:
             raise BagError(f"bag {self.path} does not exist")
         self.truncation: Truncation | None = None
         self._mcap_files: list[Path] = []
+        self._reader = None  # kept open: opening parses metadata.yaml, slow on long bags
         try:
             from rosbags.rosbag2 import Reader
 
-            with Reader(self.path) as reader:
-                self.topics = {c.topic: c.msgtype for c in reader.connections}
+            self._reader = Reader(self.path)
+            self._reader.open()
+            self.topics = {c.topic: c.msgtype for c in self._reader.connections}
         except Exception as error:  # rosbags raises several types for broken bags
+            self._reader = None
             self._mcap_files = self._find_mcap()
             if not self._mcap_files:
                 raise BagError(f"cannot read bag {self.path}: {error}") from error
@@ -130,6 +133,11 @@ class BagSource:
                 raise BagError(
                     f"cannot read bag {self.path}: {error}; streaming its MCAP found no channel"
                 ) from error
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
     @property
     def streamed(self) -> bool:
@@ -187,13 +195,16 @@ class BagSource:
         if not wanted:
             return
         if not self._mcap_files:
-            from rosbags.rosbag2 import Reader
+            if self._reader is None:
+                from rosbags.rosbag2 import Reader
 
+                self._reader = Reader(self.path)
+                self._reader.open()
+            reader = self._reader
             try:
-                with Reader(self.path) as reader:
-                    connections = [c for c in reader.connections if c.topic in wanted]
-                    for connection, _, raw in reader.messages(connections):
-                        yield connection.topic, connection.msgtype, raw
+                connections = [c for c in reader.connections if c.topic in wanted]
+                for connection, _, raw in reader.messages(connections):
+                    yield connection.topic, connection.msgtype, raw
             except BagError:
                 raise
             except Exception as error:

@@ -132,6 +132,13 @@ def label_bag(
                 images, position[None], rotation[None], np.array([gripper]), rig, 0, config
             )))  # fmt: skip
 
+    import torch
+
+    threads = torch.get_num_threads()
+    if labeler is None:
+        # Drawing one step's action images is a few small tensor operations: on one thread
+        # they run about 20x faster than split across the cores (measured on 2 busy cores).
+        torch.set_num_threads(1)
     try:
         for frame_set in frames:
             if labeler is None:
@@ -157,6 +164,9 @@ def label_bag(
         if annotated is not None:
             annotated.close(keep=False)
         raise
+    finally:
+        torch.set_num_threads(threads)
+        frames.close()
     report = frames.report
     result = LabelResult(
         str(bag), None if writer is None else str(out), 0 if writer is None else writer.steps,
