@@ -179,7 +179,7 @@ class EpisodeWriter:
     def _open_videos(self) -> None:
         for name in self.cameras:
             rgb = VideoWriter(self._staging / "videos" / f"{name}.mp4", "libx264", self.fps,
-                              "yuv444p")  # fmt: skip
+                              "yuv444p", {"preset": "ultrafast"})  # fmt: skip
             action = VideoWriter(self._staging / "action_videos" / f"{name}.mkv", "ffv1", self.fps,
                                  "bgr0")  # fmt: skip
             self._videos.append((rgb, action))

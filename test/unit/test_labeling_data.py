@@ -168,3 +168,15 @@ def test_the_grid_resampler_picks_the_nearest_item() -> None:
     chosen = [item.stamp for item, keep in decisions if keep]
     assert chosen == [0.0, 0.098, 0.4] and len(decisions) == len(items)
     assert resampler.missing == 2  # 0.2 and 0.3 s
+
+
+def test_jobs_label_bags_in_parallel_processes(good_bag: Path, tmp_path: Path) -> None:
+    other = write_bag(tmp_path / "other", seconds=1.0, seed=3)
+    code, summary = _run([good_bag, other, tmp_path / "missing"], tmp_path / "out", "--jobs",
+                         "2", "--keep-going")  # fmt: skip
+    assert code == 1
+    assert [entry["steps_written"] for entry in summary] == [20, 10, 0]
+    assert "does not exist" in summary[2]["error"]
+    first = read_episode(tmp_path / "out" / "good", load_video=False)
+    serial = label_bag(good_bag, tmp_path / "serial", TOPICS, fps=10.0)
+    assert serial.steps_written == first.steps
