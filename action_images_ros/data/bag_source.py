@@ -139,11 +139,6 @@ class BagSource:
             self._reader.close()
             self._reader = None
 
-    @property
-    def streamed(self) -> bool:
-        """True when the bag is read as a raw MCAP stream (rosbags could not open it)."""
-        return bool(self._mcap_files)
-
     def _find_mcap(self) -> list[Path]:
         if self.path.is_file():
             return [self.path] if self.path.suffix == ".mcap" else []
@@ -205,9 +200,7 @@ class BagSource:
                 connections = [c for c in reader.connections if c.topic in wanted]
                 for connection, _, raw in reader.messages(connections):
                     yield connection.topic, connection.msgtype, raw
-            except BagError:
-                raise
-            except Exception as error:
+            except Exception as error:  # a storage file that breaks while being read
                 raise BagError(f"cannot read bag {self.path}: {error}") from error
             return
         for file in self._mcap_files:
