@@ -4,6 +4,8 @@ action-images demo          the simulated demo (see action_images_ros.demo)
 action-images record-demos  scripted sim demonstrations to rosbag2
 action-images label-bag     rosbag2 demonstrations to training episodes
 action-images evaluate      a checkpoint's closed-loop success and labeling error
+action-images export-lerobot   episodes to a LeRobot v3 dataset (with camera models)
+action-images import-lerobot   a LeRobot v3 dataset with camera models to episodes
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ COMMANDS = {
     "record-demos": "action_images_ros.sim.record_demos",
     "label-bag": "action_images_ros.data.label_bag",
     "evaluate": "action_images_ros.evaluate",
+    "export-lerobot": "action_images_ros.data.lerobot:export_main",
+    "import-lerobot": "action_images_ros.data.lerobot:import_main",
 }
 
 
@@ -26,7 +30,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(__doc__.strip(), file=sys.stderr)
         raise SystemExit(0 if argv and argv[0] in ("-h", "--help") else 2)
     command, *rest = argv
-    importlib.import_module(COMMANDS[command]).main(rest)
+    module, _, function = COMMANDS[command].partition(":")
+    # A command's main returns (or raises SystemExit with) its exit status.
+    raise SystemExit(getattr(importlib.import_module(module), function or "main")(rest) or 0)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from scipy.spatial.transform import Rotation  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from action_images_ros.data.episode import find_episodes, read_episode  # noqa: E402
+from action_images_ros.data.windows import timed_windows  # noqa: E402
 from action_images_ros.sim.experts import run_episode  # noqa: E402
 from action_images_ros.sim.panda_sim import PandaSim  # noqa: E402
 from action_images_ros.sim.scene import SceneConfig, default_cameras  # noqa: E402
@@ -60,16 +61,19 @@ def labeling_error(checkpoint: Path, episodes: Path, inference_steps: int) -> di
     model = VideoActionModel.from_pretrained(checkpoint, use_safetensors=True)
     labeler = ModelLabeler(model, num_inference_steps=inference_steps)
     c = model.config
-    position, rotation, gripper, decoded, total = [], [], [], 0, 0
+    position, rotation, gripper, decoded, total, skipped = [], [], [], 0, 0, 0
     paths = find_episodes(episodes)
     if not paths:
         raise FileNotFoundError(f"no episodes (directories with meta.json) in {episodes}")
     for path in tqdm(paths, desc="labeling held-out episodes", unit="episode"):
         episode = read_episode(path)
-        stride = max(1, round(c.frame_interval * episode.fps))
-        span = (c.frames - 1) * stride + 1
-        for start in range(0, episode.steps - span + 1, span):
-            steps = np.arange(start, start + span, stride)
+        windows = timed_windows(episode.timestamps, c.frames, c.frame_interval, fps=episode.fps)
+        skipped += windows.skipped
+        next_free = 0
+        for steps in windows.steps:  # windows that do not overlap, in time order
+            if steps[0] < next_free:
+                continue
+            next_free = steps[-1] + 1
             window = labeler.label(episode.rgb[steps], episode.intrinsics, episode.extrinsics)
             valid = window.valid
             total, decoded = total + len(steps), decoded + int(valid.sum())
@@ -82,6 +86,7 @@ def labeling_error(checkpoint: Path, episodes: Path, inference_steps: int) -> di
             gripper += list((window.gripper[valid] > 0.5) == (episode.gripper[labeled] > 0.5))
     return {
         "steps": total,
+        "windows_skipped_for_time_gaps": skipped,
         "decoded_fraction": decoded / max(total, 1),
         "position_error_mm": float(1e3 * np.mean(position)) if position else float("nan"),
         "rotation_error_deg": float(np.mean(rotation)) if rotation else float("nan"),
@@ -104,16 +109,18 @@ def policy_error(checkpoint: Path, episodes: Path, inference_steps: int) -> dict
         episode = read_episode(path)
         task = episode.meta.get("task", "")
         policy.set_task(task if policy.knows_tasks else "")
-        stride = max(1, round(policy.model.config.frame_interval * episode.fps))
+        windows = timed_windows(
+            episode.timestamps, ahead + 1, policy.model.config.frame_interval, fps=episode.fps
+        )
         record = errors.setdefault(task, {"model": [], "standing_still": []})
-        for t in range(0, episode.steps - ahead * stride):
+        for t, last in windows.steps[:, [0, -1]]:
             chunk = policy.predict(Observation(
                 stamp=0.0, images=episode.rgb[t], intrinsics=episode.intrinsics,
                 extrinsics=episode.extrinsics, joint_positions=np.zeros(7),
                 ee_position=episode.positions[t], ee_quaternion=episode.quaternions[t],
                 gripper_openness=float(episode.gripper[t]),
             ))  # fmt: skip
-            truth = episode.positions[t + ahead * stride]
+            truth = episode.positions[last]
             record["model"].append(float(np.linalg.norm(chunk.positions[-1] - truth)))
             record["standing_still"].append(float(np.linalg.norm(episode.positions[t] - truth)))
     return {

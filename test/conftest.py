@@ -6,6 +6,9 @@
   missing, unless ACTION_IMAGES_REQUIRE_ROS=1 (set by scripts/run_tests.sh), where that fails.
 - test/distro: needs packages only a ROS distribution provides (launch_pytest, tf2_ros, ...);
   those tests skip with the missing package named.
+- test/lerobot: loads our LeRobot export with the real `lerobot` package, in the Python 3.12
+  environment scripts/lerobot_check/setup_env.sh makes (LEROBOT_CHECK_VENV, default
+  ~/.cache/action_images_ros/lerobot-venv); skipped with that reason where it is absent.
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
 os.environ.setdefault("RCUTILS_LOGGING_USE_STDOUT", "1")
 
 TEST_ROOT = Path(__file__).parent
+LEROBOT_VENV = Path(
+    os.environ.get("LEROBOT_CHECK_VENV", Path.home() / ".cache/action_images_ros/lerobot-venv")
+)
+LEROBOT_PYTHON = LEROBOT_VENV / "bin" / "python"
 
 
 def _missing(*modules: str) -> list[str]:
@@ -38,8 +45,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ros_missing = _missing("rclpy", "action_images_ros.msg")
     for item in items:
         tier = Path(item.fspath).relative_to(TEST_ROOT).parts[0]
-        if tier in ("ros", "distro"):
+        if tier in ("ros", "distro", "lerobot"):
             item.add_marker(getattr(pytest.mark, tier))
+        if tier == "lerobot" and not LEROBOT_PYTHON.is_file():
+            reason = (
+                f"no lerobot environment at {LEROBOT_VENV} (make it with "
+                "scripts/lerobot_check/setup_env.sh)"
+            )
+            item.add_marker(pytest.mark.skip(reason=reason))
         if tier == "ros" and ros_missing:
             reason = f"ROS tier needs {', '.join(ros_missing)} (run scripts/bootstrap.sh)"
             if os.environ.get("ACTION_IMAGES_REQUIRE_ROS") == "1":

@@ -1,34 +1,40 @@
 """Stream synchronized multi-view frames out of a rosbag2 bag (sqlite3 or MCAP), no ROS needed.
 
 Two passes over the bag keep memory bounded on long recordings: the first reads only the small
-topics (TF, joint states, camera infos, gripper); the second streams the images, matches one
-frame per camera within `slop`, and yields each set with the camera models and the end-effector
-pose at that instant. Nothing is dropped silently: every skipped set comes with a reason.
+topics (TF, joint states, camera infos); the second streams the images, matches one frame per
+camera within `slop` (reading only each message's header), resamples the matched sets onto a
+regular `fps` grid (for each due time the set nearest to it, within `slop`), and decodes only the
+sets it keeps, with the camera models and the end-effector pose at that instant.
+
+Nothing is dropped silently, and the report counts in one unit: every matched set read is
+either yielded or skipped with one reason; camera frames that matched no set and grid steps
+with no set near them are counted apart. A truncated MCAP is read up to the cut (see bag_source).
 """
 
 from __future__ import annotations
 
+import math
+import re
+import struct
 from collections import Counter, deque
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
 from scipy.spatial.transform import Rotation
 
 from action_images_ros.core.images import ImageConversionError, compressed_to_rgb, raw_to_rgb
 from action_images_ros.core.kinematics import SerialChain
+from action_images_ros.core.robot_assets import PANDA_URDF, TOOL_FRAME, base_frame
 from action_images_ros.core.transforms import TransformBuffer, TransformError
-from action_images_ros.sim.scene import URDF_PATH
+from action_images_ros.data.bag_source import BagError, BagSource, Truncation
+
+__all__ = ["BagError", "BagFrames", "BagTopics", "FrameSet", "GridResampler", "ReadReport"]
 
 TYPESTORE = get_typestore(Stores.ROS2_JAZZY)
-
-
-class BagError(ValueError):
-    """A bag that cannot be read as asked (missing, corrupt, missing topics, wrong types)."""
+URDF_PATH = PANDA_URDF
 
 
 @dataclass(frozen=True)
@@ -44,14 +50,14 @@ class BagTopics:
     tf_static: str = "/tf_static"
     gripper_joint: str | None = "panda_finger_joint1"
     gripper_open_position: float = 0.04
-    base_frame: str = "panda_link0"
-    ee_frame: str = "panda_tcp"
+    base_frame: str = field(default_factory=base_frame)  # the URDF's root link
+    ee_frame: str = TOOL_FRAME
     # Where the end-effector pose comes from: "tf" (base_frame -> ee_frame in the bag),
     # "joint_states" (forward kinematics of `arm_joints` on the URDF chain base_frame -> tip_link)
     # or "none" (videos without robot state: FrameSet.ee_pose is None).
     ee_source: str = "tf"
     urdf: str = ""  # "" = the packaged Panda URDF
-    tip_link: str = "panda_hand_tcp"
+    tip_link: str = TOOL_FRAME
     arm_joints: tuple[str, ...] = tuple(f"panda_joint{i}" for i in range(1, 8))
 
     def info_topic(self, camera: str) -> str:
@@ -77,17 +83,107 @@ class FrameSet:
 
 @dataclass
 class ReadReport:
-    """What was read and what was skipped, with reasons."""
+    """What was read, in one unit: matched camera sets.
+
+    `sets` matched sets were read; each was yielded or skipped once, with a reason in `skipped`
+    (so sets == yielded + sum(skipped)). Camera frames that matched no set (`unmatched_frames`,
+    per camera) and due grid steps with no set within the slop (`missing_steps`) are not sets
+    and are counted apart. `truncation` says where a cut MCAP file ended.
+    """
 
     sets: int = 0
+    yielded: int = 0
     skipped: Counter = field(default_factory=Counter)
+    unmatched_frames: Counter = field(default_factory=Counter)
+    missing_steps: int = 0
+    truncation: Truncation | None = None
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] += 1
 
 
+@dataclass(frozen=True)
+class _Candidate:
+    """A matched camera set before decoding: per camera (stamp, message type, CDR, frame id)."""
+
+    stamp: float
+    entries: dict[str, tuple[float, str, bytes, str]]
+
+
+class GridResampler:
+    """Picks, for each due time t0 + k / fps on a regular grid, the item nearest to it.
+
+    Items (anything with a `stamp`, in increasing stamp order) are pushed one by one; each gets
+    exactly one decision, returned by `push` / `finish` as (item, chosen). A due time with no
+    item within `tolerance` is a missing step (`missing`). Each item serves one due time at most.
+    The grid starts at the first item's stamp. Memory: only the items that may still be chosen.
+    """
+
+    def __init__(self, fps: float, tolerance: float) -> None:
+        if not fps > 0 or not tolerance >= 0:
+            raise ValueError(f"need fps > 0 and tolerance >= 0, got {fps} and {tolerance}")
+        self.fps, self.tolerance = fps, tolerance
+        self.missing = 0
+        self._start: float | None = None
+        self._k = 0
+        self._buffer: deque = deque()
+
+    def _due(self) -> float:
+        return self._start + self._k / self.fps
+
+    def push(self, item: object) -> list[tuple[object, bool]]:
+        if self._start is None:
+            self._start = item.stamp
+        decisions: list[tuple[object, bool]] = []
+        while item.stamp > self._due() + self.tolerance:
+            if not self._buffer:  # a gap: every due time before this item is missing
+                gap = (item.stamp - self.tolerance - self._due()) * self.fps
+                skip = max(1, math.ceil(gap - 1e-9))
+                self.missing += skip
+                self._k += skip
+                continue
+            self._resolve(decisions)
+        self._buffer.append(item)
+        return decisions
+
+    def finish(self) -> list[tuple[object, bool]]:
+        decisions: list[tuple[object, bool]] = []
+        while self._buffer:
+            if self._buffer[-1].stamp < self._due() - self.tolerance:  # past the last due time
+                decisions += [(item, False) for item in self._buffer]
+                self._buffer.clear()
+                break
+            self._resolve(decisions)
+        return decisions
+
+    def _resolve(self, decisions: list[tuple[object, bool]]) -> None:
+        """Decide the current due time from the buffer, then move to the next one."""
+        due = self._due()
+        near = [item for item in self._buffer if abs(item.stamp - due) <= self.tolerance]
+        if near:
+            best = min(near, key=lambda item: abs(item.stamp - due))
+            while self._buffer[0] is not best:
+                decisions.append((self._buffer.popleft(), False))
+            decisions.append((self._buffer.popleft(), True))
+        else:
+            self.missing += 1
+        self._k += 1
+        next_due = self._due()
+        while self._buffer and self._buffer[0].stamp < next_due - self.tolerance:
+            decisions.append((self._buffer.popleft(), False))
+
+
 def _stamp(header: object) -> float:
     return header.stamp.sec + header.stamp.nanosec * 1e-9
+
+
+def _header_of(raw: bytes) -> tuple[float, str]:
+    """The std_msgs/Header (stamp, frame_id) that begins a CDR-serialized Image or
+    CompressedImage, read without deserializing the pixels."""
+    order = "<" if raw[1] == 1 else ">"
+    sec, nanosec, length = struct.unpack_from(f"{order}iII", raw, 4)
+    frame_id = bytes(raw[16 : 16 + max(length - 1, 0)]).decode()
+    return sec + nanosec * 1e-9, frame_id
 
 
 def _pose(transform: object) -> np.ndarray:
@@ -98,114 +194,152 @@ def _pose(transform: object) -> np.ndarray:
     return pose
 
 
-@contextmanager
-def _open(path: Path) -> Iterator[Reader]:
-    if not Path(path).exists():
-        raise BagError(f"bag {path} does not exist")
-    try:
-        reader = Reader(path)
-        reader.open()
-    except Exception as error:  # rosbags raises several types for broken bags
-        raise BagError(f"cannot read bag {path}: {error}") from error
-    try:
-        yield reader
-    finally:
-        reader.close()
+_IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 
 
 class BagFrames:
-    """Iterate a bag's synchronized frame sets; `report` tells what was skipped and why."""
+    """Iterate a bag's synchronized frame sets; `report` tells what was read and skipped.
 
-    def __init__(self, path: str | Path, topics: BagTopics, slop: float = 0.02) -> None:
-        self.path, self.topics, self.slop = Path(path), topics, slop
+    With `fps`, the sets are resampled onto a regular grid at that rate (see GridResampler,
+    tolerance `slop`); without, every matched set is yielded. Each yielded set keeps its own
+    stamp (the oldest of its frames), so the episode records when each step really was.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        topics: BagTopics,
+        slop: float = 0.02,
+        fps: float | None = None,
+    ) -> None:
+        self.path, self.topics, self.slop, self.fps = Path(path), topics, slop, fps
         if topics.ee_source not in ("tf", "joint_states", "none"):
             raise BagError(
                 f"ee_source must be 'tf', 'joint_states' or 'none', got '{topics.ee_source}'"
             )
+        if fps is not None and not fps > 0:
+            raise BagError(f"fps must be positive, got {fps}")
         self.chain = None
         if topics.ee_source == "joint_states":
-            self.chain = SerialChain.from_urdf(
-                topics.urdf or URDF_PATH, topics.base_frame, topics.tip_link
-            )
+            try:
+                self.chain = SerialChain.from_urdf(
+                    topics.urdf or URDF_PATH, topics.base_frame, topics.tip_link
+                )
+            except (ValueError, KeyError, OSError) as error:
+                raise BagError(f"cannot build the arm chain from the URDF: {error}") from error
         self.report = ReadReport()
         self.transforms = TransformBuffer(tolerance=0.05)
         self.infos: dict[str, np.ndarray] = {}
         self.joint_names: list[str] = []
-        self.joints: list[tuple[float, np.ndarray]] = []
-        self._read_small_topics()
+        self._joint_times = np.zeros(0)
+        self._joint_positions: list[np.ndarray] = []
+        self.source = BagSource(self.path)
+        try:
+            self._read_small_topics()
+        except BaseException:
+            self.source.close()
+            raise
 
-    def _connections(self, reader: Reader, wanted: set[str]) -> list:
-        present = {c.topic for c in reader.connections}
-        return [c for c in reader.connections if c.topic in wanted & present]
+    def close(self) -> None:
+        """Close the bag (iterating again reopens it)."""
+        self.source.close()
 
     def _read_small_topics(self) -> None:
-        t = self.topics
-        with _open(self.path) as reader:
-            present = {c.topic: c.msgtype for c in reader.connections}
-            missing = [topic for topic in t.cameras.values() if topic not in present]
-            if missing:
-                raise BagError(f"{self.path}: no messages on {missing}; topics: {sorted(present)}")
-            images = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
-            wrong = {topic: present[topic] for topic in t.cameras.values()
-                     if present[topic] not in images}  # fmt: skip
-            if wrong:
-                raise BagError(f"{self.path}: camera topics must carry images, got {wrong}")
-            info_topics = {t.info_topic(c): c for c in t.cameras}
-            small = {t.tf, t.tf_static, t.joint_states, *info_topics}
-            for connection, _, raw in reader.messages(self._connections(reader, small)):
-                msg = TYPESTORE.deserialize_cdr(raw, connection.msgtype)
-                topic = connection.topic
-                if topic in (t.tf, t.tf_static):
-                    for tf in msg.transforms:
+        t, present = self.topics, self.source.topics
+        missing = [topic for topic in t.cameras.values() if topic not in present]
+        if missing:
+            raise BagError(f"{self.path}: no messages on {missing}; topics: {sorted(present)}")
+        wrong = {topic: present[topic] for topic in t.cameras.values()
+                 if present[topic] not in _IMAGE_TYPES}  # fmt: skip
+        if wrong:
+            raise BagError(f"{self.path}: camera topics must carry images, got {wrong}")
+        info_topics = {t.info_topic(c): c for c in t.cameras}
+        small = {t.tf, t.tf_static, t.joint_states, *info_topics}
+        times = []
+        for topic, msgtype, raw in self.source.messages(small):
+            msg = TYPESTORE.deserialize_cdr(raw, msgtype)
+            if topic in (t.tf, t.tf_static):
+                for tf in msg.transforms:
+                    try:
                         self.transforms.add(
                             tf.header.frame_id, tf.child_frame_id, _stamp(tf.header),
                             _pose(tf.transform), static=topic == t.tf_static,
                         )  # fmt: skip
-                elif topic == t.joint_states:
-                    self.joint_names = list(msg.name)
-                    self.joints.append((_stamp(msg.header), np.asarray(msg.position)))
-                elif topic in info_topics:
-                    self.infos.setdefault(info_topics[topic], np.reshape(msg.k, (3, 3)))
+                    except TransformError as error:
+                        raise BagError(f"{self.path}: {error}") from error
+            elif topic == t.joint_states:
+                self.joint_names = list(msg.name)
+                times.append(_stamp(msg.header))
+                self._joint_positions.append(np.asarray(msg.position))
+            elif topic in info_topics:
+                self.infos.setdefault(info_topics[topic], np.reshape(msg.k, (3, 3)))
+        order = np.argsort(times, kind="stable")
+        self._joint_times = np.asarray(times)[order]
+        self._joint_positions = [self._joint_positions[i] for i in order]
         lacking = [c for c in t.cameras if c not in self.infos]
         if lacking:
             raise BagError(f"{self.path}: no camera_info for cameras {lacking}")
 
-    def __iter__(self) -> Iterator[FrameSet]:
+    def _candidates(self) -> Iterator[_Candidate]:
+        """Matched camera sets, in stamp order, headers only (pixels stay serialized)."""
         t = self.topics
         by_topic = {topic: camera for camera, topic in t.cameras.items()}
-        pending: dict[str, deque[tuple[float, object, str]]] = {c: deque() for c in t.cameras}
+        pending: dict[str, deque[tuple[float, str, bytes, str]]] = {c: deque() for c in t.cameras}
         last_stamp = -np.inf
-        with _open(self.path) as reader:
-            for connection, _, raw in reader.messages(self._connections(reader, set(by_topic))):
-                camera = by_topic[connection.topic]
-                msg = TYPESTORE.deserialize_cdr(raw, connection.msgtype)
-                pending[camera].append((_stamp(msg.header), msg, msg.header.frame_id))
-                while all(pending.values()):
-                    stamps = [queue[0][0] for queue in pending.values()]
-                    if max(stamps) - min(stamps) > self.slop:  # drop the oldest, unmatched
-                        oldest = min(pending, key=lambda c: pending[c][0][0])
-                        pending[oldest].popleft()
-                        self.report.skip(f"{oldest}: no frame of every camera within slop")
-                        continue
-                    entries = {c: queue.popleft() for c, queue in pending.items()}
-                    stamp = min(entry[0] for entry in entries.values())
-                    if stamp <= last_stamp:
-                        self.report.skip("stamp not after the previous set")
-                        continue
-                    frame_set = self._frame_set(stamp, entries)
-                    if frame_set is not None:
-                        last_stamp = stamp
-                        self.report.sets += 1
-                        yield frame_set
+        for topic, msgtype, raw in self.source.messages(set(by_topic)):
+            camera = by_topic[topic]
+            stamp, frame_id = _header_of(raw)
+            pending[camera].append((stamp, msgtype, raw, frame_id))
+            while all(pending.values()):
+                stamps = [queue[0][0] for queue in pending.values()]
+                if max(stamps) - min(stamps) > self.slop:  # drop the oldest, unmatched
+                    oldest = min(pending, key=lambda c: pending[c][0][0])
+                    pending[oldest].popleft()
+                    self.report.unmatched_frames[oldest] += 1
+                    continue
+                entries = {c: queue.popleft() for c, queue in pending.items()}
+                set_stamp = min(entry[0] for entry in entries.values())
+                self.report.sets += 1
+                if set_stamp <= last_stamp:
+                    self.report.skip("stamp not after the previous set (clock jump or duplicate)")
+                    continue
+                last_stamp = set_stamp
+                yield _Candidate(set_stamp, entries)
         for camera, queue in pending.items():
-            for _ in queue:
-                self.report.skip(f"{camera}: no frame of every camera within slop")
+            if queue:
+                self.report.unmatched_frames[camera] += len(queue)
+        self.report.truncation = self.source.truncation
 
-    def _frame_set(self, stamp: float, entries: dict) -> FrameSet | None:
+    def __iter__(self) -> Iterator[FrameSet]:
+        resampler = GridResampler(self.fps, self.slop) if self.fps else None
+        thinned = f"thinned to {self.fps} Hz (not the set nearest a due time)"
+
+        def decide(decisions: list[tuple[_Candidate, bool]]) -> Iterator[FrameSet]:
+            for candidate, chosen in decisions:
+                if not chosen:
+                    self.report.skip(thinned)
+                    continue
+                frame_set = self._frame_set(candidate)
+                if frame_set is not None:
+                    self.report.yielded += 1
+                    yield frame_set
+
+        for candidate in self._candidates():
+            if resampler is None:
+                yield from decide([(candidate, True)])
+            else:
+                yield from decide(resampler.push(candidate))
+        if resampler is not None:
+            yield from decide(resampler.finish())
+            self.report.missing_steps = resampler.missing
+
+    def _frame_set(self, candidate: _Candidate) -> FrameSet | None:
         images, extrinsics = {}, {}
+        stamp = candidate.stamp
         try:
-            for camera, (_, msg, frame_id) in entries.items():
-                if hasattr(msg, "format"):
+            for camera, (_, msgtype, raw, frame_id) in candidate.entries.items():
+                msg = TYPESTORE.deserialize_cdr(raw, msgtype)
+                if msgtype.endswith("CompressedImage"):
                     images[camera] = compressed_to_rgb(msg.format, msg.data.tobytes())
                 else:
                     images[camera] = raw_to_rgb(
@@ -217,8 +351,9 @@ class BagFrames:
         except ImageConversionError as error:
             self.report.skip(f"image: {error}")
             return None
-        except TransformError as error:
-            self.report.skip(f"transform: {error}")
+        except TransformError as error:  # one reason per missing edge, whatever the stamp
+            reason = re.sub(r", not at -?[0-9.e+-]+ s$", ": asked outside that span", str(error))
+            self.report.skip(f"transform: {reason}")
             return None
         return FrameSet(
             stamp=stamp,
@@ -228,7 +363,7 @@ class BagFrames:
             ee_pose=ee_pose,
             gripper_openness=self._gripper_at(stamp),
             joint_positions=self._joints_at(stamp),
-            frame_ids={camera: entry[2] for camera, entry in entries.items()},
+            frame_ids={camera: entry[3] for camera, entry in candidate.entries.items()},
         )
 
     def _ee_pose(self, stamp: float) -> np.ndarray | None:
@@ -244,10 +379,14 @@ class BagFrames:
         return self.chain.fk(q)
 
     def _joints_at(self, stamp: float) -> np.ndarray | None:
-        if not self.joints:
+        """The joint state nearest in time to `stamp` (None without joint states)."""
+        times = self._joint_times
+        if not len(times):
             return None
-        times = np.array([s for s, _ in self.joints])
-        return self.joints[int(np.argmin(np.abs(times - stamp)))][1]
+        index = int(np.searchsorted(times, stamp))
+        if index == len(times) or (index > 0 and stamp - times[index - 1] < times[index] - stamp):
+            index -= 1
+        return self._joint_positions[index]
 
     def _gripper_at(self, stamp: float) -> float:
         """Measured opening of `gripper_joint` over its open position; 1 when not recorded."""

@@ -14,8 +14,12 @@ tabular data beside them, metadata as JSON):
                                 gripper (T,) in [0, 1], confidence (T,), valid (T,) and, when
                                 known, joint_positions (T, J)
 
+meta.json also names the frames the actions and cameras are in (`frames`: base and
+end_effector); episodes mixed in one dataset must agree on them (`check_frames`).
+
 Episodes are written to a temporary directory beside the target and renamed into place, so an
-interrupted write never leaves a half-written episode.
+interrupted write never leaves a half-written episode. Every file gets the mode the process's
+umask gives a new file (0644 under the usual 022), whatever the writing library chose.
 """
 
 from __future__ import annotations
@@ -38,6 +42,48 @@ _GENERATED_META = ("action_image", "format_version", "fps", "cameras", "width", 
 
 class EpisodeError(ValueError):
     """An episode that cannot be written or read (missing files, mismatched shapes)."""
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (Linux), else by setting it back."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(directory: str | Path) -> None:
+    """Give every file below `directory` the mode a new file gets (0666 & ~umask), and every
+    folder 0777 & ~umask: some writers (safetensors) create files 0600."""
+    mask = _umask()
+    os.chmod(directory, 0o777 & ~mask)
+    for root, folders, files in os.walk(directory):
+        for name in folders:
+            os.chmod(os.path.join(root, name), 0o777 & ~mask)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o666 & ~mask)
+
+
+def check_frames(metas: dict[str, dict]) -> dict[str, str] | None:
+    """The base and end-effector frames shared by episodes (path -> meta); raises
+    EpisodeError naming two episodes whose frames differ. Episodes that do not record their
+    frames (older ones) are taken to agree; None when none records them."""
+    known = {path: meta["frames"] for path, meta in metas.items() if meta.get("frames")}
+    if not known:
+        return None
+    first_path, first = next(iter(known.items()))
+    for path, frames in known.items():
+        if frames != first:
+            raise EpisodeError(
+                f"episodes are in different frames: {first_path} has {first}, {path} has "
+                f"{frames}; label them in one base and end-effector frame"
+            )
+    return dict(first)
 
 
 @dataclass
@@ -133,7 +179,7 @@ class EpisodeWriter:
     def _open_videos(self) -> None:
         for name in self.cameras:
             rgb = VideoWriter(self._staging / "videos" / f"{name}.mp4", "libx264", self.fps,
-                              "yuv444p")  # fmt: skip
+                              "yuv444p", {"preset": "ultrafast"})  # fmt: skip
             action = VideoWriter(self._staging / "action_videos" / f"{name}.mkv", "ffv1", self.fps,
                                  "bgr0")  # fmt: skip
             self._videos.append((rgb, action))
@@ -207,6 +253,7 @@ class EpisodeWriter:
         (self._staging / "cameras.json").write_text(json.dumps(cameras, indent=2) + "\n")
         tensors = {key: np.stack(values) for key, values in self._columns.items()}
         save_file(tensors, self._staging / "actions.safetensors")
+        apply_umask(self._staging)
         self._staging.rename(self.path)
         return self.path
 

@@ -14,33 +14,45 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
-from tqdm import tqdm
+# Heavy modules (torch, cv2, rosbags, av, the model) are imported where they are used, so that
+# `--help` and argument errors answer at once.
+if TYPE_CHECKING:
+    import numpy as np
 
-from action_images_ros.core.action_images import ActionImageConfig, encode
-from action_images_ros.core.cameras import CameraRig
-from action_images_ros.core.overlays import draw_overlays
-from action_images_ros.core.rotations import matrix_to_quat
-from action_images_ros.data.bag_reader import BagError, BagFrames, BagTopics, FrameSet
-from action_images_ros.data.bag_recorder import BagRecorder
-from action_images_ros.data.episode import EpisodeWriter
-from action_images_ros.data.video import write_video
-from action_images_ros.model.labeling import ModelLabeler
-from action_images_ros.model.video_action_model import VideoActionModel
+    from action_images_ros.core.action_images import ActionImageConfig
+    from action_images_ros.data.bag_reader import BagTopics, FrameSet
+    from action_images_ros.model.labeling import ModelLabeler
 
 
 @dataclass
 class LabelResult:
+    """One bag's outcome, in one unit: camera sets read, steps written, each skip reason
+    counted once per set (sets_read == steps_written + sum(skipped)); unmatched camera frames
+    and grid steps with no set are counted apart; `error` is set when the bag failed."""
+
     bag: str
     episode: str | None
-    steps: int
-    skipped: dict[str, int]
+    steps_written: int
+    sets_read: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    unmatched_frames: dict[str, int] = field(default_factory=dict)
+    missing_steps: int = 0
+    truncated: str | None = None
     error: str | None = None
+
+    @property
+    def steps(self) -> int:
+        return self.steps_written
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
 
 
 def _robot_state_actions(frame_set: FrameSet) -> tuple:
@@ -63,20 +75,34 @@ def label_bag(
 ) -> LabelResult:
     """Turn one bag into one episode directory `out` (and `out`.mp4 with `overlay`).
 
-    Actions come from the robot's state (TF or joint states, see BagTopics.ee_source) or, with
-    `labeler`, from the model's action-labeling mode on windows of frames (for videos without
-    robot state; decoded with a confidence per step, undecodable steps flagged invalid). With
-    `annotated_bag`, also write a copy of the bag with `<camera>/action_image` topics (rgb8
-    Image, stamped like the camera set), for `ros2 bag play` + RViz.
+    The bag's camera sets are resampled to `fps` (the set nearest each due time, within `slop`);
+    each step keeps its set's real stamp. Actions come from the robot's state (TF or joint
+    states, see BagTopics.ee_source) or, with `labeler`, from the model's action-labeling mode
+    on windows of frames (for videos without robot state; decoded with a confidence per step,
+    undecodable steps flagged invalid). With `annotated_bag`, also write a copy of the bag with
+    `<camera>/action_image` topics (rgb8 Image, stamped like the camera set), for
+    `ros2 bag play` + RViz. Raises BagError for a bag that cannot be read; a bag that yields no
+    step returns a result whose `error` says why.
     """
+    import numpy as np
+
+    from action_images_ros.core.action_images import ActionImageConfig
+    from action_images_ros.core.cameras import CameraRig
+    from action_images_ros.core.overlays import draw_overlays
+    from action_images_ros.core.rotations import matrix_to_quat
+    from action_images_ros.data.bag_reader import BagFrames
+    from action_images_ros.data.bag_recorder import BagRecorder
+    from action_images_ros.data.episode import EpisodeWriter
+    from action_images_ros.data.video import write_video
+
     config = config or ActionImageConfig.paper()
-    frames = BagFrames(bag, topics, slop)
+    frames = BagFrames(bag, topics, slop, fps=fps)
     cameras = list(topics.cameras)
     writer: EpisodeWriter | None = None
     annotated = BagRecorder(annotated_bag) if annotated_bag is not None else None
     overlay_frames: list[np.ndarray] = []
     window: list[FrameSet] = []
-    next_time = -np.inf
+    end_effector = {"tf": topics.ee_frame, "joint_states": topics.tip_link}.get(topics.ee_source)
 
     def write(frame_set: FrameSet, drawn: np.ndarray, actions: tuple) -> None:
         nonlocal writer
@@ -85,10 +111,11 @@ def label_bag(
         extrinsics = np.stack([frame_set.extrinsics[c] for c in cameras])
         if writer is None:
             source = "model" if labeler else topics.ee_source
-            writer = EpisodeWriter(
-                out, cameras, fps, intrinsics, extrinsics, config,
-                {**(meta or {}), "source": f"bag:{Path(bag).name}", "actions_from": source},
-            )  # fmt: skip
+            episode_meta = {
+                **(meta or {}), "source": f"bag:{Path(bag).name}", "actions_from": source,
+                "frames": {"base": topics.base_frame, "end_effector": end_effector},
+            }  # fmt: skip
+            writer = EpisodeWriter(out, cameras, fps, intrinsics, extrinsics, config, episode_meta)
         position, rotation, gripper, confidence, valid = actions
         writer.append(
             frame_set.stamp, images, drawn, position, matrix_to_quat(rotation), gripper,
@@ -105,12 +132,15 @@ def label_bag(
                 images, position[None], rotation[None], np.array([gripper]), rig, 0, config
             )))  # fmt: skip
 
+    import torch
+
+    threads = torch.get_num_threads()
+    if labeler is None:
+        # Drawing one step's action images is a few small tensor operations: on one thread
+        # they run about 20x faster than split across the cores (measured on 2 busy cores).
+        torch.set_num_threads(1)
     try:
         for frame_set in frames:
-            if frame_set.stamp < next_time - 1e-6:
-                frames.report.skip(f"thinned to {fps} Hz")
-                continue
-            next_time = frame_set.stamp + 1.0 / fps
             if labeler is None:
                 actions = _robot_state_actions(frame_set)
                 write(frame_set, _draw(frame_set, cameras, actions, config), actions)
@@ -121,27 +151,61 @@ def label_bag(
                 window = []
         for _ in window:
             frames.report.skip("the last frames do not fill a model window")
-        if writer is None:
+        if writer is not None:
+            writer.close()
             if annotated is not None:
-                annotated.close(keep=False)
-            return LabelResult(str(bag), None, 0, dict(frames.report.skipped), "no frame set")
-        writer.close()
-        if annotated is not None:
-            annotated.copy_from(bag)
-            annotated.close()
+                annotated.copy_from(bag)
+                annotated.close()
+        elif annotated is not None:
+            annotated.close(keep=False)
     except BaseException:
         if writer is not None:
             writer.discard()
         if annotated is not None:
             annotated.close(keep=False)
         raise
-    if overlay and overlay_frames:
+    finally:
+        torch.set_num_threads(threads)
+        frames.close()
+    report = frames.report
+    result = LabelResult(
+        str(bag), None if writer is None else str(out), 0 if writer is None else writer.steps,
+        report.sets, dict(report.skipped), dict(report.unmatched_frames), report.missing_steps,
+        report.truncation.describe() if report.truncation else None,
+    )  # fmt: skip
+    if writer is None:
+        result.error = _why_no_step(report, cameras)
+    elif overlay and overlay_frames:
         write_video(out.with_suffix(".mp4"), np.stack(overlay_frames), fps)
-    return LabelResult(str(bag), str(out), writer.steps, dict(frames.report.skipped))
+    return result
+
+
+def _why_no_step(report: object, cameras: list[str]) -> str:
+    """Why a bag gave no step, naming what was lacking."""
+    if report.sets == 0:
+        silent = [c for c in cameras if report.unmatched_frames.get(c, 0) == 0]
+        if silent and len(silent) < len(cameras):
+            return f"no frame set: no images from camera(s) {silent}"
+        if not any(report.unmatched_frames.values()):
+            return "no frame set: the camera topics hold no images"
+        return "no frame set: no frames of every camera within the slop"
+    reasons = ", ".join(f"{n} x {r}" for r, n in report.skipped.items())
+    return f"no frame set could be labeled ({report.sets} read: {reasons})"
+
+
+def _robot_state_actions(frame_set: FrameSet) -> tuple:
+    """Actions measured on the robot: pose, gripper, confidence 1, valid."""
+    pose = frame_set.ee_pose
+    return pose[:3, 3], pose[:3, :3], frame_set.gripper_openness, 1.0, True
 
 
 def _draw(frame_set: FrameSet, cameras: list[str], actions: tuple, config) -> np.ndarray:
     """The action image of one measured action in every view (V, H, W, 3) uint8."""
+    import torch
+
+    from action_images_ros.core.action_images import encode
+    from action_images_ros.core.cameras import CameraRig
+
     height, width = frame_set.images[cameras[0]].shape[:2]
     rig = CameraRig.from_arrays(
         [frame_set.intrinsics[c] for c in cameras], [frame_set.extrinsics[c] for c in cameras],
@@ -155,6 +219,8 @@ def _draw(frame_set: FrameSet, cameras: list[str], actions: tuple, config) -> np
 
 
 def _label_window(window: list[FrameSet], cameras: list[str], labeler: ModelLabeler, write) -> None:
+    import numpy as np
+
     first = window[0]
     labeled = labeler.label(
         np.stack([[fs.images[c] for c in cameras] for fs in window]),
@@ -170,26 +236,78 @@ def _label_window(window: list[FrameSet], cameras: list[str], labeler: ModelLabe
         write(frame_set, labeled.action_images[index], actions)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("bags", nargs="+", type=Path)
+_LABELERS: dict[str, ModelLabeler] = {}  # per process: a --jobs worker loads the model once
+
+
+def _labeler(model: str | None) -> ModelLabeler | None:
+    if model is None:
+        return None
+    if model not in _LABELERS:
+        from action_images_ros.model.labeling import ModelLabeler
+        from action_images_ros.model.video_action_model import VideoActionModel
+
+        loaded = VideoActionModel.from_pretrained(model, use_safetensors=True)
+        _LABELERS[model] = ModelLabeler(loaded)
+    return _LABELERS[model]
+
+
+def _label_job(job: dict) -> LabelResult:
+    """Label one bag of a run (in this process or a --jobs worker); any failure becomes the
+    result's `error`, naming the reason, so one bad bag never ends the others' labeling."""
+    bag = Path(job["bag"])
+    try:
+        return label_bag(
+            bag, Path(job["out"]), job["topics"], job["fps"], job["slop"], job["overlay"],
+            annotated_bag=job["annotated"], labeler=_labeler(job["model"]), meta=job["meta"],
+        )  # fmt: skip
+    except Exception as error:  # noqa: BLE001 -- reported per bag, the run's status fails
+        from action_images_ros.data.bag_reader import BagError
+
+        reason = str(error) if isinstance(error, BagError) else f"{type(error).__name__}: {error}"
+        return LabelResult(str(bag), None, 0, error=reason)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; the frame defaults come from the packaged robot model."""
+    from action_images_ros.core.robot_assets import TOOL_FRAME, base_frame
+
+    parser = argparse.ArgumentParser(
+        prog="action-images label-bag",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("bags", nargs="+", type=Path, help="rosbag2 directories (or .mcap files)")
     parser.add_argument("--out", type=Path, required=True, help="directory for the episodes")
     parser.add_argument(
-        "--camera", action="append", default=[], metavar="NAME=TOPIC",
-        help="a camera and its Image or CompressedImage topic (repeat; default: the sim's 3)",
+        "--camera", action="append", default=argparse.SUPPRESS, metavar="NAME=TOPIC",
+        help="a camera and its Image or CompressedImage topic (repeat; default: the sim's "
+        "front, left and right on /<name>/image_raw)",
     )  # fmt: skip
-    parser.add_argument("--joint-states", default="/joint_states")
-    parser.add_argument("--base-frame", default="panda_link0")
-    parser.add_argument("--ee-frame", default="panda_tcp")
+    parser.add_argument("--joint-states", default="/joint_states", help="JointState topic")
+    parser.add_argument(
+        "--base-frame", default=base_frame(),
+        help="frame the actions and cameras are expressed in (the URDF's root link)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--ee-frame", default=TOOL_FRAME, help="end-effector TF frame (for --ee-source tf)"
+    )
     parser.add_argument(
         "--ee-source", choices=["tf", "joint_states", "none"], default="tf",
-        help="end-effector pose from TF (base-frame -> ee-frame), by forward kinematics, or "
-        "none (with --model)",
+        help="end-effector pose from TF (base-frame -> ee-frame), by forward kinematics "
+        "(base-frame -> tip-link), or none (with --model)",
     )  # fmt: skip
-    parser.add_argument("--urdf", default="", help="URDF for --ee-source joint_states")
-    parser.add_argument("--tip-link", default="panda_hand_tcp")
-    parser.add_argument("--fps", type=float, default=10.0)
-    parser.add_argument("--slop", type=float, default=0.02)
+    parser.add_argument(
+        "--urdf", default="", help="URDF for --ee-source joint_states ('' = the packaged Panda)"
+    )
+    parser.add_argument("--tip-link", default=TOOL_FRAME, help="URDF tool link for FK")
+    parser.add_argument(
+        "--fps", type=float, default=10.0, help="episode rate: the set nearest each due time"
+    )
+    parser.add_argument(
+        "--slop", type=float, default=0.02,
+        help="seconds: largest stamp spread within a camera set, and largest distance of a "
+        "set from its due time",
+    )  # fmt: skip
     parser.add_argument("--overlay", action="store_true", help="also write <episode>.mp4")
     parser.add_argument(
         "--annotated-bags", action="store_true",
@@ -203,46 +321,110 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--task", default="", help="the task the demonstrations show (episode meta 'task': "
         "the model's task conditioning is learned per task name)",
     )  # fmt: skip
+    parser.add_argument(
+        "--keep-going", action="store_true",
+        help="after a bag fails, label the others (the exit status still fails at the end)",
+    )  # fmt: skip
+    parser.add_argument("--jobs", type=int, default=1, help="bags labeled in parallel processes")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Label every bag; exits 1 when any bag failed (the summary names each failure)."""
+    parser = build_parser()
     args = parser.parse_args(argv)
-    labeler = (
-        ModelLabeler(VideoActionModel.from_pretrained(args.model, use_safetensors=True))
-        if args.model is not None
-        else None
-    )
-    cameras = dict(item.split("=", 1) for item in args.camera) or {
-        c: f"/{c}/image_raw" for c in ("front", "left", "right")
-    }
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
+    if not args.fps > 0 or not args.slop >= 0:
+        parser.error(f"need --fps > 0 and --slop >= 0, got {args.fps} and {args.slop}")
+    given = getattr(args, "camera", [])
+    cameras = dict(item.split("=", 1) for item in given if "=" in item)
+    if len(cameras) != len(given):
+        parser.error(f"--camera takes NAME=TOPIC, got {given}")
+    from action_images_ros.data.bag_reader import BagTopics
+
+    cameras = cameras or {c: f"/{c}/image_raw" for c in ("front", "left", "right")}
     topics = BagTopics(
         cameras=cameras, joint_states=args.joint_states, base_frame=args.base_frame,
         ee_frame=args.ee_frame, ee_source=args.ee_source, urdf=args.urdf,
         tip_link=args.tip_link,
     )  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
-    results = []
-    for bag in tqdm(args.bags, desc="labeling bags", unit="bag"):
-        try:
-            annotated = args.out / f"{bag.name}_annotated" if args.annotated_bags else None
-            results.append(
-                label_bag(
-                    bag,
-                    args.out / bag.name,
-                    topics,
-                    args.fps,
-                    args.slop,
-                    args.overlay,
-                    annotated_bag=annotated,
-                    labeler=labeler,
-                    meta={"task": args.task} if args.task else None,
-                )  # fmt: skip
-            )
-        except (BagError, ValueError) as error:
-            results.append(LabelResult(str(bag), None, 0, {}, str(error)))
-    summary = [result.__dict__ for result in results]
+    jobs = [
+        {
+            "bag": str(bag),
+            "out": str(args.out / bag.name),
+            "topics": topics,
+            "fps": args.fps,
+            "slop": args.slop,
+            "overlay": args.overlay,
+            "annotated": args.out / f"{bag.name}_annotated" if args.annotated_bags else None,
+            "model": None if args.model is None else str(args.model),
+            "meta": {"task": args.task} if args.task else None,
+        }  # fmt: skip
+        for bag in args.bags
+    ]
+    results = _run(jobs, args.jobs, args.keep_going)
+    summary = [asdict(result) for result in results]
     (args.out / "labeling_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     for result in results:
-        status = f"{result.steps} steps" if result.episode else f"FAILED: {result.error}"
-        skipped = ", ".join(f"{n} x {r}" for r, n in result.skipped.items()) or "nothing"
-        print(f"{result.bag}: {status}; skipped {skipped}")
+        print(_describe(result))
+    failed = [result for result in results if result.failed]
+    if failed:
+        print(
+            f"{len(failed)} of {len(results)} bags FAILED (see {args.out}/labeling_summary.json)",
+            file=sys.stderr,
+        )
+        raise SystemExit(1)
+    return 0
+
+
+def _run(jobs: list[dict], workers: int, keep_going: bool) -> list[LabelResult]:
+    """Label the jobs in order (or in `workers` processes); without `keep_going`, stop at the
+    first failure and list the bags not attempted."""
+    results: dict[int, LabelResult] = {}
+    if workers == 1:
+        for index, job in enumerate(jobs):
+            results[index] = _label_job(job)
+            if results[index].failed and not keep_going:
+                break
+    else:
+        import multiprocessing
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+        context = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            futures = {pool.submit(_label_job, job): index for index, job in enumerate(jobs)}
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    results[futures[future]] = future.result()
+                if not keep_going and any(r.failed for r in results.values()):
+                    for future in pending:
+                        future.cancel()
+                    finished = [f for f in pending if not f.cancelled()]
+                    for future in finished:
+                        results[futures[future]] = future.result()
+                    break
+    skipped_reason = "not attempted: an earlier bag failed (use --keep-going to label it)"
+    return [
+        results.get(index) or LabelResult(job["bag"], None, 0, error=skipped_reason)
+        for index, job in enumerate(jobs)
+    ]
+
+
+def _describe(result: LabelResult) -> str:
+    if result.failed:
+        return f"{result.bag}: FAILED: {result.error}"
+    skipped = ", ".join(f"{n} x {r}" for r, n in result.skipped.items()) or "none"
+    line = (
+        f"{result.bag}: {result.steps_written} steps from {result.sets_read} sets read; "
+        f"skipped sets: {skipped}; {result.missing_steps} missing steps"
+    )
+    if result.truncated:
+        line += f"; TRUNCATED: {result.truncated}"
+    return line
 
 
 if __name__ == "__main__":

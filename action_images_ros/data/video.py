@@ -17,12 +17,25 @@ import numpy as np
 
 
 class VideoWriter:
-    """Encodes RGB frames (H, W, 3) uint8 into `path` with `codec` in `pixel_format`."""
+    """Encodes RGB frames (H, W, 3) uint8 into `path` with `codec` in `pixel_format`.
 
-    def __init__(self, path: str | Path, codec: str, fps: float, pixel_format: str) -> None:
+    `options` go to the encoder (e.g. {"preset": "ultrafast"} for libx264: episodes are written
+    while labeling, where the default preset costs about 4x the rest of a step).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        codec: str,
+        fps: float,
+        pixel_format: str,
+        options: dict[str, str] | None = None,
+    ) -> None:
         self._container = av.open(str(path), "w")
         self._stream = self._container.add_stream(codec, rate=Fraction(fps).limit_denominator(1000))
         self._stream.pix_fmt = pixel_format
+        if options:
+            self._stream.options = dict(options)
         self._started = False
 
     def write(self, frame: np.ndarray) -> None:

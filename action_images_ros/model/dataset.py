@@ -3,6 +3,9 @@
 Frames are resized to the model's size once, when the episodes are loaded; action images are
 drawn again at that size from the recorded actions (exact, and the blobs keep their
 size relative to the image). Each item also carries the cameras' Plücker rays and a task id.
+Windows are built from the steps' timestamps (data.windows): frames `frame_interval` apart in
+time, windows across a missing step skipped and counted (`skipped_windows`). Episodes must
+agree on their base and end-effector frames.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from torch.utils.data import Dataset
 
 from action_images_ros.core.action_images import encode
 from action_images_ros.core.rotations import quat_to_matrix
-from action_images_ros.data.episode import find_episodes, read_episode
+from action_images_ros.data.episode import check_frames, find_episodes, read_episode
+from action_images_ros.data.windows import timed_windows
 from action_images_ros.model.video_action_model import VideoActionModel, plucker_rays
 from action_images_ros.model.views import resize_views
 
@@ -29,17 +33,23 @@ class EpisodeClips(Dataset):
         paths = find_episodes(episodes)
         if not paths:
             raise FileNotFoundError(f"no episodes (directories with meta.json) in {episodes}")
-        self.tasks = sorted({read_episode(p, load_video=False).meta.get("task", "") for p in paths})
+        metas = {str(p): read_episode(p, load_video=False).meta for p in paths}
+        check_frames(metas)
+        self.tasks = sorted({meta.get("task", "") for meta in metas.values()})
         if len(self.tasks) + 1 > c.num_tasks:
             raise ValueError(f"{len(self.tasks)} tasks but the model embeds {c.num_tasks - 1}")
-        self.items: list[tuple[torch.Tensor, torch.Tensor, int, int]] = []
-        self.windows: list[tuple[int, int]] = []
+        self.items: list[tuple[torch.Tensor, torch.Tensor, int]] = []
+        self.windows: list[tuple[int, torch.Tensor]] = []  # (episode item, step indices)
+        self.skipped_windows = 0
         self.window_tasks: list[int] = []  # task id of each window
         for path in paths:
             episode = read_episode(path)
             if len(episode.cameras) != c.views:
                 raise ValueError(f"{path} has {len(episode.cameras)} views, the model {c.views}")
-            stride = max(1, round(c.frame_interval * episode.fps))
+            windows = timed_windows(
+                episode.timestamps, self.frames, c.frame_interval, fps=episode.fps
+            )
+            self.skipped_windows += windows.skipped
             rgb, rig = resize_views(
                 episode.rgb, episode.intrinsics, episode.extrinsics, c.width, c.height
             )
@@ -50,12 +60,14 @@ class EpisodeClips(Dataset):
             clip = torch.stack([torch.from_numpy(rgb).float() / 255, actions], dim=2)  # T,V,2,..
             task = self.tasks.index(episode.meta.get("task", "")) + 1
             index = len(self.items)
-            self.items.append((clip, plucker_rays(rig, *model.latent_shape[1:3]), task, stride))
-            last = episode.steps - (self.frames - 1) * stride
-            self.windows += [(index, start) for start in range(max(0, last))]
-            self.window_tasks += [task] * max(0, last)
+            self.items.append((clip, plucker_rays(rig, *model.latent_shape[1:3]), task))
+            self.windows += [(index, torch.from_numpy(steps)) for steps in windows.steps]
+            self.window_tasks += [task] * len(windows.steps)
         if not self.windows:
-            raise ValueError(f"no episode in {episodes} is long enough for {self.frames} frames")
+            raise ValueError(
+                f"no episode in {episodes} holds {self.frames} frames {c.frame_interval} s apart "
+                f"({self.skipped_windows} windows skipped for gaps in time)"
+            )
 
     def task_balancing_weights(self) -> torch.Tensor:
         """A sampling weight per window such that every task is drawn equally often, however
@@ -68,9 +80,9 @@ class EpisodeClips(Dataset):
         return len(self.windows)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        item, start = self.windows[index]
-        clip, rays, task, stride = self.items[item]
-        frames = clip[start : start + self.frames * stride : stride]  # (F, V, 2, H, W, 3)
+        item, steps = self.windows[index]
+        clip, rays, task = self.items[item]
+        frames = clip[steps]  # (F, V, 2, H, W, 3)
         return {
             "clips": frames.permute(1, 2, 0, 3, 4, 5).contiguous(),
             "rays": rays,

@@ -17,6 +17,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from action_images_ros.core.robot_assets import TOOL_FRAME, base_frame
 from action_images_ros.data.bag_recorder import BagRecorder
 from action_images_ros.sim.experts import (
     EXPERTS,
@@ -29,8 +30,9 @@ from action_images_ros.sim.scene import SceneConfig, default_cameras
 from action_images_ros.sim.tasks import make_task
 from action_images_ros.sim.trajectory_controller import Acceptance, TrajectoryGoal
 
-BASE_FRAME = "panda_link0"
-TCP_FRAME = "panda_tcp"
+# The frames a real Panda's TF tree names (franka_description): the URDF root and its TCP.
+BASE_FRAME = base_frame()
+TCP_FRAME = TOOL_FRAME
 
 
 def optical_frame(camera: str) -> str:

@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 
 from action_images_ros.core.kinematics import SerialChain
+from action_images_ros.core.robot_assets import PANDA_URDF, TOOL_FRAME
 from action_images_ros.core.rotations import euler_to_matrix, matrix_to_quat
 
-ASSETS = Path(__file__).parent / "assets" / "panda"
-URDF_PATH = ASSETS / "panda.urdf"
+ASSETS = PANDA_URDF.parent
+URDF_PATH = PANDA_URDF
 ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
 FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
 FINGER_MAX = 0.04  # metres of travel per finger (openness 1)
@@ -32,7 +33,7 @@ CUBE_HALF = 0.02
 # The reach target is only drawn (no collisions): a ball big enough to cover a few pixels in
 # the small model's 32 x 32 px views (a 4 cm one blurred into about one faint pixel).
 TARGET_RADIUS = 0.035
-TCP_LINK = "panda_hand_tcp"
+TCP_LINK = TOOL_FRAME
 
 
 def panda_chain(urdf: str | Path = URDF_PATH) -> SerialChain:

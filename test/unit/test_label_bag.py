@@ -31,11 +31,14 @@ def test_label_bags_into_episodes(tmp_path: Path, capsys: pytest.CaptureFixture)
     broken = tmp_path / "bags" / "broken"
     broken.mkdir()
     out = tmp_path / "episodes"
-    main([str(bag), str(broken), "--out", str(out), "--fps", "5", "--overlay", "--annotated-bags"])
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(bag), str(broken), "--out", str(out), "--fps", "5", "--overlay",
+              "--annotated-bags", "--keep-going"])  # fmt: skip
+    assert exit_info.value.code == 1, "a bag failed"
 
     episode = read_episode(tmp_path / "episodes" / "pick")
     assert episode.steps >= 10 and episode.cameras == ["front", "left", "right"]
-    assert np.all(np.diff(episode.timestamps) >= 0.2 - 1e-6), "thinned to 5 Hz"
+    assert np.allclose(np.diff(episode.timestamps), 0.2, atol=0.021), "resampled to 5 Hz"
     assert episode.gripper.min() < 0.5 < episode.gripper.max(), "the grasp closes the gripper"
     rig = CameraRig.from_arrays(episode.intrinsics, episode.extrinsics, 64, 64)
     decoded = decode(torch.tensor(episode.action_images), rig)
@@ -44,7 +47,8 @@ def test_label_bags_into_episodes(tmp_path: Path, capsys: pytest.CaptureFixture)
     assert (tmp_path / "episodes" / "pick.mp4").stat().st_size > 1000
 
     summary = json.loads((tmp_path / "episodes" / "labeling_summary.json").read_text())
-    assert summary[0]["steps"] == episode.steps and "thinned to 5.0 Hz" in summary[0]["skipped"]
+    assert summary[0]["steps_written"] == episode.steps
+    assert any(reason.startswith("thinned to 5.0 Hz") for reason in summary[0]["skipped"])
     assert summary[1]["episode"] is None and "cannot read bag" in summary[1]["error"]
     assert "FAILED" in capsys.readouterr().out
 

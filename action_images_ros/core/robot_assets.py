@@ -1,0 +1,36 @@
+"""The packaged robot model and the frame names derived from it, without importing the sim.
+
+`action_images_ros.sim` sets MUJOCO_GL when imported, so code that only needs the URDF path or
+the frame names (bag reading, labeling defaults) takes them from here instead. The base frame
+is the URDF's root link (the link no joint moves); the tool frame is the Panda's TCP between
+the fingertip pads, named as franka_description names it (`panda_hand_tcp`).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ElementTree
+from functools import cache
+from pathlib import Path
+
+PANDA_URDF = Path(__file__).resolve().parent.parent / "sim" / "assets" / "panda" / "panda.urdf"
+TOOL_FRAME = "panda_hand_tcp"
+
+
+@cache
+def root_link(urdf: str | Path = PANDA_URDF) -> str:
+    """The URDF's root link: the one link that is no joint's child."""
+    try:
+        robot = ElementTree.parse(urdf).getroot()
+    except (OSError, ElementTree.ParseError) as error:
+        raise ValueError(f"cannot read the URDF {urdf}: {error}") from error
+    links = [link.get("name") for link in robot.iter("link")]
+    children = {child.get("link") for child in robot.iter("child")}
+    roots = [link for link in links if link not in children]
+    if len(roots) != 1:
+        raise ValueError(f"the URDF {urdf} has {len(roots)} root links ({roots}), expected one")
+    return roots[0]
+
+
+def base_frame() -> str:
+    """The packaged robot's base frame (its URDF's root link)."""
+    return root_link(PANDA_URDF)
