@@ -4,6 +4,7 @@ action-images demo          the simulated demo (see action_images_ros.demo)
 action-images record-demos  scripted sim demonstrations to rosbag2
 action-images label-bag     rosbag2 demonstrations to training episodes
 action-images evaluate      a checkpoint's closed-loop success and labeling error
+action-images upgrade-model a model directory of the old format to the current one
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ COMMANDS = {
     "record-demos": "action_images_ros.sim.record_demos",
     "label-bag": "action_images_ros.data.label_bag",
     "evaluate": "action_images_ros.evaluate",
+    "upgrade-model": "action_images_ros.model.upgrade",
 }
 
 

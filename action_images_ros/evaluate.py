@@ -55,9 +55,9 @@ def labeling_error(checkpoint: Path, episodes: Path, inference_steps: int) -> di
     """Mean position (mm) and rotation (deg) error and gripper accuracy of the model's
     action labels on the valid decoded steps of every window of every episode in `episodes`."""
     from action_images_ros.model.labeling import ModelLabeler
-    from action_images_ros.model.video_action_model import VideoActionModel
+    from action_images_ros.model.loading import load_model_directory
 
-    model = VideoActionModel.from_pretrained(checkpoint, use_safetensors=True)
+    model = load_model_directory(checkpoint)
     labeler = ModelLabeler(model, num_inference_steps=inference_steps)
     c = model.config
     position, rotation, gripper, decoded, total = [], [], [], 0, 0
@@ -104,7 +104,7 @@ def policy_error(checkpoint: Path, episodes: Path, inference_steps: int) -> dict
         episode = read_episode(path)
         task = episode.meta.get("task", "")
         policy.set_task(task if policy.knows_tasks else "")
-        stride = max(1, round(policy.model.config.frame_interval * episode.fps))
+        stride = max(1, round(policy.frame_interval * episode.fps))
         record = errors.setdefault(task, {"model": [], "standing_still": []})
         for t in range(0, episode.steps - ahead * stride):
             chunk = policy.predict(Observation(

@@ -31,7 +31,7 @@ from action_images_ros.data.bag_recorder import BagRecorder
 from action_images_ros.data.episode import EpisodeWriter
 from action_images_ros.data.video import write_video
 from action_images_ros.model.labeling import ModelLabeler
-from action_images_ros.model.video_action_model import VideoActionModel
+from action_images_ros.model.loading import load_model_directory
 
 
 @dataclass
@@ -204,11 +204,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "the model's task conditioning is learned per task name)",
     )  # fmt: skip
     args = parser.parse_args(argv)
-    labeler = (
-        ModelLabeler(VideoActionModel.from_pretrained(args.model, use_safetensors=True))
-        if args.model is not None
-        else None
-    )
+    labeler = ModelLabeler(load_model_directory(args.model)) if args.model is not None else None
     cameras = dict(item.split("=", 1) for item in args.camera) or {
         c: f"/{c}/image_raw" for c in ("front", "left", "right")
     }

@@ -15,15 +15,17 @@ from torch.utils.data import Dataset
 from action_images_ros.core.action_images import encode
 from action_images_ros.core.rotations import quat_to_matrix
 from action_images_ros.data.episode import find_episodes, read_episode
-from action_images_ros.model.video_action_model import VideoActionModel, plucker_rays
+from action_images_ros.model.denoisers import Denoiser
+from action_images_ros.model.rays import plucker_rays
 from action_images_ros.model.views import resize_views
 
 
 class EpisodeClips(Dataset):
     """Clips (V, 2, F, H, W, 3) in [0, 1] with rays (V, H, W, 6) and task ids (0 = no task)."""
 
-    def __init__(self, episodes: Path, model: VideoActionModel) -> None:
-        """Every episode below `episodes` (any depth, e.g. one folder per task)."""
+    def __init__(self, episodes: Path, model: Denoiser, frame_interval: float) -> None:
+        """Every episode below `episodes` (any depth, e.g. one folder per task), in windows of
+        the model's frames `frame_interval` seconds apart."""
         c = model.config
         self.frames = c.frames
         paths = find_episodes(episodes)
@@ -39,7 +41,7 @@ class EpisodeClips(Dataset):
             episode = read_episode(path)
             if len(episode.cameras) != c.views:
                 raise ValueError(f"{path} has {len(episode.cameras)} views, the model {c.views}")
-            stride = max(1, round(c.frame_interval * episode.fps))
+            stride = max(1, round(frame_interval * episode.fps))
             rgb, rig = resize_views(
                 episode.rgb, episode.intrinsics, episode.extrinsics, c.width, c.height
             )
