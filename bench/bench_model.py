@@ -159,7 +159,9 @@ def main() -> None:
         if args.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
         torch.manual_seed(0)
-        model = build_preset(name, args.views).to(args.device, dtype)
+        model = build_preset(name, args.views).to(args.device)
+        if dtype != torch.float32:
+            model = model.to(dtype)
         c = model.config
         rays = plucker_rays(rig(args.views), c.height, c.width)[None].to(args.device)
         clips = torch.rand(1, args.views, 2, c.frames, c.height, c.width, 3)

@@ -17,6 +17,7 @@ reads such a directory back (local files and safetensors only).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKLWan, DiffusionPipeline, FlowMatchEulerDiscreteScheduler
@@ -66,6 +67,19 @@ class VideoActionPipeline(DiffusionPipeline):
         )  # fmt: skip
         self.space: ClipSpace = clip_space(denoiser, None if vae is None else WanLatentSpace(vae))
         self.text = None if text_encoder is None else TextEncoder(tokenizer, text_encoder)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | Path,
+        device: str | torch.device = "cpu",
+        torch_dtype: torch.dtype | None = None,
+    ) -> VideoActionPipeline:
+        """The pipeline of a local model directory, every file checked (`loading`; its policy
+        config comes with `loading.load_model_directory`)."""
+        from action_images_ros.model.loading import load_model_directory
+
+        return load_model_directory(pretrained_model_name_or_path, device, torch_dtype).pipeline
 
     def check_inputs(
         self,

@@ -119,6 +119,7 @@ def test_model_directory_round_trip(tmp_path: Path, denoiser: dict) -> None:
     assert type(loaded.denoiser) is type(model)
     assert loaded.config.views == ("a", "b") and loaded.config.tasks == ("", "reach")
     assert loaded.pipeline.scheduler.config.shift == 3.0
+    assert type(VideoActionPipeline.from_pretrained(tmp_path / "model").denoiser) is type(model)
     inputs, timesteps = clips(), torch.full((1, VIEWS, 2, FRAMES), 500.0)
     with torch.no_grad():
         torch.testing.assert_close(

@@ -298,3 +298,30 @@ def test_missing_or_mismatched_parts_are_refused(tmp_path: Path) -> None:
                          spatial_compression=16, temporal_compression=4)  # fmt: skip
     with pytest.raises(ValueError, match="pass the VAE it was trained with"):
         create_model(latent)
+
+
+def test_psnr_and_ssim_match_their_closed_forms() -> None:
+    from action_images_ros.model.world_model import psnr, ssim
+
+    image = np.random.default_rng(0).random((16, 16, 3))
+    assert psnr(np.clip(image + 0.1, 0, 2), image) == pytest.approx(20.0)  # mse 0.01
+    assert ssim(image, image) == pytest.approx(1.0)
+    a, b, c1 = np.full((16, 16, 3), 0.3), np.full((16, 16, 3), 0.6), 0.01**2
+    # constant images: no variance, so SSIM is the luminance term alone
+    assert ssim(a, b) == pytest.approx((2 * 0.3 * 0.6 + c1) / (0.3**2 + 0.6**2 + c1))
+    assert ssim(image, np.random.default_rng(1).random((16, 16, 3))) < 0.1
+
+
+def test_world_model_figures_cover_every_window_of_the_held_out_episodes(tmp_path: Path) -> None:
+    from model_fixtures import write_toy_episodes
+
+    from action_images_ros.model.config import build_preset
+    from action_images_ros.model.world_model import world_model_figures
+
+    episodes = write_toy_episodes(tmp_path / "episodes", count=2, steps=8)
+    bundle = create_model(build_preset("tiny", views=2), tasks=["", "pick", "reach"])
+    figures = world_model_figures(bundle, episodes, num_inference_steps=1)
+    assert figures["windows"] == 2 * 2  # 8 steps in windows of 3 frames, one apart
+    assert 0 < figures["video_psnr_db"] < 60 and -1 <= figures["video_ssim"] <= 1
+    for mode in ("labeling", "joint_generation"):
+        assert figures[mode]["steps"] == 4 * (3 if mode == "labeling" else 2)
