@@ -84,6 +84,11 @@ def upgrade_model_directory(
         if problems:
             raise ModelDirectoryError(f"{path / 'tasks.json'}: {'; '.join(problems)}")
     config, frame_interval = legacy_denoiser_config(document)
+    slots = int(config.get("num_tasks", 8))
+    if len(tasks) > slots:
+        raise ModelDirectoryError(
+            f"{path / 'tasks.json'}: {len(tasks)} tasks, the model embeds {slots} (id 0 = none)"
+        )
     policy = PolicyConfig(
         views=tuple(views), frames=config["frames"], frame_interval=frame_interval,
         height=config["height"], width=config["width"],

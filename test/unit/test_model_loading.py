@@ -154,8 +154,8 @@ def test_old_directories_are_refused_with_the_upgrade_command_and_upgrade(tmp_pa
 @pytest.mark.parametrize(
     ("tasks", "message"),
     [('["", "rea', "not valid JSON"), ({"reach": 1}, "tasks must be a list"),
-     (["reach"], "must start with ''")],
-    ids=["truncated", "dict", "no empty task"],
+     (["reach"], "must start with ''"), (["", *"abcdefgh"], "9 tasks, the model embeds 8")],
+    ids=["truncated", "dict", "no empty task", "too many"],
 )  # fmt: skip
 def test_upgrade_refuses_bad_tasks_files(tmp_path: Path, tasks: object, message: str) -> None:
     from action_images_ros.model.upgrade import upgrade_model_directory
