@@ -204,7 +204,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         "the model's task conditioning is learned per task name)",
     )  # fmt: skip
     args = parser.parse_args(argv)
-    labeler = ModelLabeler(load_model_directory(args.model)) if args.model is not None else None
+    try:
+        labeler = ModelLabeler(load_model_directory(args.model)) if args.model else None
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"label-bag: cannot load --model: {error}") from error
     cameras = dict(item.split("=", 1) for item in args.camera) or {
         c: f"/{c}/image_raw" for c in ("front", "left", "right")
     }

@@ -325,3 +325,12 @@ def test_world_model_figures_cover_every_window_of_the_held_out_episodes(tmp_pat
     assert 0 < figures["video_psnr_db"] < 60 and -1 <= figures["video_ssim"] <= 1
     for mode in ("labeling", "joint_generation"):
         assert figures[mode]["steps"] == 4 * (3 if mode == "labeling" else 2)
+
+
+def test_label_bag_names_a_model_it_cannot_load_and_fails(tmp_path: Path) -> None:
+    from action_images_ros.data.label_bag import main
+
+    old = write_legacy(tmp_path / "old", unet(), {"unet_channels": [8, 16], "text_dim": 16}, [""])
+    for model, message in [(tmp_path / "nothing", "no model directory"), (old, "upgrade-model")]:
+        with pytest.raises(SystemExit, match=f"cannot load --model: .*{message}"):
+            main([str(tmp_path / "bag"), "--out", str(tmp_path / "out"), "--model", str(model)])
