@@ -6,6 +6,7 @@ action-images label-bag     rosbag2 demonstrations to training episodes
 action-images evaluate      a checkpoint's closed-loop success and labeling error
 action-images export-lerobot   episodes to a LeRobot v3 dataset (with camera models)
 action-images import-lerobot   a LeRobot v3 dataset with camera models to episodes
+action-images upgrade-model a model directory of the old format to the current one
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ COMMANDS = {
     "evaluate": "action_images_ros.evaluate",
     "export-lerobot": "action_images_ros.data.lerobot:export_main",
     "import-lerobot": "action_images_ros.data.lerobot:import_main",
+    "upgrade-model": "action_images_ros.model.upgrade",
 }
 
 

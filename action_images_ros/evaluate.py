@@ -56,9 +56,9 @@ def labeling_error(checkpoint: Path, episodes: Path, inference_steps: int) -> di
     """Mean position (mm) and rotation (deg) error and gripper accuracy of the model's
     action labels on the valid decoded steps of every window of every episode in `episodes`."""
     from action_images_ros.model.labeling import ModelLabeler
-    from action_images_ros.model.video_action_model import VideoActionModel
+    from action_images_ros.model.loading import load_model_directory
 
-    model = VideoActionModel.from_pretrained(checkpoint, use_safetensors=True)
+    model = load_model_directory(checkpoint)
     labeler = ModelLabeler(model, num_inference_steps=inference_steps)
     c = model.config
     position, rotation, gripper, decoded, total, skipped = [], [], [], 0, 0, 0
@@ -110,7 +110,7 @@ def policy_error(checkpoint: Path, episodes: Path, inference_steps: int) -> dict
         task = episode.meta.get("task", "")
         policy.set_task(task if policy.knows_tasks else "")
         windows = timed_windows(
-            episode.timestamps, ahead + 1, policy.model.config.frame_interval, fps=episode.fps
+            episode.timestamps, ahead + 1, policy.frame_interval, fps=episode.fps
         )
         record = errors.setdefault(task, {"model": [], "standing_still": []})
         for t, last in windows.steps[:, [0, -1]]:

@@ -28,9 +28,9 @@ from std_msgs.msg import Header
 
 from action_images_ros.core.action_chunk import ActionChunk
 from action_images_ros.core.policy import Observation
-from action_images_ros.model.config import PRESETS
+from action_images_ros.model.config import build_preset
+from action_images_ros.model.loading import create_model
 from action_images_ros.model.policy import VideoActionPolicy
-from action_images_ros.model.video_action_model import VideoActionModel
 from action_images_ros.nodes.conversions import camera_info_to_msg, time_to_msg
 from action_images_ros.nodes.image_conversions import rgb_to_image
 from action_images_ros.nodes.policy_node import PolicyNode
@@ -108,7 +108,7 @@ def main() -> None:
 
     # End to end with the tiny model: observation -> model (policy mode) -> decode -> command.
     with tempfile.TemporaryDirectory() as directory:
-        VideoActionModel(views=len(cameras), **PRESETS["tiny"]).save_pretrained(directory)
+        create_model(build_preset("tiny", views=len(cameras))).save(directory)
         node.policy = VideoActionPolicy.from_pretrained(directory, num_inference_steps=10)
     latencies = []
     for _ in range(max(10, args.iterations // 10)):

@@ -244,10 +244,9 @@ def _labeler(model: str | None) -> ModelLabeler | None:
         return None
     if model not in _LABELERS:
         from action_images_ros.model.labeling import ModelLabeler
-        from action_images_ros.model.video_action_model import VideoActionModel
+        from action_images_ros.model.loading import load_model_directory
 
-        loaded = VideoActionModel.from_pretrained(model, use_safetensors=True)
-        _LABELERS[model] = ModelLabeler(loaded)
+        _LABELERS[model] = ModelLabeler(load_model_directory(model))
     return _LABELERS[model]
 
 
@@ -344,6 +343,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from action_images_ros.data.bag_reader import BagTopics
 
     cameras = cameras or {c: f"/{c}/image_raw" for c in ("front", "left", "right")}
+    if args.model is not None:  # refused before any bag is read
+        try:
+            _labeler(str(args.model))
+        except (OSError, ValueError) as error:
+            raise SystemExit(f"label-bag: cannot load --model: {error}") from error
     topics = BagTopics(
         cameras=cameras, joint_states=args.joint_states, base_frame=args.base_frame,
         ee_frame=args.ee_frame, ee_source=args.ee_source, urdf=args.urdf,

@@ -1,4 +1,6 @@
-"""The video-action model: a diffusers Wan transformer over multi-view RGB and action-image clips.
+"""The video-action model: denoisers (a per-view UNet, the Wan transformer), the diffusers
+pipeline that samples them in four modes, self-describing model directories and their loader,
+the policy and labeling on top, and training. See docs/model.md.
 
-Pure: no ROS imports. See `video_action_model` for the token layout and the four modes.
+Pure: no ROS imports.
 """

@@ -1,26 +1,37 @@
-"""Model presets: tiny (tests, seconds on a CPU) and small (learns the sim tasks on a CPU), and
-the layout of Wan 2.2 TI2V-5B (its diffusers transformer/ and vae/ configs), for building it with
-random weights in benchmarks; real 5B weights come from a local directory
-(`VideoActionModel.from_wan_backbone`)."""
+"""Denoiser presets: tiny (a Wan transformer for tests, seconds on a CPU) and small (the per-view
+UNet that learns the sim tasks on a CPU), and the layout of Wan 2.2 TI2V-5B (its diffusers
+transformer/ and vae/ configs), for building it with random weights in benchmarks; real 5B
+weights come from a local directory (`WanTransformerDenoiser.from_wan_backbone`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from action_images_ros.model.denoisers import Denoiser, denoiser_classes
+
 # The model trained on the simulated Panda tasks, shipped with the package
 # (scripts/reproduce_default_model.sh makes it again).
 DEFAULT_CHECKPOINT = Path(__file__).parents[1] / "checkpoints" / "sim_panda_small"
 
-PRESETS: dict[str, dict[str, object]] = {
-    "tiny": {
+# preset name -> (denoiser class, its settings besides `views`)
+PRESETS: dict[str, tuple[str, dict[str, object]]] = {
+    "tiny": ("WanTransformerDenoiser", {
         "frames": 3, "height": 16, "width": 16, "num_layers": 1, "num_attention_heads": 2,
         "attention_head_dim": 16, "ffn_dim": 64, "text_dim": 32,
-    },
-    "small": {  # a per-view UNet: learns the sim tasks in an hour of CPU (view_unet)
-        "frames": 3, "height": 32, "width": 32, "text_dim": 64, "unet_channels": [32, 64, 64],
+    }),
+    "small": ("ViewUNetDenoiser", {  # learns the sim tasks in an hour of CPU (view_unet)
+        "frames": 3, "height": 32, "width": 32, "text_dim": 64, "block_channels": [32, 64, 64],
         "prediction": "sample",
-    },
+    }),
 }  # fmt: skip
+
+
+def build_preset(name: str, views: int, **overrides: object) -> Denoiser:
+    """A randomly initialised denoiser of preset `name` for `views` views (settings in
+    `overrides` replace the preset's, e.g. frames, height, width)."""
+    class_name, settings = PRESETS[name]
+    return denoiser_classes()[class_name](views=views, **{**settings, **overrides})
+
 
 WAN_2_2_TI2V_5B = {
     "transformer": {

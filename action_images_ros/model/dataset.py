@@ -19,15 +19,17 @@ from action_images_ros.core.action_images import encode
 from action_images_ros.core.rotations import quat_to_matrix
 from action_images_ros.data.episode import check_frames, find_episodes, read_episode
 from action_images_ros.data.windows import timed_windows
-from action_images_ros.model.video_action_model import VideoActionModel, plucker_rays
+from action_images_ros.model.denoisers import Denoiser
+from action_images_ros.model.rays import plucker_rays
 from action_images_ros.model.views import resize_views
 
 
 class EpisodeClips(Dataset):
     """Clips (V, 2, F, H, W, 3) in [0, 1] with rays (V, H, W, 6) and task ids (0 = no task)."""
 
-    def __init__(self, episodes: Path, model: VideoActionModel) -> None:
-        """Every episode below `episodes` (any depth, e.g. one folder per task)."""
+    def __init__(self, episodes: Path, model: Denoiser, frame_interval: float) -> None:
+        """Every episode below `episodes` (any depth, e.g. one folder per task), in windows of
+        the model's frames `frame_interval` seconds apart."""
         c = model.config
         self.frames = c.frames
         paths = find_episodes(episodes)
@@ -47,7 +49,7 @@ class EpisodeClips(Dataset):
             if len(episode.cameras) != c.views:
                 raise ValueError(f"{path} has {len(episode.cameras)} views, the model {c.views}")
             windows = timed_windows(
-                episode.timestamps, self.frames, c.frame_interval, fps=episode.fps
+                episode.timestamps, self.frames, frame_interval, fps=episode.fps
             )
             self.skipped_windows += windows.skipped
             rgb, rig = resize_views(
@@ -65,7 +67,7 @@ class EpisodeClips(Dataset):
             self.window_tasks += [task] * len(windows.steps)
         if not self.windows:
             raise ValueError(
-                f"no episode in {episodes} holds {self.frames} frames {c.frame_interval} s apart "
+                f"no episode in {episodes} holds {self.frames} frames {frame_interval} s apart "
                 f"({self.skipped_windows} windows skipped for gaps in time)"
             )
 

@@ -2,7 +2,9 @@
 
 Windows of F consecutive multi-view frames go through the model with every RGB frame given;
 it generates their action images, which the codec decodes into actions with a confidence per
-frame. Steps the decoder cannot triangulate stay flagged invalid.
+frame (with the drawing the model was trained with). Steps the decoder cannot triangulate stay
+flagged invalid. One generator, seeded once (`reset`), draws fresh noise for every window, so
+the same labeling error is not repeated window after window.
 """
 
 from __future__ import annotations
@@ -14,10 +16,9 @@ import numpy as np
 import torch
 
 from action_images_ros.core.action_decoding import decode
-from action_images_ros.model.latent_space import WanLatentSpace
+from action_images_ros.model.loading import ModelBundle
 from action_images_ros.model.modes import Mode
-from action_images_ros.model.pipeline import VideoActionPipeline
-from action_images_ros.model.video_action_model import VideoActionModel, plucker_rays
+from action_images_ros.model.rays import plucker_rays
 from action_images_ros.model.views import resize_views
 
 
@@ -32,17 +33,19 @@ class LabeledWindow:
 
 
 class ModelLabeler:
-    """Labels windows of `model.config.frames` frames with a VideoActionModel."""
+    """Labels windows of the model's frames (its policy config) with its pipeline."""
 
     def __init__(
-        self,
-        model: VideoActionModel,
-        num_inference_steps: int = 10,
-        seed: int = 0,
-        vae: WanLatentSpace | None = None,
+        self, model: ModelBundle, num_inference_steps: int | None = None, seed: int = 0
     ) -> None:
-        self.model, self.steps, self.seed = model.eval(), num_inference_steps, seed
-        self.pipeline = VideoActionPipeline(model, vae=vae)
+        """Steps default to the model's (its policy config)."""
+        self.bundle, self.pipeline, self.model = model, model.pipeline, model.denoiser.eval()
+        self.steps = num_inference_steps or model.config.num_inference_steps
+        self.reset(seed)
+
+    def reset(self, seed: int = 0) -> None:
+        """Restart the noise sequence from `seed`: the windows that follow are reproducible."""
+        self.generator = torch.Generator().manual_seed(seed)
 
     def label(
         self, frames: np.ndarray, intrinsics: np.ndarray, extrinsics: np.ndarray
@@ -57,11 +60,11 @@ class ModelLabeler:
         clips[0, :, 0] = torch.from_numpy(small).permute(1, 0, 2, 3, 4).float() / 255
         _, grid_height, grid_width, _ = self.model.latent_shape
         out = self.pipeline(
-            clips, plucker_rays(rig, grid_height, grid_width)[None], Mode.ACTION_LABELING,
-            num_inference_steps=self.steps, generator=torch.Generator().manual_seed(self.seed),
-        )  # fmt: skip
+            clips=clips, rays=plucker_rays(rig, grid_height, grid_width)[None],
+            mode=Mode.ACTION_LABELING, num_inference_steps=self.steps, generator=self.generator,
+        ).clips  # fmt: skip
         generated = (out[0, :, 1].permute(1, 0, 2, 3, 4) * 255).round().to(torch.uint8)
-        decoded = decode(generated, rig)
+        decoded = decode(generated, rig, self.bundle.config.action_images)
         full_size = np.stack([[cv2.resize(f, (width, height), interpolation=cv2.INTER_LINEAR)
                                for f in step] for step in generated.numpy()])  # fmt: skip
         return LabeledWindow(

@@ -15,10 +15,13 @@ segment of F frames) into what the transformer denoises, (B, V, 2, f, h, w, C), 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 from diffusers import AutoencoderKLWan
+
+if TYPE_CHECKING:
+    from action_images_ros.model.denoisers import Denoiser
 
 
 class ClipSpace(Protocol):
@@ -61,7 +64,8 @@ class WanLatentSpace:
         folder = path / "vae" if (path / "vae" / "config.json").exists() else path
         if not (folder / "config.json").exists():
             raise FileNotFoundError(f"no AutoencoderKLWan (vae/config.json) in {path}")
-        return cls(AutoencoderKLWan.from_pretrained(folder, use_safetensors=True), **options)
+        vae = AutoencoderKLWan.from_pretrained(folder, use_safetensors=True, local_files_only=True)
+        return cls(vae, **options)
 
     def latent_frames(self, frames: int) -> int:
         if (frames - 1) % self.temporal:
@@ -103,3 +107,26 @@ class WanLatentSpace:
         )
         pixels = ((pixels + 1) / 2).clamp(0, 1).permute(0, 2, 3, 4, 1)
         return pixels.reshape(batch, views, kinds, *pixels.shape[1:])
+
+
+def clip_space(model: Denoiser, vae: WanLatentSpace | None = None) -> ClipSpace:
+    """The space `model` denoises in: pixels, or the latents of `vae`, which must match it."""
+    if model.in_pixel_space:
+        if vae is not None:
+            raise ValueError("this model works on pixels; it takes no VAE")
+        return PixelSpace()
+    c = model.config
+    if vae is None:
+        raise ValueError(
+            f"this model works in the latent space of a VAE ({c.latent_channels} channels, "
+            f"{c.spatial_compression}x smaller); pass the VAE it was trained with"
+        )
+    if (vae.channels, vae.spatial, vae.temporal) != (
+        c.latent_channels, c.spatial_compression, c.temporal_compression
+    ):  # fmt: skip
+        raise ValueError(
+            f"the VAE ({vae.channels} channels, {vae.spatial}x, {vae.temporal}x in time) does "
+            f"not fit the model ({c.latent_channels}, {c.spatial_compression}x, "
+            f"{c.temporal_compression}x)"
+        )
+    return vae

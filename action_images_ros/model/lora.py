@@ -13,13 +13,13 @@ from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 from safetensors.torch import load_file, save_file
 
-from action_images_ros.model.video_action_model import VideoActionModel
+from action_images_ros.model.wan_transformer import WanTransformerDenoiser
 
 ATTENTION = ["to_q", "to_k", "to_v", "to_out.0"]
 ADAPTER_FILE = "lora_adapter.safetensors"
 
 
-def add_lora(model: VideoActionModel, rank: int = 16, alpha: float | None = None) -> int:
+def add_lora(model: WanTransformerDenoiser, rank: int = 16, alpha: float | None = None) -> int:
     """Freeze `model`, add LoRA adapters to its attention projections; returns the number of
     trainable parameters. The task embedding stays trainable (new tasks need new embeddings)."""
     model.requires_grad_(False)
@@ -31,7 +31,7 @@ def add_lora(model: VideoActionModel, rank: int = 16, alpha: float | None = None
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def save_lora(model: VideoActionModel, directory: str | Path) -> Path:
+def save_lora(model: WanTransformerDenoiser, directory: str | Path) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = get_peft_model_state_dict(model.transformer)
@@ -41,7 +41,7 @@ def save_lora(model: VideoActionModel, directory: str | Path) -> Path:
     return path
 
 
-def load_lora(model: VideoActionModel, directory: str | Path, rank: int = 16) -> None:
+def load_lora(model: WanTransformerDenoiser, directory: str | Path, rank: int = 16) -> None:
     """Add adapters to `model` and load their weights from `directory`."""
     path = Path(directory) / ADAPTER_FILE
     if not path.exists():

@@ -57,3 +57,10 @@ def supervised_mask(mode: Mode | str, frames: int) -> torch.Tensor:
     if mode is Mode.VIDEO:
         supervised[1] = False
     return supervised
+
+
+def frame_mask(mask: torch.Tensor, clips: torch.Tensor) -> torch.Tensor:
+    """A (2, F) or (B, 2, F) frame mask, broadcastable over clips (B, V, 2, F, H, W, C)."""
+    if mask.ndim == 2:
+        mask = mask[None]
+    return mask[:, None, :, :, None, None, None].to(clips.device)

@@ -5,14 +5,14 @@ the current action image is drawn from the robot's end-effector pose, the model 
 future RGB and action frames (policy mode), and the codec decodes the action frames into
 actions with a confidence per step.
 
-A checkpoint directory is what `save_pretrained` wrote (config.json + safetensors), plus, for a
-latent model, the Wan VAE in `vae/`, and optionally a text encoder in `text_encoder/` and
-`tokenizer/` (then the task is an instruction for it), and `tasks.json` (the task names).
+A model directory (see `loading`) carries the pipeline and the policy config: the views, the
+frame interval, the action-image drawing the model was trained with (used to draw the current
+action and to decode the generated ones), the default denoising steps and guidance, and the
+task names; with a text encoder the task is an instruction for it instead.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,44 +21,35 @@ import torch
 
 from action_images_ros.core.action_chunk import ActionChunk
 from action_images_ros.core.action_decoding import decode
-from action_images_ros.core.action_images import ActionImageConfig, encode
+from action_images_ros.core.action_images import encode
 from action_images_ros.core.policy import Observation
 from action_images_ros.core.rotations import matrix_to_quat, quat_to_matrix
-from action_images_ros.model.latent_space import WanLatentSpace
+from action_images_ros.model.denoisers import ModelShapeError
+from action_images_ros.model.loading import ModelBundle, load_model_directory
 from action_images_ros.model.modes import Mode
-from action_images_ros.model.pipeline import VideoActionPipeline
-from action_images_ros.model.text_conditioning import TextEncoder
-from action_images_ros.model.video_action_model import (
-    ModelShapeError,
-    VideoActionModel,
-    plucker_rays,
-)
+from action_images_ros.model.rays import plucker_rays
 from action_images_ros.model.views import resize_views
 
 
 class VideoActionPolicy:
-    """Runs a VideoActionModel in policy mode (see the module docstring)."""
+    """Runs a model directory's pipeline in policy mode (see the module docstring)."""
 
     def __init__(
         self,
-        model: VideoActionModel,
-        num_inference_steps: int = 10,
-        guidance_scale: float = 1.0,
+        model: ModelBundle,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
         task: str = "",
-        tasks: list[str] | None = None,
         seed: int = 0,
-        action_image_config: ActionImageConfig | None = None,
-        vae: WanLatentSpace | None = None,
-        text_encoder: TextEncoder | None = None,
     ) -> None:
-        """`tasks` names the model's task ids (tasks.json of a trained model, id 0 = none); with
-        a `text_encoder`, `task` is the instruction given to it instead."""
-        self.model = model.eval()
-        self.pipeline = VideoActionPipeline(model, vae=vae)
-        self.steps, self.guidance = num_inference_steps, guidance_scale
+        """Steps and guidance default to the model's (its policy config)."""
+        self.bundle, self.pipeline, self.model = model, model.pipeline, model.denoiser.eval()
+        self.policy_config = config = model.config
+        self.steps = num_inference_steps or config.num_inference_steps
+        self.guidance = config.guidance_scale if guidance_scale is None else guidance_scale
+        self.action_image_config = config.action_images
+        self.tasks = list(config.tasks)
         self.reset(seed)
-        self.config = action_image_config or ActionImageConfig.paper()
-        self.tasks, self.text_encoder = tasks or [""], text_encoder
         self.set_task(task)
 
     def reset(self, seed: int = 0) -> None:
@@ -74,8 +65,8 @@ class VideoActionPolicy:
     def set_task(self, task: str) -> None:
         """Condition on `task` ("" = none): a task name of the model, or an instruction."""
         self.text, self.negative_text, self.task_id = None, None, 0
-        if self.text_encoder is not None:  # encoded once: the instruction does not change
-            self.text, self.negative_text = self.text_encoder([task, ""]).split(1)
+        if self.pipeline.text is not None:  # encoded once: the instruction does not change
+            self.text, self.negative_text = self.pipeline.encode_prompt([task])
         elif task not in self.tasks:
             known = ", ".join(repr(t) for t in self.tasks[1:]) or "none"
             raise ValueError(f"the model knows no task {task!r} (its tasks: {known})")
@@ -85,38 +76,28 @@ class VideoActionPolicy:
     @property
     def knows_tasks(self) -> bool:
         """Whether the model was trained with task names (or takes instructions)."""
-        return self.text_encoder is not None or any(self.tasks)
+        return self.pipeline.text is not None or any(self.tasks)
 
     @classmethod
     def from_pretrained(
         cls, path: str | Path, device: str = "cpu", **options: object
     ) -> VideoActionPolicy:
-        """Load a model directory written by `save_pretrained` (safetensors only)."""
-        path = Path(path)
-        dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
-        model = VideoActionModel.from_pretrained(path, use_safetensors=True, torch_dtype=dtype)
-        if not model.in_pixel_space:
-            options["vae"] = WanLatentSpace.from_pretrained(path)
-            options["vae"].vae.to(device, dtype)
-        if (path / "tasks.json").exists():
-            options.setdefault("tasks", json.loads((path / "tasks.json").read_text()))
-        if (path / "text_encoder").is_dir():
-            options["text_encoder"] = TextEncoder.from_pretrained(path, torch_dtype=dtype)
-            options["text_encoder"].encoder.to(device)
-        return cls(model.to(device), **options)
+        """The policy of the model directory at `path` (`loading.load_model_directory`)."""
+        return cls(load_model_directory(path, device), **options)
 
     accepts_given_actions = True
 
     @property
     def frame_interval(self) -> float:
         """Seconds between the model's frames: the times of its chunk steps."""
-        return float(self.model.config.frame_interval)
+        return float(self.policy_config.frame_interval)
 
     def predict(self, observation: Observation) -> ActionChunk:
         c = self.model.config
         views = observation.images.shape[0]
         if views != c.views:
-            raise ModelShapeError(f"the model was built for {c.views} views, got {views}")
+            names = ", ".join(self.policy_config.views)
+            raise ModelShapeError(f"the model was built for {c.views} views ({names}), got {views}")
         frames, rig = resize_views(
             observation.images, observation.intrinsics, observation.extrinsics, c.width, c.height
         )
@@ -124,31 +105,20 @@ class VideoActionPolicy:
         positions = np.vstack([observation.ee_position[None], given.positions])
         rotations = quat_to_matrix(np.vstack([observation.ee_quaternion[None], given.quaternions]))
         gripper = np.concatenate([[observation.gripper_openness], given.gripper_openness])
-        drawn = encode(
-            torch.tensor(positions),
-            torch.tensor(rotations),
-            torch.tensor(gripper),
-            rig,
-            self.config,
-        ).images
+        drawn = encode(torch.tensor(positions), torch.tensor(rotations),
+                       torch.tensor(gripper), rig, self.action_image_config).images
         clips = torch.zeros(1, views, 2, c.frames, c.height, c.width, 3)
         clips[0, :, 0, 0] = torch.from_numpy(frames).float() / 255
         clips[0, :, 1, : len(drawn)] = drawn.transpose(0, 1).float()
         _, height, width, _ = self.model.latent_shape
         out = self.pipeline(
-            clips,
-            plucker_rays(rig, height, width)[None],
-            Mode.POLICY,
-            torch.tensor([self.task_id]),
-            self.steps,
-            self.guidance,
-            self.generator,
-            self.text,
-            self.negative_text,
-            given_action_frames=len(given),
-        )
+            clips=clips, rays=plucker_rays(rig, height, width)[None], mode=Mode.POLICY,
+            task_ids=torch.tensor([self.task_id]), num_inference_steps=self.steps,
+            guidance_scale=self.guidance, generator=self.generator, prompt_embeds=self.text,
+            negative_prompt_embeds=self.negative_text, given_action_frames=len(given),
+        ).clips
         future = out[0, :, 1, 1:].permute(1, 0, 2, 3, 4)  # (F-1, V, H, W, 3)
-        decoded = decode((future * 255).round().to(torch.uint8), rig, self.config)
+        decoded = decode((future * 255).round().to(torch.uint8), rig, self.action_image_config)
         steps = c.frames - 1
         valid = decoded.valid.numpy()
         positions = np.where(
@@ -169,7 +139,7 @@ class VideoActionPolicy:
             positions=positions,
             quaternions=quaternions,
             gripper_openness=gripper,
-            times=c.frame_interval * np.arange(1, steps + 1),
+            times=self.frame_interval * np.arange(1, steps + 1),
             confidence=confidence,
             valid=valid,
         )

@@ -33,17 +33,7 @@ class TextEncoder:
         path = Path(path)
         encoder_dir = path / "text_encoder" if (path / "text_encoder").is_dir() else path
         tokenizer_dir = path / "tokenizer" if (path / "tokenizer").is_dir() else path
-        if not (encoder_dir / "config.json").exists():
-            raise FileNotFoundError(f"no text encoder (config.json) in {encoder_dir}")
-        model_type = AutoConfig.from_pretrained(encoder_dir, local_files_only=True).model_type
-        if model_type not in ENCODERS:
-            raise ValueError(
-                f"{encoder_dir} holds a {model_type!r} model; use one of {sorted(ENCODERS)}"
-            )
-        encoder = ENCODERS[model_type].from_pretrained(
-            encoder_dir, local_files_only=True, use_safetensors=True, torch_dtype=torch_dtype
-        )
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, local_files_only=True)
+        encoder, tokenizer = load_text_components(encoder_dir, tokenizer_dir, torch_dtype)
         return cls(tokenizer, encoder, max_length)
 
     @property
@@ -65,3 +55,20 @@ class TextEncoder:
             hidden = hidden * mask[..., None].to(hidden.dtype)
             self._cache.update(zip(missing, hidden, strict=True))
         return torch.stack([self._cache[p] for p in prompts])
+
+
+def load_text_components(
+    encoder_dir: Path, tokenizer_dir: Path, torch_dtype: torch.dtype = torch.float32
+) -> tuple[torch.nn.Module, object]:
+    """A T5/UMT5 encoder and its tokenizer from local directories (safetensors only)."""
+    if not (encoder_dir / "config.json").exists():
+        raise FileNotFoundError(f"no text encoder (config.json) in {encoder_dir}")
+    model_type = AutoConfig.from_pretrained(encoder_dir, local_files_only=True).model_type
+    if model_type not in ENCODERS:
+        raise ValueError(
+            f"{encoder_dir} holds a {model_type!r} model; use one of {sorted(ENCODERS)}"
+        )
+    encoder = ENCODERS[model_type].from_pretrained(
+        encoder_dir, local_files_only=True, use_safetensors=True, torch_dtype=torch_dtype
+    )
+    return encoder, AutoTokenizer.from_pretrained(tokenizer_dir, local_files_only=True)

@@ -17,11 +17,12 @@ directory, e.g. the backbone's own) conditions on the episodes' instructions ins
 ids, each encoded once.
 
 Devices, mixed precision (`--mixed-precision bf16`) and gradient accumulation come from
-accelerate. Checkpoints (`<out>/checkpoint-<step>/`) hold the model (save_pretrained,
-safetensors), the optimizer state (safetensors + JSON: never pickle) and the step; `--resume`
-continues from the newest. The final model goes to `<out>/model` (with `vae/`, `text_encoder/`
-and `tokenizer/` where used, so the directory deploys as it is), the loss curve to
-`<out>/loss.png`.
+accelerate. Checkpoints (`<out>/checkpoint-<step>/`) hold the model (a model directory, see
+`loading`; LoRA runs: the adapters), the optimizer state (safetensors + JSON: never pickle) and
+the step; `--resume` continues from the newest (through the one loader). The final model goes
+to `<out>/model`, a complete model directory (`vae/`, `text_encoder/` and `tokenizer/` where
+used; the policy config names the episodes' cameras, their action-image drawing, the frame
+interval and the tasks), so it deploys as it is; the loss curve to `<out>/loss.png`.
 """
 
 from __future__ import annotations
@@ -42,14 +43,18 @@ from safetensors.torch import load_file, save_file  # noqa: E402
 from torch.utils.data import DataLoader, WeightedRandomSampler  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from action_images_ros.model.config import PRESETS  # noqa: E402
+from action_images_ros.data.episode import find_episodes, read_episode  # noqa: E402
+from action_images_ros.model.config import PRESETS, build_preset  # noqa: E402
 from action_images_ros.model.dataset import EpisodeClips  # noqa: E402
-from action_images_ros.model.latent_space import WanLatentSpace  # noqa: E402
+from action_images_ros.model.denoisers import Denoiser  # noqa: E402
+from action_images_ros.model.latent_space import WanLatentSpace, clip_space  # noqa: E402
+from action_images_ros.model.loading import create_model, load_model_directory  # noqa: E402
 from action_images_ros.model.lora import add_lora, load_lora, save_lora  # noqa: E402
 from action_images_ros.model.modes import Mode  # noqa: E402
-from action_images_ros.model.pipeline import clip_space, flow_matching_loss  # noqa: E402
+from action_images_ros.model.objective import flow_matching_loss  # noqa: E402
+from action_images_ros.model.policy_config import PolicyConfig  # noqa: E402
 from action_images_ros.model.text_conditioning import TextEncoder  # noqa: E402
-from action_images_ros.model.video_action_model import VideoActionModel  # noqa: E402
+from action_images_ros.model.wan_transformer import WanTransformerDenoiser  # noqa: E402
 
 MODE_MIX = {
     Mode.POLICY: 0.6,
@@ -112,22 +117,20 @@ def learning_rate(step: int, args: argparse.Namespace) -> float:
 
 def build_model(
     args: argparse.Namespace, resume: Path | None
-) -> tuple[VideoActionModel, WanLatentSpace | None]:
-    """The model to train (a preset, or a Wan backbone with optional LoRA) and its VAE."""
+) -> tuple[Denoiser, WanLatentSpace | None]:
+    """The denoiser to train (a preset, or a Wan backbone with optional LoRA) and its VAE."""
     if args.backbone is None:
         if resume is not None:
-            return VideoActionModel.from_pretrained(resume / "model", use_safetensors=True), None
+            return load_model_directory(resume / "model").denoiser, None
         torch.manual_seed(args.seed)
-        preset = dict(PRESETS[args.config])
-        preset.update({k: v for k, v in (("frames", args.frames), ("height", args.size),
-                                         ("width", args.size)) if v})  # fmt: skip
-        return VideoActionModel(views=args.views, **preset), None
+        sizes = (("frames", args.frames), ("height", args.size), ("width", args.size))
+        return build_preset(args.config, args.views, **{k: v for k, v in sizes if v}), None
     if not (args.frames and args.size):
         raise SystemExit("--backbone needs --frames and --size (the pixel clips to train on)")
     vae = WanLatentSpace.from_pretrained(args.backbone)
     if resume is not None and not args.lora_rank:
-        return VideoActionModel.from_pretrained(resume / "model", use_safetensors=True), vae
-    model = VideoActionModel.from_wan_backbone(
+        return load_model_directory(resume / "model").denoiser, vae
+    model = WanTransformerDenoiser.from_wan_backbone(
         args.backbone, args.views, args.frames, args.size, args.size
     )
     if args.lora_rank and resume is not None:
@@ -135,6 +138,26 @@ def build_model(
     elif args.lora_rank:
         add_lora(model, args.lora_rank)
     return model, vae
+
+
+def episodes_policy_config(
+    episodes: Path, model: Denoiser, frame_interval: float, prompts: list[str]
+) -> PolicyConfig:
+    """The policy config of a model trained on `episodes`: their cameras and their drawing,
+    which must be the same in every episode (the model learns one drawing)."""
+    metas = [read_episode(p, load_video=False) for p in find_episodes(episodes)]
+    cameras = {tuple(m.cameras) for m in metas}
+    drawings = {m.action_image_config for m in metas}
+    if len(cameras) != 1 or len(drawings) != 1:
+        raise ValueError(
+            f"the episodes in {episodes} mix cameras {sorted(cameras)} or action-image drawings "
+            f"{sorted(map(str, drawings))}; a model is trained on one of each"
+        )
+    c = model.config
+    return PolicyConfig(
+        views=cameras.pop(), frames=c.frames, frame_interval=frame_interval, height=c.height,
+        width=c.width, action_images=drawings.pop(), tasks=tuple(prompts),
+    )  # fmt: skip
 
 
 def train(args: argparse.Namespace) -> list[float]:
@@ -153,8 +176,9 @@ def train(args: argparse.Namespace) -> list[float]:
     space = clip_space(model, vae)
     if vae is not None:
         vae.vae.to(accelerator.device)
-    dataset = EpisodeClips(args.episodes, model)
+    dataset = EpisodeClips(args.episodes, model, args.frame_interval)
     prompts = ["", *dataset.tasks]
+    policy_config = episodes_policy_config(args.episodes, model, args.frame_interval, prompts)
     text = TextEncoder.from_pretrained(args.text_encoder) if args.text_encoder else None
     prompt_table = None
     if text is not None:
@@ -203,7 +227,7 @@ def train(args: argparse.Namespace) -> list[float]:
                 progress.update(1)
                 progress.set_postfix(loss=f"{state['losses'][-1]:.4f}")
                 if state["step"] % args.checkpoint_every == 0 or state["step"] == args.steps:
-                    _checkpoint(accelerator, model, optimizer, state, out, prompts, args)
+                    _checkpoint(accelerator, model, optimizer, state, out, policy_config, args)
             if state["step"] >= args.steps:
                 break
     progress.close()
@@ -212,30 +236,28 @@ def train(args: argparse.Namespace) -> list[float]:
         if args.lora_rank:
             final.transformer.fuse_lora()
             final.transformer.unload_lora()
-        _save_model(final, out / "model", prompts, vae, text)
+        _save_model(final, out / "model", policy_config, vae, text)
         _plot(state["losses"], out / "loss.png")
     return state["losses"]
 
 
 def _save_model(
-    model: VideoActionModel,
+    model: Denoiser,
     directory: Path,
-    prompts: list[str],
+    policy_config: PolicyConfig,
     vae: WanLatentSpace | None = None,
     text: TextEncoder | None = None,
 ) -> None:
-    """A directory that deploys as it is (VideoActionPolicy.from_pretrained)."""
-    model.save_pretrained(directory)
-    (directory / "tasks.json").write_text(json.dumps(prompts))
-    if vae is not None:
-        vae.vae.save_pretrained(directory / "vae")
-    if text is not None:
-        text.encoder.save_pretrained(directory / "text_encoder")
-        text.tokenizer.save_pretrained(directory / "tokenizer")
+    """A model directory that deploys as it is (see `loading`)."""
+    create_model(
+        model, policy_config, vae=None if vae is None else vae.vae,
+        text_encoder=None if text is None else text.encoder,
+        tokenizer=None if text is None else text.tokenizer,
+    ).save(directory)  # fmt: skip
 
 
 def _checkpoint(
-    accelerator, model, optimizer, state: dict, out: Path, prompts: list[str], args
+    accelerator, model, optimizer, state: dict, out: Path, policy_config: PolicyConfig, args
 ) -> None:
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
@@ -244,7 +266,7 @@ def _checkpoint(
     if args.lora_rank:
         save_lora(accelerator.unwrap_model(model), directory)
     else:
-        _save_model(accelerator.unwrap_model(model), directory / "model", prompts)
+        _save_model(accelerator.unwrap_model(model), directory / "model", policy_config)
     save_optimizer(optimizer, directory)
     (directory / "trainer_state.json").write_text(json.dumps(state))
 
@@ -273,6 +295,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--views", type=int, default=3)
     parser.add_argument("--frames", type=int, help="frames per clip (default: the preset's)")
     parser.add_argument("--size", type=int, help="clip height and width (default: the preset's)")
+    parser.add_argument(
+        "--frame-interval", type=float, default=0.2, help="seconds between a clip's frames"
+    )
     parser.add_argument(
         "--backbone", type=Path, help="local diffusers Wan directory (transformer/, vae/)"
     )

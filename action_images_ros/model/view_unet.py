@@ -1,4 +1,4 @@
-"""The convolutional denoiser of the small CPU preset: diffusers' UNet2DModel, one view at a time.
+"""The per-view UNet denoiser (the small CPU preset): diffusers' UNet2DModel, one view at a time.
 
 Why not the Wan transformer there: trained from scratch on two CPU cores, a 1 M-parameter
 transformer over 4 x 4 patches still generated noise after 1,500 steps (an hour), while a UNet's
@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import torch
 from diffusers import UNet2DModel
+from diffusers.configuration_utils import register_to_config
 from torch import nn
 
-RAY_CHANNELS = 6  # Plücker rays: direction, moment
+from action_images_ros.model.denoisers import IMAGE_CHANNELS, Denoiser, register_denoiser
+from action_images_ros.model.rays import RAY_CHANNELS
 
 
 class ViewUNet(nn.Module):
@@ -75,3 +77,36 @@ class ViewUNet(nn.Module):
         out = self.unet(inputs, level, class_labels=embedding, return_dict=False)[0]
         out = out.reshape(batch, views, kinds, frames, channels, height, width)
         return out.permute(0, 1, 2, 3, 5, 6, 4)
+
+
+@register_denoiser
+class ViewUNetDenoiser(Denoiser):
+    """Pixel clips of `views` views, `frames` frames of `height` x `width`, denoised one view at
+    a time by a UNet with `block_channels` channels per resolution level (attention at every
+    level below the full resolution); `num_tasks` task embeddings of `text_dim` (or text
+    embeddings of that size) condition it."""
+
+    @register_to_config
+    def __init__(
+        self,
+        views: int = 3,
+        frames: int = 3,
+        height: int = 32,
+        width: int = 32,
+        block_channels: tuple[int, ...] = (32, 64, 64),
+        text_dim: int = 64,
+        num_tasks: int = 8,
+        prediction: str = "sample",
+    ) -> None:
+        super().__init__()
+        self._build_common()
+        self.unet = ViewUNet(frames, height, IMAGE_CHANNELS, text_dim, list(block_channels))
+
+    def network(
+        self,
+        clips: torch.Tensor,
+        timesteps: torch.Tensor,
+        rays: torch.Tensor,
+        context: torch.Tensor,
+    ) -> torch.Tensor:
+        return self.unet(clips, timesteps, rays, context)

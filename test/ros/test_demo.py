@@ -36,13 +36,13 @@ def test_demo_runs_episodes_and_writes_report(tmp_path: Path) -> None:
 @pytest.mark.skipif(not can_render, reason=why_not)
 def test_demo_runs_a_model_through_the_policy_node(tmp_path: Path) -> None:
     """--checkpoint: the policy node drives the sim; latency and outcome are reported."""
-    from action_images_ros.model.video_action_model import VideoActionModel
+    from action_images_ros.model.config import build_preset
+    from action_images_ros.model.loading import create_model
 
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
-    model = VideoActionModel(views=3, frames=3, height=16, width=16, num_layers=1)
-    model.save_pretrained(tmp_path / "model")
-    (tmp_path / "model" / "tasks.json").write_text(json.dumps(["", "pick", "reach"]))
+    model = create_model(build_preset("tiny", views=3), tasks=["", "pick", "reach"])
+    model.save(tmp_path / "model")
     out = tmp_path / "demo"
     result = subprocess.run(
         [sys.executable, "-m", "action_images_ros.demo", "--tasks", "reach", "--episodes", "1",

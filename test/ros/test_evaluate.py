@@ -18,13 +18,11 @@ can_render, why_not = render_available()
 def test_evaluate_reports_model_and_expert_success(tmp_path: Path) -> None:
     import torch
 
-    from action_images_ros.model.video_action_model import VideoActionModel
+    from action_images_ros.model.config import build_preset
+    from action_images_ros.model.loading import create_model
 
     torch.manual_seed(0)
-    VideoActionModel(views=3, frames=3, height=16, width=16, num_layers=1).save_pretrained(
-        tmp_path / "model"
-    )
-    (tmp_path / "model" / "tasks.json").write_text(json.dumps(["", "reach"]))
+    create_model(build_preset("tiny", views=3), tasks=["", "reach"]).save(tmp_path / "model")
     out = tmp_path / "eval"
     result = subprocess.run(
         [sys.executable, "-m", "action_images_ros.cli", "evaluate", "--checkpoint",

@@ -9,9 +9,9 @@ import numpy as np
 import torch
 
 from action_images_ros.data.episode import Episode, write_episode
+from action_images_ros.model.denoisers import Denoiser
 from action_images_ros.model.modes import Mode
-from action_images_ros.model.pipeline import flow_matching_loss
-from action_images_ros.model.video_action_model import VideoActionModel
+from action_images_ros.model.objective import flow_matching_loss
 
 
 def write_toy_episodes(directory: Path, count: int = 2, steps: int = 8) -> Path:
@@ -35,7 +35,7 @@ def write_toy_episodes(directory: Path, count: int = 2, steps: int = 8) -> Path:
 
 
 def assert_training_reduces_the_loss(
-    model: VideoActionModel,
+    model: Denoiser,
     clean: torch.Tensor,
     rays: torch.Tensor,
     tasks: torch.Tensor,

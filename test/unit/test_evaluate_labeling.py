@@ -16,13 +16,12 @@ def test_labeling_error_compares_decoded_labels_with_the_recorded_actions(
     every step, with one undecodable step per window: the metrics must say exactly that."""
     from action_images_ros import evaluate
     from action_images_ros.data.episode import read_episode
+    from action_images_ros.model.config import build_preset
     from action_images_ros.model.labeling import LabeledWindow, ModelLabeler
-    from action_images_ros.model.video_action_model import VideoActionModel
+    from action_images_ros.model.loading import create_model
 
     episodes = write_toy_episodes(tmp_path / "episodes", count=1, steps=8)
-    VideoActionModel(views=2, frames=3, height=16, width=16, num_layers=1).save_pretrained(
-        tmp_path / "model"
-    )
+    create_model(build_preset("tiny", views=2)).save(tmp_path / "model")
     truth = read_episode(next(episodes.iterdir()))
     turn = np.array([[np.cos(0.1745), -np.sin(0.1745), 0], [np.sin(0.1745), np.cos(0.1745), 0],
                      [0, 0, 1]])  # fmt: skip
@@ -46,10 +45,11 @@ def test_labeling_error_compares_decoded_labels_with_the_recorded_actions(
 
 def test_policy_error_compares_chunks_with_the_demonstration(tmp_path: Path) -> None:
     from action_images_ros import evaluate
-    from action_images_ros.model.video_action_model import VideoActionModel
+    from action_images_ros.model.config import build_preset
+    from action_images_ros.model.loading import create_model
 
     episodes = write_toy_episodes(tmp_path / "episodes", count=2, steps=8)  # reach, pick
-    VideoActionModel(views=2, frames=3, height=16, width=16, num_layers=1).save_pretrained(
+    create_model(build_preset("tiny", views=2), tasks=["", "pick", "reach"]).save(
         tmp_path / "model"
     )
     result = evaluate.policy_error(tmp_path / "model", episodes, inference_steps=1)

@@ -73,15 +73,16 @@ def test_compressed_camera_bags(tmp_path: Path) -> None:
 
 def test_model_labeling_without_robot_state(tmp_path: Path) -> None:
     """An (untrained) model labels a bag without robot state; what it cannot decode is flagged."""
+    from action_images_ros.model.config import build_preset
     from action_images_ros.model.labeling import ModelLabeler
-    from action_images_ros.model.video_action_model import VideoActionModel
+    from action_images_ros.model.loading import create_model
 
     sim = PandaSim(SceneConfig(cameras=default_cameras(32, 32)))
     bag = tmp_path / "reach"
     record_episode(sim, "reach", seed=5, bag_path=bag)
     sim.close()
     torch.manual_seed(0)
-    model = VideoActionModel(views=3, frames=3, height=16, width=16, num_layers=1)
+    model = create_model(build_preset("tiny", views=3))
     cameras = {c: f"/{c}/image_raw" for c in ("front", "left", "right")}
     result = label_bag(
         bag, tmp_path / "episode", BagTopics(cameras=cameras, ee_source="none"), fps=10.0,

@@ -13,14 +13,12 @@ from diffusers import AutoencoderKLWan, WanTransformer3DModel
 from model_fixtures import assert_training_reduces_the_loss, write_toy_episodes
 
 from action_images_ros.core.cameras import CameraRig
-from action_images_ros.model.latent_space import WanLatentSpace
+from action_images_ros.model.denoisers import ModelShapeError
+from action_images_ros.model.latent_space import WanLatentSpace, clip_space
 from action_images_ros.model.modes import Mode, given_mask
-from action_images_ros.model.pipeline import VideoActionPipeline, clip_space
-from action_images_ros.model.video_action_model import (
-    ModelShapeError,
-    VideoActionModel,
-    plucker_rays,
-)
+from action_images_ros.model.pipeline import VideoActionPipeline, default_scheduler
+from action_images_ros.model.rays import plucker_rays
+from action_images_ros.model.wan_transformer import WanTransformerDenoiser
 
 VIEWS, FRAMES, SIZE, Z = 2, 5, 32, 4  # 5 frames -> 2 latent frames, 32 px -> 2 x 2 cells
 
@@ -79,7 +77,7 @@ def backbone(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_backbone_loads_with_zero_initialised_condition_channels(backbone: Path) -> None:
-    model = VideoActionModel.from_wan_backbone(backbone, VIEWS, FRAMES, SIZE, SIZE)
+    model = WanTransformerDenoiser.from_wan_backbone(backbone, VIEWS, FRAMES, SIZE, SIZE)
     assert model.latent_shape == (2, 2, 2, Z) and not model.in_pixel_space
     reference = WanTransformer3DModel.from_pretrained(backbone / "transformer")
     latents = torch.randn(1, VIEWS, 2, 2, 2, 2, Z)
@@ -94,13 +92,14 @@ def test_backbone_loads_with_zero_initialised_condition_channels(backbone: Path)
 
 
 def test_latent_pipeline_keeps_given_frames_in_every_mode(backbone: Path) -> None:
-    model = VideoActionModel.from_wan_backbone(backbone, VIEWS, FRAMES, SIZE, SIZE)
-    pipeline = VideoActionPipeline(model, vae=WanLatentSpace.from_pretrained(backbone))
+    model = WanTransformerDenoiser.from_wan_backbone(backbone, VIEWS, FRAMES, SIZE, SIZE)
+    vae = AutoencoderKLWan.from_pretrained(backbone / "vae")
+    pipeline = VideoActionPipeline(denoiser=model, scheduler=default_scheduler(), vae=vae)
     inputs = clips()
     for mode in Mode:
         out, again = (
-            pipeline(inputs, latent_rays(), mode, num_inference_steps=2,
-                     generator=torch.Generator().manual_seed(3))
+            pipeline(clips=inputs, rays=latent_rays(), mode=mode, num_inference_steps=2,
+                     generator=torch.Generator().manual_seed(3)).clips
             for _ in range(2)
         )  # fmt: skip
         assert out.shape == inputs.shape and out.min() >= 0 and out.max() <= 1
@@ -130,26 +129,27 @@ def test_segments_decode_the_same_in_one_pass_or_several_and_tiled(backbone: Pat
 
 
 def test_latent_models_refuse_what_does_not_fit(backbone: Path, tmp_path: Path) -> None:
-    model = VideoActionModel.from_wan_backbone(backbone, VIEWS, FRAMES, SIZE, SIZE)
+    model = WanTransformerDenoiser.from_wan_backbone(backbone, VIEWS, FRAMES, SIZE, SIZE)
     with pytest.raises(ValueError, match="pass the VAE it was trained with"):
-        VideoActionPipeline(model)
+        VideoActionPipeline(denoiser=model, scheduler=default_scheduler())
     with pytest.raises(ValueError, match="does not fit the model"):
         clip_space(model, WanLatentSpace(AutoencoderKLWan(z_dim=Z + 1, latents_mean=[0.0] * 5,
                                                           latents_std=[1.0] * 5)))  # fmt: skip
     with pytest.raises(ModelShapeError, match="1 \\+ a multiple of 4"):
-        VideoActionModel.from_wan_backbone(backbone, VIEWS, 4, SIZE, SIZE)
+        WanTransformerDenoiser.from_wan_backbone(backbone, VIEWS, 4, SIZE, SIZE)
     with pytest.raises(ModelShapeError, match="clips must be"):
-        VideoActionPipeline(model, vae=WanLatentSpace.from_pretrained(backbone))(
-            clips()[:, :, :, :3], latent_rays(), Mode.POLICY
-        )
+        VideoActionPipeline(
+            denoiser=model, scheduler=default_scheduler(),
+            vae=AutoencoderKLWan.from_pretrained(backbone / "vae"),
+        )(clips=clips()[:, :, :, :3], rays=latent_rays(), mode=Mode.POLICY)  # fmt: skip
     with pytest.raises(FileNotFoundError, match="transformer/config.json"):
-        VideoActionModel.from_wan_backbone(tmp_path, VIEWS, FRAMES, SIZE, SIZE)
+        WanTransformerDenoiser.from_wan_backbone(tmp_path, VIEWS, FRAMES, SIZE, SIZE)
     with pytest.raises(FileNotFoundError, match="vae/config.json"):
         WanLatentSpace.from_pretrained(tmp_path)
 
 
 def test_latent_training_step_reduces_the_loss(backbone: Path) -> None:
-    model = VideoActionModel.from_wan_backbone(backbone, VIEWS, FRAMES, SIZE, SIZE)
+    model = WanTransformerDenoiser.from_wan_backbone(backbone, VIEWS, FRAMES, SIZE, SIZE)
     space = clip_space(model, WanLatentSpace.from_pretrained(backbone))
     clean = space.encode(clips(2))
     modes = [Mode.POLICY, Mode.ACTION_LABELING]
@@ -171,8 +171,11 @@ def test_text_encoder_encodes_each_prompt_once_and_zeroes_padding(tmp_path: Path
 
 
 def test_lora_fine_tuning_of_a_backbone_deploys_as_a_policy(tmp_path: Path) -> None:
-    """train --backbone --lora-rank --text-encoder, resume, then load the result as a policy."""
+    """train --backbone --lora-rank --text-encoder, resume, then load the result as a policy
+    and as a labeler (with its VAE: a latent model labels too)."""
     from action_images_ros.core.policy import Observation
+    from action_images_ros.model.labeling import ModelLabeler
+    from action_images_ros.model.loading import load_model_directory
     from action_images_ros.model.policy import VideoActionPolicy
     from action_images_ros.model.train import main
 
@@ -189,7 +192,9 @@ def test_lora_fine_tuning_of_a_backbone_deploys_as_a_policy(tmp_path: Path) -> N
     state = json.loads((tmp_path / "run" / "checkpoint-3" / "trainer_state.json").read_text())
     assert state["step"] == 3 and len(state["losses"]) == 3
     model_dir = tmp_path / "run" / "model"
-    for part in ("vae/config.json", "text_encoder/config.json", "tokenizer", "tasks.json"):
+    parts = ("vae/config.json", "text_encoder/config.json", "tokenizer", "policy_config.json",
+             "model_index.json", "scheduler/scheduler_config.json")  # fmt: skip
+    for part in parts:
         assert (model_dir / part).exists(), part
     assert not list(model_dir.rglob("*.bin")), "safetensors only"
     policy = VideoActionPolicy.from_pretrained(
@@ -206,3 +211,9 @@ def test_lora_fine_tuning_of_a_backbone_deploys_as_a_policy(tmp_path: Path) -> N
         gripper_openness=1.0,
     ))  # fmt: skip
     assert len(chunk) == FRAMES - 1
+    bundle = load_model_directory(model_dir)
+    assert bundle.config.views == ("a", "b") and bundle.config.tasks[1:] == ("pick", "reach")
+    window = ModelLabeler(bundle, num_inference_steps=1).label(
+        np.zeros((FRAMES, 2, 64, 64, 3), np.uint8), np.stack([k, k]), np.stack([np.eye(4), second])
+    )
+    assert window.positions.shape == (FRAMES, 3)

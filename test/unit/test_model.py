@@ -1,4 +1,4 @@
-"""The video-action model: modes, sampling, checkpoints, training signal (tiny config, CPU)."""
+"""The denoisers and their pipeline: modes, sampling, training signal (tiny sizes, CPU)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,18 @@ import torch
 from model_fixtures import assert_training_reduces_the_loss
 
 from action_images_ros.core.cameras import CameraRig
+from action_images_ros.model.denoisers import Denoiser, ModelShapeError
+from action_images_ros.model.loading import create_model, load_model_directory
 from action_images_ros.model.modes import Mode, given_mask
-from action_images_ros.model.pipeline import VideoActionPipeline, flow_matching_loss
-from action_images_ros.model.video_action_model import (
-    ModelShapeError,
-    VideoActionModel,
-    plucker_rays,
+from action_images_ros.model.objective import flow_matching_loss
+from action_images_ros.model.pipeline import (
+    VideoActionPipeline,
+    VideoActionPipelineOutput,
+    default_scheduler,
 )
+from action_images_ros.model.rays import plucker_rays
+from action_images_ros.model.view_unet import ViewUNetDenoiser
+from action_images_ros.model.wan_transformer import WanTransformerDenoiser
 
 SIZE, FRAMES, VIEWS = 16, 3, 2
 
@@ -25,16 +30,22 @@ SIZE, FRAMES, VIEWS = 16, 3, 2
 # predicts samples.
 DENOISERS = pytest.mark.parametrize(
     "denoiser",
-    [{}, {"unet_channels": [8, 16]}, {"unet_channels": [8, 16], "prediction": "sample"}],
+    [{}, {"unet": [8, 16]}, {"unet": [8, 16], "prediction": "sample"}],
     ids=["transformer", "unet", "unet-sample"],
 )
 
 
-def tiny(**options: object) -> VideoActionModel:
+def tiny(unet: list[int] | None = None, **options: object) -> Denoiser:
+    """A tiny Wan transformer, or with `unet` block channels a tiny per-view UNet."""
     torch.manual_seed(0)
-    return VideoActionModel(
-        views=VIEWS, frames=FRAMES, height=SIZE, width=SIZE, num_layers=1, **options
-    )
+    shape = {"views": VIEWS, "frames": FRAMES, "height": SIZE, "width": SIZE}
+    if unet:
+        return ViewUNetDenoiser(**shape, block_channels=unet, text_dim=32, **options)
+    return WanTransformerDenoiser(**shape, num_layers=1, **options)
+
+
+def pipeline_of(denoiser: Denoiser) -> VideoActionPipeline:
+    return VideoActionPipeline(denoiser=denoiser, scheduler=default_scheduler())
 
 
 def rays(batch: int = 1) -> torch.Tensor:
@@ -53,10 +64,12 @@ def clips(batch: int = 1, seed: int = 0) -> torch.Tensor:
 @DENOISERS
 @pytest.mark.parametrize("mode", list(Mode))
 def test_every_mode_keeps_given_frames_and_fills_the_rest(mode: Mode, denoiser: dict) -> None:
-    pipeline = VideoActionPipeline(tiny(**denoiser))
+    pipeline = pipeline_of(tiny(**denoiser))
     inputs = clips(2)
-    out = pipeline(inputs, rays(2), mode, num_inference_steps=3,
-                   generator=torch.Generator().manual_seed(1))  # fmt: skip
+    result = pipeline(clips=inputs, rays=rays(2), mode=mode, num_inference_steps=3,
+                      generator=torch.Generator().manual_seed(1))  # fmt: skip
+    assert isinstance(result, VideoActionPipelineOutput)
+    out = result.clips
     assert out.shape == inputs.shape and out.min() >= 0 and out.max() <= 1
     given = given_mask(mode, FRAMES)
     for kind in range(2):
@@ -69,39 +82,50 @@ def test_every_mode_keeps_given_frames_and_fills_the_rest(mode: Mode, denoiser: 
 def test_sampling_is_deterministic_for_a_seed_and_guidance_changes_it(
     denoiser: dict,
 ) -> None:
-    pipeline = VideoActionPipeline(tiny(**denoiser))
+    pipeline = pipeline_of(tiny(**denoiser))
     run = lambda seed, scale=1.0: pipeline(  # noqa: E731
-        clips(),
-        rays(),
-        Mode.POLICY,
-        torch.tensor([3]),
-        3,
-        scale,
-        torch.Generator().manual_seed(seed),
-    )
+        clips=clips(), rays=rays(), mode=Mode.POLICY, task_ids=torch.tensor([3]),
+        num_inference_steps=3, guidance_scale=scale, generator=torch.Generator().manual_seed(seed),
+    ).clips  # fmt: skip
     assert torch.equal(run(5), run(5))
     assert not torch.equal(run(5), run(6))
     assert not torch.equal(run(5), run(5, scale=3.0))
 
 
 @DENOISERS
-def test_checkpoint_round_trip_and_bad_checkpoints(tmp_path: Path, denoiser: dict) -> None:
+def test_latents_are_the_initial_noise(denoiser: dict) -> None:
+    """`latents=`: the same noise as the generator would draw gives the same result."""
+    pipeline = pipeline_of(tiny(**denoiser))
+    inputs = clips()
+    noise = torch.randn(inputs.shape, generator=torch.Generator().manual_seed(2))
+    drawn = pipeline(clips=inputs, rays=rays(), mode=Mode.POLICY, num_inference_steps=2,
+                     generator=torch.Generator().manual_seed(2)).clips  # fmt: skip
+    given = pipeline(clips=inputs, rays=rays(), mode=Mode.POLICY, num_inference_steps=2,
+                     latents=noise).clips  # fmt: skip
+    other = pipeline(clips=inputs, rays=rays(), mode=Mode.POLICY, num_inference_steps=2,
+                     latents=torch.zeros_like(noise)).clips  # fmt: skip
+    assert torch.equal(drawn, given) and not torch.equal(drawn, other)
+    with pytest.raises(ValueError, match="latents must be"):
+        pipeline(clips=inputs, rays=rays(), mode=Mode.POLICY, latents=noise[:, :1])
+
+
+@DENOISERS
+def test_model_directory_round_trip(tmp_path: Path, denoiser: dict) -> None:
     model = tiny(**denoiser)
-    model.save_pretrained(tmp_path / "ckpt")
-    assert (tmp_path / "ckpt" / "diffusion_pytorch_model.safetensors").exists()
-    assert not list((tmp_path / "ckpt").glob("*.bin")), "safetensors only"
-    loaded = VideoActionModel.from_pretrained(tmp_path / "ckpt")
+    create_model(model, views=["a", "b"], tasks=["", "reach"]).save(tmp_path / "model")
+    assert (tmp_path / "model" / "denoiser" / "diffusion_pytorch_model.safetensors").exists()
+    assert not list((tmp_path / "model").rglob("*.bin")), "safetensors only"
+    loaded = load_model_directory(tmp_path / "model")
+    assert type(loaded.denoiser) is type(model)
+    assert loaded.config.views == ("a", "b") and loaded.config.tasks == ("", "reach")
+    assert loaded.pipeline.scheduler.config.shift == 3.0
+    assert type(VideoActionPipeline.from_pretrained(tmp_path / "model").denoiser) is type(model)
     inputs, timesteps = clips(), torch.full((1, VIEWS, 2, FRAMES), 500.0)
     with torch.no_grad():
         torch.testing.assert_close(
             model(inputs, timesteps, rays(), torch.tensor([1])),
-            loaded(inputs, timesteps, rays(), torch.tensor([1])),
+            loaded.denoiser(inputs, timesteps, rays(), torch.tensor([1])),
         )
-    with pytest.raises(OSError):
-        VideoActionModel.from_pretrained(tmp_path / "missing")
-    (tmp_path / "ckpt" / "diffusion_pytorch_model.safetensors").unlink()
-    with pytest.raises(OSError):
-        VideoActionModel.from_pretrained(tmp_path / "ckpt")
 
 
 @DENOISERS
@@ -115,7 +139,13 @@ def test_inputs_the_model_was_not_built_for_are_refused(denoiser: dict) -> None:
             torch.tensor([0]),
         )
     with pytest.raises(ValueError):
-        VideoActionPipeline(model)(clips(), rays(), "teleport")
+        pipeline_of(model)(clips=clips(), rays=rays(), mode="teleport")
+    with pytest.raises(ValueError, match=r"rays must be \(1, 2, 16, 16, 6\)"):
+        pipeline_of(model)(clips=clips(), rays=rays()[:, :, :8], mode=Mode.POLICY)
+    with pytest.raises(ValueError, match=r"task ids must be in \[0, 8\)"):
+        pipeline_of(model)(clips=clips(), rays=rays(), mode=Mode.POLICY, task_ids=torch.tensor([8]))
+    with pytest.raises(TypeError):  # keyword arguments only
+        pipeline_of(model)(clips(), rays(), Mode.POLICY)
 
 
 @DENOISERS
@@ -132,7 +162,7 @@ def test_policy_turns_an_observation_into_a_chunk(tmp_path: Path, denoiser: dict
     from action_images_ros.core.policy import Observation
     from action_images_ros.model.policy import VideoActionPolicy
 
-    tiny(**denoiser).save_pretrained(tmp_path / "model")
+    create_model(tiny(**denoiser)).save(tmp_path / "model")
     policy = VideoActionPolicy.from_pretrained(tmp_path / "model", num_inference_steps=2)
     k = np.array([[60.0, 0, 31.5], [0, 60.0, 31.5], [0, 0, 1]])
     second = np.eye(4)
@@ -145,9 +175,10 @@ def test_policy_turns_an_observation_into_a_chunk(tmp_path: Path, denoiser: dict
     )  # fmt: skip
     real_pipeline, noise = policy.pipeline, []
 
-    def pipeline_spy(*args: object, **kwargs: object) -> torch.Tensor:  # each chunk's noise
-        noise.append(torch.randn(8, generator=torch.Generator().set_state(args[6].get_state())))
-        return real_pipeline(*args, **kwargs)
+    def pipeline_spy(**kwargs: object) -> VideoActionPipelineOutput:  # each chunk's noise
+        state = kwargs["generator"].get_state()
+        noise.append(torch.randn(8, generator=torch.Generator().set_state(state)))
+        return real_pipeline(**kwargs)
 
     policy.pipeline = pipeline_spy
     chunk = policy.predict(observation)
@@ -159,7 +190,7 @@ def test_policy_turns_an_observation_into_a_chunk(tmp_path: Path, denoiser: dict
     assert len(chunk) == FRAMES - 1
     np.testing.assert_allclose(chunk.times, 0.2 * np.arange(1, FRAMES))
     assert np.all(chunk.confidence[~chunk.valid] == 0), "invalid steps claim no confidence"
-    with pytest.raises(ModelShapeError, match="built for 2 views"):
+    with pytest.raises(ModelShapeError, match=r"built for 2 views \(view0, view1\)"):
         policy.predict(Observation(**{**observation.__dict__, "images": observation.images[:1],
                                       "intrinsics": np.stack([k]),
                                       "extrinsics": np.eye(4)[None]}))  # fmt: skip
@@ -167,10 +198,12 @@ def test_policy_turns_an_observation_into_a_chunk(tmp_path: Path, denoiser: dict
 
 def test_given_future_action_frames_are_kept_and_the_rest_generated() -> None:
     """Real-time chunking: in policy mode, future action frames 1..n can be given as well."""
-    pipeline = VideoActionPipeline(tiny())
+    pipeline = pipeline_of(tiny())
     inputs = clips(1)
-    out = pipeline(inputs, rays(1), Mode.POLICY, num_inference_steps=2,
-                   generator=torch.Generator().manual_seed(1), given_action_frames=1)  # fmt: skip
+    out = pipeline(
+        clips=inputs, rays=rays(1), mode=Mode.POLICY, num_inference_steps=2,
+        generator=torch.Generator().manual_seed(1), given_action_frames=1,
+    ).clips  # fmt: skip
     assert torch.equal(out[:, :, 1, :2], inputs[:, :, 1, :2])
     assert not torch.equal(out[:, :, 1, 2], inputs[:, :, 1, 2])
     assert not torch.equal(out[:, :, 0, 1], inputs[:, :, 0, 1])
@@ -185,7 +218,7 @@ def test_policy_continues_from_given_actions_and_returns_them_exactly(tmp_path: 
     from action_images_ros.core.policy import Observation
     from action_images_ros.model.policy import VideoActionPolicy
 
-    tiny().save_pretrained(tmp_path / "model")
+    create_model(tiny()).save(tmp_path / "model")
     policy = VideoActionPolicy.from_pretrained(tmp_path / "model", num_inference_steps=2)
     assert policy.accepts_given_actions and policy.frame_interval == pytest.approx(0.2)
     k = np.array([[60.0, 0, 31.5], [0, 60.0, 31.5], [0, 0, 1]])
@@ -276,22 +309,22 @@ def test_learning_rate_warms_up_then_decays_to_zero() -> None:
 def test_policy_tasks_by_name_and_unknown_tasks_refused() -> None:
     from action_images_ros.model.policy import VideoActionPolicy
 
-    policy = VideoActionPolicy(tiny(), tasks=["", "pick", "reach"], task="reach")
+    policy = VideoActionPolicy(create_model(tiny(), tasks=["", "pick", "reach"]), task="reach")
     assert policy.task_id == 2 and policy.knows_tasks
     policy.set_task("")
     assert policy.task_id == 0
     with pytest.raises(ValueError, match=r"no task 'place' \(its tasks: 'pick', 'reach'\)"):
         policy.set_task("place")
-    unnamed = VideoActionPolicy(tiny(), tasks=["", ""])  # trained without task names
+    unnamed = VideoActionPolicy(create_model(tiny(), tasks=["", ""]))  # no task names
     assert not unnamed.knows_tasks and unnamed.task_id == 1
 
 
 def test_sampling_runs_in_bfloat16_and_keeps_given_frames() -> None:
     """The dtype the policy uses on a GPU, checked on the CPU."""
-    pipeline = VideoActionPipeline(tiny().to(torch.bfloat16))
+    pipeline = pipeline_of(tiny().to(torch.bfloat16))
     inputs = clips()
-    out = pipeline(inputs, rays(), Mode.POLICY, num_inference_steps=2,
-                   generator=torch.Generator().manual_seed(0))  # fmt: skip
+    out = pipeline(clips=inputs, rays=rays(), mode=Mode.POLICY, num_inference_steps=2,
+                   generator=torch.Generator().manual_seed(0)).clips  # fmt: skip
     assert out.dtype == torch.float32 and torch.isfinite(out).all()
     assert torch.equal(out[:, :, :, 0], inputs[:, :, :, 0])
     assert not torch.equal(out[:, :, :, 1:], inputs[:, :, :, 1:])
@@ -299,7 +332,7 @@ def test_sampling_runs_in_bfloat16_and_keeps_given_frames() -> None:
 
 def test_the_unet_denoises_each_view_on_its_own() -> None:
     """The small preset's UNet sees one view at a time (the decoder fuses the views)."""
-    model = tiny(unet_channels=[8, 16]).eval()
+    model = tiny(unet=[8, 16]).eval()
     first = clips()
     second = first.clone()
     second[:, 1] = torch.rand_like(second[:, 1])
@@ -317,10 +350,11 @@ def test_the_unet_denoises_each_view_on_its_own() -> None:
 def test_a_sample_predicting_model_samples_its_prediction_in_one_step() -> None:
     """prediction="sample": the network outputs the clean clip, the model returns the velocity
     (x_t - x0) / s, so one Euler step from pure noise lands exactly on the network's output."""
-    model = tiny(unet_channels=[8, 16], prediction="sample").eval()
+    model = tiny(unet=[8, 16], prediction="sample").eval()
     inputs, generator = clips(), torch.Generator().manual_seed(3)
-    out = VideoActionPipeline(model)(inputs, rays(), Mode.POLICY, torch.tensor([1]), 1,
-                                     generator=generator)  # fmt: skip
+    out = pipeline_of(model)(clips=inputs, rays=rays(), mode=Mode.POLICY,
+                             task_ids=torch.tensor([1]), num_inference_steps=1,
+                             generator=generator).clips  # fmt: skip
     clean = inputs * 2 - 1
     noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(3))
     given = given_mask(Mode.POLICY, FRAMES)[None, None, :, :, None, None, None]
@@ -335,7 +369,7 @@ def test_a_sample_predicting_model_samples_its_prediction_in_one_step() -> None:
 
 
 def test_a_sample_predicting_model_is_trained_on_the_error_of_its_sample() -> None:
-    model = tiny(unet_channels=[8, 16], prediction="sample")
+    model = tiny(unet=[8, 16], prediction="sample")
     clean, tasks, modes = clips(2) * 2 - 1, torch.tensor([1, 2]), [Mode.VIDEO, Mode.VIDEO]
     loss = flow_matching_loss(model, clean, rays(2), tasks, modes, torch.Generator().manual_seed(4))
     generator = torch.Generator().manual_seed(4)  # the same draws as inside the loss

@@ -9,23 +9,23 @@ import pytest
 import torch
 from model_fixtures import write_toy_episodes
 
+from action_images_ros.model.config import build_preset
 from action_images_ros.model.dataset import EpisodeClips
+from action_images_ros.model.loading import load_model_directory
 from action_images_ros.model.train import load_optimizer, main, save_optimizer
-from action_images_ros.model.video_action_model import VideoActionModel
 
 
 def test_dataset_windows_clips_and_tasks(tmp_path: Path) -> None:
-    model = VideoActionModel(views=2, frames=3, height=16, width=16, num_layers=1)
-    dataset = EpisodeClips(write_toy_episodes(tmp_path / "episodes"), model)
+    model = build_preset("tiny", views=2)
+    dataset = EpisodeClips(write_toy_episodes(tmp_path / "episodes"), model, 0.2)
     assert dataset.tasks == ["pick", "reach"]
     item = dataset[0]
     assert item["clips"].shape == (2, 2, 3, 16, 16, 3) and item["rays"].shape == (2, 16, 16, 6)
     assert item["clips"][:, 1].amax() > 0.5, "action images are drawn"
     assert len(dataset) == 2 * (8 - 2)  # frame_interval 0.2 s at 5 fps: stride 1
     with pytest.raises(ValueError, match="2 views, the model 3"):
-        EpisodeClips(
-            tmp_path / "episodes", VideoActionModel(views=3, frames=3, height=16, width=16)
-        )
+        EpisodeClips(tmp_path / "episodes", build_preset("tiny", views=3), 0.2)
+    assert len(EpisodeClips(tmp_path / "episodes", model, 0.4)) == 2 * (8 - 4)  # stride 2
 
 
 def test_train_checkpoint_resume(tmp_path: Path) -> None:
@@ -33,15 +33,15 @@ def test_train_checkpoint_resume(tmp_path: Path) -> None:
     common = ["--config", "tiny", "--views", "2", "--episodes", str(episodes), "--out", str(out),
               "--batch-size", "2", "--checkpoint-every", "3", "--cpu"]  # fmt: skip
     main([*common, "--steps", "6"])
-    assert (out / "checkpoint-3" / "model" / "diffusion_pytorch_model.safetensors").exists()
+    assert (out / "checkpoint-3" / "model" / "model_index.json").exists()
     assert not list(out.rglob("*.bin")) and not list(out.rglob("*.pt")), "no pickles"
     main([*common, "--steps", "8", "--resume"])
     state = json.loads((out / "checkpoint-8" / "trainer_state.json").read_text())
     assert state["step"] == 8 and len(state["losses"]) == 8
     assert (out / "loss.png").stat().st_size > 5000
-    model = VideoActionModel.from_pretrained(out / "model")
-    assert json.loads((out / "model" / "tasks.json").read_text()) == ["", "pick", "reach"]
-    assert model.config.views == 2
+    model = load_model_directory(out / "model")
+    assert model.config.tasks == ("", "pick", "reach") and model.config.views == ("a", "b")
+    assert model.config.frame_interval == 0.2 and model.denoiser.config.views == 2
 
 
 def test_optimizer_state_round_trip(tmp_path: Path) -> None:
@@ -61,8 +61,7 @@ def test_optimizer_state_round_trip(tmp_path: Path) -> None:
 
 def test_task_balancing_weights_draw_every_task_equally(tmp_path: Path) -> None:
     episodes = write_toy_episodes(tmp_path / "episodes", count=3, steps=8)  # reach, pick, reach
-    model = VideoActionModel(views=2, frames=3, height=16, width=16, num_layers=1)
-    dataset = EpisodeClips(episodes, model)
+    dataset = EpisodeClips(episodes, build_preset("tiny", views=2), 0.2)
     weights = dataset.task_balancing_weights()
     tasks = torch.tensor(dataset.window_tasks)
     assert len(weights) == len(dataset) and (tasks == 2).sum() == 2 * (tasks == 1).sum()
