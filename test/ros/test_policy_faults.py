@@ -118,6 +118,7 @@ def running(
         yield robot, node
     finally:
         executor.shutdown()
+        spinner.join(timeout=5.0)  # no callback may run on a node being destroyed
         node.destroy_node()
         robot.destroy_node()
 
