@@ -257,6 +257,8 @@ class BagFrames:
         small = {t.tf, t.tf_static, t.joint_states, *info_topics}
         times = []
         for topic, msgtype, raw in self.source.messages(small):
+            if topic in info_topics and info_topics[topic] in self.infos:
+                continue  # the first camera_info of each camera is used: skip deserializing
             msg = TYPESTORE.deserialize_cdr(raw, msgtype)
             if topic in (t.tf, t.tf_static):
                 for tf in msg.transforms:

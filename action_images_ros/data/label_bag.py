@@ -72,6 +72,7 @@ def label_bag(
     meta: dict | None = None,
     annotated_bag: Path | None = None,
     labeler: ModelLabeler | None = None,
+    store_action_images: bool = False,
 ) -> LabelResult:
     """Turn one bag into one episode directory `out` (and `out`.mp4 with `overlay`).
 
@@ -81,7 +82,9 @@ def label_bag(
     on windows of frames (for videos without robot state; decoded with a confidence per step,
     undecodable steps flagged invalid). With `annotated_bag`, also write a copy of the bag with
     `<camera>/action_image` topics (rgb8 Image, stamped like the camera set), for
-    `ros2 bag play` + RViz. Raises BagError for a bag that cannot be read; a bag that yields no
+    `ros2 bag play` + RViz. The episode's action images are drawn again from its actions when
+    read; `store_action_images` also writes them (for model labels: the model's own images).
+    Raises BagError for a bag that cannot be read; a bag that yields no
     step returns a result whose `error` says why.
     """
     import numpy as np
@@ -92,7 +95,7 @@ def label_bag(
     from action_images_ros.core.rotations import matrix_to_quat
     from action_images_ros.data.bag_reader import BagFrames
     from action_images_ros.data.bag_recorder import BagRecorder
-    from action_images_ros.data.episode import EpisodeWriter
+    from action_images_ros.data.episode import EpisodeWriter, draw_action_images
     from action_images_ros.data.video import write_video
 
     config = config or ActionImageConfig.paper()
@@ -103,23 +106,34 @@ def label_bag(
     overlay_frames: list[np.ndarray] = []
     window: list[FrameSet] = []
     end_effector = {"tf": topics.ee_frame, "joint_states": topics.tip_link}.get(topics.ee_source)
+    needs_images = store_action_images or annotated is not None  # else drawn when read
 
-    def write(frame_set: FrameSet, drawn: np.ndarray, actions: tuple) -> None:
+    def write(frame_set: FrameSet, drawn: np.ndarray | None, actions: tuple) -> None:
         nonlocal writer
         images = np.stack([frame_set.images[c] for c in cameras])
         intrinsics = np.stack([frame_set.intrinsics[c] for c in cameras])
         extrinsics = np.stack([frame_set.extrinsics[c] for c in cameras])
+        position, rotation, gripper, confidence, valid = actions
+        orientation = rotation  # the writer turns all steps' matrices into quaternions at once
+        if needs_images and drawn is None:  # drawn from what is stored, as a reader redraws it
+            orientation = matrix_to_quat(rotation)
+            drawn = draw_action_images(
+                position, orientation, gripper, intrinsics, extrinsics, images.shape[2],
+                images.shape[1], config,
+            )[0]  # fmt: skip
         if writer is None:
             source = "model" if labeler else topics.ee_source
             episode_meta = {
                 **(meta or {}), "source": f"bag:{Path(bag).name}", "actions_from": source,
                 "frames": {"base": topics.base_frame, "end_effector": end_effector},
             }  # fmt: skip
-            writer = EpisodeWriter(out, cameras, fps, intrinsics, extrinsics, config, episode_meta)
-        position, rotation, gripper, confidence, valid = actions
+            writer = EpisodeWriter(
+                out, cameras, fps, intrinsics, extrinsics, config, episode_meta,
+                store_action_images,
+            )  # fmt: skip
         writer.append(
-            frame_set.stamp, images, drawn, position, matrix_to_quat(rotation), gripper,
-            confidence, valid, frame_set.joint_positions,
+            frame_set.stamp, images, drawn, position, orientation, gripper, confidence, valid,
+            frame_set.joint_positions,
         )  # fmt: skip
         if annotated is not None:
             for camera, image in zip(cameras, drawn, strict=True):
@@ -135,15 +149,14 @@ def label_bag(
     import torch
 
     threads = torch.get_num_threads()
-    if labeler is None:
+    if labeler is None and needs_images:
         # Drawing one step's action images is a few small tensor operations: on one thread
         # they run about 20x faster than split across the cores (measured on 2 busy cores).
         torch.set_num_threads(1)
     try:
         for frame_set in frames:
             if labeler is None:
-                actions = _robot_state_actions(frame_set)
-                write(frame_set, _draw(frame_set, cameras, actions, config), actions)
+                write(frame_set, None, _robot_state_actions(frame_set))
                 continue
             window.append(frame_set)
             if len(window) == labeler.model.config.frames:
@@ -193,31 +206,6 @@ def _why_no_step(report: object, cameras: list[str]) -> str:
     return f"no frame set could be labeled ({report.sets} read: {reasons})"
 
 
-def _robot_state_actions(frame_set: FrameSet) -> tuple:
-    """Actions measured on the robot: pose, gripper, confidence 1, valid."""
-    pose = frame_set.ee_pose
-    return pose[:3, 3], pose[:3, :3], frame_set.gripper_openness, 1.0, True
-
-
-def _draw(frame_set: FrameSet, cameras: list[str], actions: tuple, config) -> np.ndarray:
-    """The action image of one measured action in every view (V, H, W, 3) uint8."""
-    import torch
-
-    from action_images_ros.core.action_images import encode
-    from action_images_ros.core.cameras import CameraRig
-
-    height, width = frame_set.images[cameras[0]].shape[:2]
-    rig = CameraRig.from_arrays(
-        [frame_set.intrinsics[c] for c in cameras], [frame_set.extrinsics[c] for c in cameras],
-        width, height, dtype=torch.float32,
-    )  # fmt: skip
-    position, rotation, gripper = actions[:3]
-    return encode(
-        torch.tensor(position[None]), torch.tensor(rotation[None]), torch.tensor([gripper]),
-        rig, config,
-    ).to_uint8()[0].numpy()  # fmt: skip
-
-
 def _label_window(window: list[FrameSet], cameras: list[str], labeler: ModelLabeler, write) -> None:
     import numpy as np
 
@@ -259,6 +247,7 @@ def _label_job(job: dict) -> LabelResult:
         return label_bag(
             bag, Path(job["out"]), job["topics"], job["fps"], job["slop"], job["overlay"],
             annotated_bag=job["annotated"], labeler=_labeler(job["model"]), meta=job["meta"],
+            store_action_images=job["store_action_images"],
         )  # fmt: skip
     except Exception as error:  # noqa: BLE001 -- reported per bag, the run's status fails
         from action_images_ros.data.bag_reader import BagError
@@ -314,6 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write <episode>_annotated/: the bag plus <camera>/action_image topics",
     )  # fmt: skip
     parser.add_argument(
+        "--store-action-images", action="store_true",
+        help="also write each episode's action images (lossless video); without, readers draw "
+        "them again from the actions, which is exact and makes labeling several times faster",
+    )  # fmt: skip
+    parser.add_argument(
         "--model", type=Path, help="label with this model's action-labeling mode instead of "
         "the robot's state (for videos without it; use with --ee-source none)",
     )  # fmt: skip
@@ -361,6 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "annotated": args.out / f"{bag.name}_annotated" if args.annotated_bags else None,
             "model": None if args.model is None else str(args.model),
             "meta": {"task": args.task} if args.task else None,
+            "store_action_images": args.store_action_images,
         }  # fmt: skip
         for bag in args.bags
     ]
