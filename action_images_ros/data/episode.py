@@ -50,6 +50,12 @@ _GENERATED_META = (
 )  # fmt: skip
 
 
+# Episodes are written while labeling, where encoding is most of a step's cost: the fastest
+# preset, and one encoder thread per video (x264's frame threads, one set per camera, contend
+# for the cores with the labeling itself: measured 2x slower on 2 busy cores at 128x128).
+_RGB_ENCODER = {"preset": "ultrafast", "threads": "1"}
+
+
 class EpisodeError(ValueError):
     """An episode that cannot be written or read (missing files, mismatched shapes)."""
 
@@ -233,7 +239,7 @@ class EpisodeWriter:
     def _open_videos(self) -> None:
         for name in self.cameras:
             rgb = VideoWriter(self._staging / "videos" / f"{name}.mp4", "libx264", self.fps,
-                              "yuv444p", {"preset": "ultrafast"})  # fmt: skip
+                              "yuv444p", _RGB_ENCODER)  # fmt: skip
             action = None
             if self.store_action_images:
                 action = VideoWriter(self._staging / "action_videos" / f"{name}.mkv", "ffv1",
