@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 class LabelResult:
     """One bag's outcome, in one unit: camera sets read, steps written, each skip reason
     counted once per set (sets_read == steps_written + sum(skipped)); unmatched camera frames
-    and grid steps with no set are counted apart; `error` is set when the bag failed."""
+    and grid steps with no set are counted apart; `error` is set when the bag failed.
+    `windows_skipped` (model labeling): steps that start no window of the model's frames
+    `frame_interval` apart, for a gap in time (each also a skipped set)."""
 
     bag: str
     episode: str | None
@@ -45,6 +47,7 @@ class LabelResult:
     missing_steps: int = 0
     truncated: str | None = None
     error: str | None = None
+    windows_skipped: int = 0
 
     @property
     def steps(self) -> int:
@@ -80,12 +83,15 @@ def label_bag(
     each step keeps its set's real stamp. Actions come from the robot's state (TF or joint
     states, see BagTopics.ee_source) or, with `labeler`, from the model's action-labeling mode
     on windows of frames (for videos without robot state; decoded with a confidence per step,
-    undecodable steps flagged invalid). With `annotated_bag`, also write a copy of the bag with
-    `<camera>/action_image` topics (rgb8 Image, stamped like the camera set), for
-    `ros2 bag play` + RViz. The episode's action images are drawn again from its actions when
-    read; `store_action_images` also writes them (for model labels: the model's own images).
-    Raises BagError for a bag that cannot be read; a bag that yields no
-    step returns a result whose `error` says why.
+    undecodable steps flagged invalid). The windows are built from the steps' stamps like the
+    training windows (data.windows): the model's frames `frame_interval` apart; a step that
+    starts no such window is skipped and counted (`windows_skipped`).
+
+    The episode's action images are drawn again from its actions when read;
+    `store_action_images` also writes them (for model labels: the model's own images). With
+    `annotated_bag`, also write a copy of the bag with `<camera>/action_image` topics (rgb8
+    Image, stamped like the camera set), for `ros2 bag play` + RViz. Raises BagError for a bag
+    that cannot be read; a bag that yields no step returns a result whose `error` says why.
     """
     import numpy as np
 
@@ -104,7 +110,7 @@ def label_bag(
     writer: EpisodeWriter | None = None
     annotated = BagRecorder(annotated_bag) if annotated_bag is not None else None
     overlay_frames: list[np.ndarray] = []
-    window: list[FrameSet] = []
+    windows = None if labeler is None else _ModelWindows(labeler, cameras, fps, frames.report)
     end_effector = {"tf": topics.ee_frame, "joint_states": topics.tip_link}.get(topics.ee_source)
     needs_images = store_action_images or annotated is not None  # else drawn when read
 
@@ -158,12 +164,9 @@ def label_bag(
             if labeler is None:
                 write(frame_set, None, _robot_state_actions(frame_set))
                 continue
-            window.append(frame_set)
-            if len(window) == labeler.model.config.frames:
-                _label_window(window, cameras, labeler, write)
-                window = []
-        for _ in window:
-            frames.report.skip("the last frames do not fill a model window")
+            windows.push(frame_set, write)
+        if windows is not None:
+            windows.finish(write)
         if writer is not None:
             writer.close()
             if annotated is not None:
@@ -185,6 +188,7 @@ def label_bag(
         str(bag), None if writer is None else str(out), 0 if writer is None else writer.steps,
         report.sets, dict(report.skipped), dict(report.unmatched_frames), report.missing_steps,
         report.truncation.describe() if report.truncation else None,
+        windows_skipped=0 if windows is None else windows.skipped,
     )  # fmt: skip
     if writer is None:
         result.error = _why_no_step(report, cameras)
@@ -206,7 +210,50 @@ def _why_no_step(report: object, cameras: list[str]) -> str:
     return f"no frame set could be labeled ({report.sets} read: {reasons})"
 
 
-def _label_window(window: list[FrameSet], cameras: list[str], labeler: ModelLabeler, write) -> None:
+class _ModelWindows:
+    """Frame sets into the model's windows (data.windows.WindowStream), labeled as each window
+    is complete and written in time order; steps outside every window skipped and counted."""
+
+    GAP = "no model window from this step (a gap in time off the model's frame interval)"
+    END = "the last frames do not fill a model window"
+
+    def __init__(self, labeler: ModelLabeler, cameras: list[str], fps: float, report) -> None:
+        from action_images_ros.data.windows import WindowStream, window_tolerance
+
+        c = labeler.model.config
+        tolerance = window_tolerance(c.frame_interval, fps)
+        self.stream = WindowStream(c.frames, c.frame_interval, tolerance)
+        self.labeler, self.cameras, self.report = labeler, cameras, report
+        self.skipped = 0
+        self._count = 0  # steps pushed
+        self._next = 0  # the next step to write
+        self._done: dict[int, tuple | None] = {}  # step -> (frame set, images, actions) or None
+
+    def push(self, frame_set: FrameSet, write) -> None:
+        self._handle(self.stream.push(frame_set.stamp, (self._count, frame_set)), write)
+        self._count += 1
+
+    def finish(self, write) -> None:
+        self._handle(self.stream.finish(), write)
+
+    def _handle(self, events: list, write) -> None:
+        for kind, taken in events:
+            if kind == "window":
+                labeled = _label_window([fs for _, fs in taken], self.cameras, self.labeler)
+                self._done.update(zip((index for index, _ in taken), labeled, strict=True))
+                continue
+            self.report.skip(self.GAP if kind == "gap" else self.END)
+            self.skipped += kind == "gap"
+            self._done[taken[0]] = None
+        while self._next in self._done:
+            step = self._done.pop(self._next)
+            if step is not None:
+                write(*step)
+            self._next += 1
+
+
+def _label_window(window: list[FrameSet], cameras: list[str], labeler: ModelLabeler) -> list:
+    """(frame set, the model's action images, actions) of each step of one window."""
     import numpy as np
 
     first = window[0]
@@ -215,13 +262,15 @@ def _label_window(window: list[FrameSet], cameras: list[str], labeler: ModelLabe
         np.stack([first.intrinsics[c] for c in cameras]),
         np.stack([first.extrinsics[c] for c in cameras]),
     )
+    steps = []
     for index, frame_set in enumerate(window):
         actions = (
             labeled.positions[index], labeled.rotations[index],
             float(np.clip(labeled.gripper[index], 0, 1)), float(labeled.confidence[index]),
             bool(labeled.valid[index]),
         )  # fmt: skip
-        write(frame_set, labeled.action_images[index], actions)
+        steps.append((frame_set, labeled.action_images[index], actions))
+    return steps
 
 
 _LABELERS: dict[str, ModelLabeler] = {}  # per process: a --jobs worker loads the model once
@@ -417,6 +466,8 @@ def _describe(result: LabelResult) -> str:
         f"{result.bag}: {result.steps_written} steps from {result.sets_read} sets read; "
         f"skipped sets: {skipped}; {result.missing_steps} missing steps"
     )
+    if result.windows_skipped:
+        line += f"; {result.windows_skipped} model windows skipped for gaps in time"
     if result.truncated:
         line += f"; TRUNCATED: {result.truncated}"
     return line
