@@ -100,3 +100,16 @@ def test_rotation_matrices_are_stored_as_quaternions_and_undrawable_steps_are_bl
     write_episode(tmp_path / "copy", episode)
     np.testing.assert_array_equal(read_episode(tmp_path / "copy").action_images,
                                   episode.action_images)  # fmt: skip
+
+
+def test_label_bag_command_stores_action_images_only_when_asked(tmp_path: Path) -> None:
+    from action_images_ros.data.label_bag import main
+
+    bag = write_bag(tmp_path / "bag", seconds=1.0)
+    cameras = [arg for c in CAMERAS for arg in ("--camera", f"{c}=/{c}/image_raw")]
+    for out, extra in (("plain", []), ("stored", ["--store-action-images"])):
+        assert main([str(bag), "--out", str(tmp_path / out), *cameras, *extra]) == 0
+    assert not (tmp_path / "plain" / "bag" / "action_videos").exists()
+    meta = json.loads((tmp_path / "stored" / "bag" / "meta.json").read_text())
+    assert meta["action_images_stored"] is True and meta["format_version"] == 2
+    assert (tmp_path / "stored" / "bag" / "action_videos" / f"{CAMERAS[0]}.mkv").stat().st_size
