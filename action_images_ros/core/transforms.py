@@ -55,6 +55,17 @@ class TransformBuffer:
     def frames(self) -> set[str]:
         return set(self._frames)
 
+    def is_static(self, frame: str) -> bool:
+        """Whether every edge from `frame` up to its tree's root is static (its pose in any
+        frame of the tree is then the same at all times); False for an unknown frame."""
+        if frame not in self._frames:
+            return False
+        while frame in self._parent:
+            if frame not in self._static:
+                return False
+            frame = self._parent[frame]
+        return True
+
     def lookup(self, target: str, source: str, stamp: float) -> np.ndarray:
         """The pose of frame `source` in frame `target` at `stamp` (like tf2's lookup)."""
         target_chain, source_chain = self._to_root(target, stamp), self._to_root(source, stamp)

@@ -221,6 +221,7 @@ class BagFrames:
                 raise BagError(f"cannot build the arm chain from the URDF: {error}") from error
         self.report = ReadReport()
         self.transforms = TransformBuffer(tolerance=0.05)
+        self._static_cameras: dict[str, np.ndarray] = {}  # frame -> pose in the base frame
         self.infos: dict[str, np.ndarray] = {}
         self.joint_names: list[str] = []
         self._joint_times = np.zeros(0)
@@ -362,7 +363,7 @@ class BagFrames:
                         msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian,
                         msg.data.tobytes(),
                     )  # fmt: skip
-                extrinsics[camera] = self.transforms.lookup(self.topics.base_frame, frame_id, stamp)
+                extrinsics[camera] = self._camera_pose(frame_id, stamp)
             ee_pose = self._ee_pose(stamp)
         except ImageConversionError as error:
             self.report.skip(f"image: {error}")
@@ -371,16 +372,29 @@ class BagFrames:
             reason = re.sub(r", not at -?[0-9.e+-]+ s$", ": asked outside that span", str(error))
             self.report.skip(f"transform: {reason}")
             return None
+        joints = self._joints_at(stamp)
         return FrameSet(
             stamp=stamp,
             images=images,
             intrinsics=dict(self.infos),
             extrinsics=extrinsics,
             ee_pose=ee_pose,
-            gripper_openness=self._gripper_at(stamp),
-            joint_positions=self._joints_at(stamp),
+            gripper_openness=self._gripper_at(joints),
+            joint_positions=joints,
             frame_ids={camera: entry[3] for camera, entry in candidate.entries.items()},
         )
+
+    def _camera_pose(self, frame_id: str, stamp: float) -> np.ndarray:
+        """The camera's pose in the base frame at `stamp`; looked up once for a camera fixed
+        to the base by static transforms (the usual case)."""
+        cached = self._static_cameras.get(frame_id)
+        if cached is not None:
+            return cached.copy()
+        transforms, base = self.transforms, self.topics.base_frame
+        pose = transforms.lookup(base, frame_id, stamp)
+        if transforms.is_static(frame_id) and transforms.is_static(base):
+            self._static_cameras[frame_id] = pose
+        return pose.copy()
 
     def _ee_pose(self, stamp: float) -> np.ndarray | None:
         if self.topics.ee_source == "none":
@@ -404,9 +418,10 @@ class BagFrames:
             index -= 1
         return self._joint_positions[index]
 
-    def _gripper_at(self, stamp: float) -> float:
-        """Measured opening of `gripper_joint` over its open position; 1 when not recorded."""
-        joints, name = self._joints_at(stamp), self.topics.gripper_joint
+    def _gripper_at(self, joints: np.ndarray | None) -> float:
+        """Measured opening of `gripper_joint` (in the joint state `joints`) over its open
+        position; 1 when not recorded."""
+        name = self.topics.gripper_joint
         if joints is None or name not in self.joint_names:
             return 1.0
         opening = joints[self.joint_names.index(name)] / self.topics.gripper_open_position
