@@ -138,6 +138,7 @@ def main() -> None:
     exceeded = {"legacy": Counter(), "new": Counter()}
     accepted = {"legacy": 0, "new": 0}
     stretch, call_time, braking = [], [], 0
+    stretch_by_kind: dict[str, list[float]] = {}
     for _ in range(args.cases):
         kind, (start, velocity, acceleration, chunk, times) = draw_case(rng)
         kinds[kind] += 1
@@ -154,6 +155,7 @@ def main() -> None:
             continue
         call_time.append(time.perf_counter() - began)
         stretch.append(result.time_scale)
+        stretch_by_kind.setdefault(kind, []).append(result.time_scale)
         braking += result.braking
         _tally("new", ratios(result.spline(), PANDA), worst, exceeded, accepted)
 
@@ -178,6 +180,10 @@ def main() -> None:
                 *q, 100 * np.mean(np.asarray(stretch) == 1.0), 100 * braking / len(stretch)
             )
         )
+        medians = {
+            kind: round(float(np.median(v)), 2) for kind, v in sorted(stretch_by_kind.items())
+        }
+        print(f"median time stretch by kind: {medians}")
         ms = 1e3 * np.percentile(call_time, [50, 99])
         print(f"time per call (new): p50 {ms[0]:.2f} ms  p99 {ms[1]:.2f} ms")
 

@@ -16,7 +16,6 @@ from action_images_ros.core.action_chunk import ActionChunk
 def chunk_problem(
     chunk: ActionChunk,
     start_position: np.ndarray,
-    start_gripper: float,
     max_tcp_speed: float,
     max_gripper_switches: int,
 ) -> str | None:
@@ -37,7 +36,9 @@ def chunk_problem(
             f"the chunk moves the tool {distances[worst]:.3f} m in {gaps[worst]:.3f} s at step "
             f"{worst + 1} ({speeds[worst]:.2f} m/s > max_tcp_speed {max_tcp_speed} m/s)"
         )
-    closed = np.concatenate([[start_gripper], chunk.gripper_openness[valid]]) <= 0.5
+    # Among the chunk's own steps: the measured opening lags a command (a closing gripper is
+    # half open for a while), so comparing with it would count switches that are not there.
+    closed = chunk.gripper_openness[valid] <= 0.5
     switches = int(np.count_nonzero(np.diff(closed.astype(int))))
     if switches > max_gripper_switches:
         return (

@@ -26,6 +26,7 @@ class TransformBuffer:
     def __init__(self, tolerance: float = 0.0) -> None:
         self.tolerance = tolerance
         self._parent: dict[str, str] = {}
+        self._frames: set[str] = set()
         self._static: dict[str, np.ndarray] = {}
         self._times: dict[str, list[float]] = defaultdict(list)
         self._poses: dict[str, list[np.ndarray]] = defaultdict(list)
@@ -39,6 +40,7 @@ class TransformBuffer:
             raise TransformError(
                 f"frame '{child}' already has parent '{self._parent[child]}', not '{parent}'"
             )
+        self._frames.update((parent, child))
         if static:
             self._static[child] = pose
             return
@@ -51,23 +53,39 @@ class TransformBuffer:
             poses.insert(index, pose)
 
     def frames(self) -> set[str]:
-        return set(self._parent) | set(self._parent.values())
+        return set(self._frames)
+
+    def is_static(self, frame: str) -> bool:
+        """Whether every edge from `frame` up to its tree's root is static (its pose in any
+        frame of the tree is then the same at all times); False for an unknown frame."""
+        if frame not in self._frames:
+            return False
+        while frame in self._parent:
+            if frame not in self._static:
+                return False
+            frame = self._parent[frame]
+        return True
 
     def lookup(self, target: str, source: str, stamp: float) -> np.ndarray:
         """The pose of frame `source` in frame `target` at `stamp` (like tf2's lookup)."""
         target_chain, source_chain = self._to_root(target, stamp), self._to_root(source, stamp)
         if target_chain[1] != source_chain[1]:
             raise TransformError(f"frames '{target}' and '{source}' are not in one tree")
-        return np.linalg.inv(target_chain[0]) @ source_chain[0]
+        inverse = np.eye(4)  # of the rigid target pose: R^T, -R^T t
+        rotation, translation = target_chain[0][:3, :3], target_chain[0][:3, 3]
+        inverse[:3, :3] = rotation.T
+        inverse[:3, 3] = -rotation.T @ translation
+        return inverse @ source_chain[0]
 
     def _to_root(self, frame: str, stamp: float) -> tuple[np.ndarray, str]:
-        if frame not in self.frames():
+        if frame not in self._frames:
             raise TransformError(f"unknown frame '{frame}'")
-        pose = np.eye(4)
+        pose = None
         while frame in self._parent:
-            pose = self._edge(frame, stamp) @ pose
+            edge = self._edge(frame, stamp)
+            pose = edge if pose is None else edge @ pose
             frame = self._parent[frame]
-        return pose, frame
+        return (np.eye(4) if pose is None else pose), frame
 
     def _edge(self, child: str, stamp: float) -> np.ndarray:
         if child in self._static:

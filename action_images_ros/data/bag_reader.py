@@ -186,14 +186,6 @@ def _header_of(raw: bytes) -> tuple[float, str]:
     return sec + nanosec * 1e-9, frame_id
 
 
-def _pose(transform: object) -> np.ndarray:
-    pose = np.eye(4)
-    r, t = transform.rotation, transform.translation
-    pose[:3, :3] = Rotation.from_quat([r.x, r.y, r.z, r.w]).as_matrix()
-    pose[:3, 3] = [t.x, t.y, t.z]
-    return pose
-
-
 _IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 
 
@@ -229,6 +221,7 @@ class BagFrames:
                 raise BagError(f"cannot build the arm chain from the URDF: {error}") from error
         self.report = ReadReport()
         self.transforms = TransformBuffer(tolerance=0.05)
+        self._static_cameras: dict[str, np.ndarray] = {}  # frame -> pose in the base frame
         self.infos: dict[str, np.ndarray] = {}
         self.joint_names: list[str] = []
         self._joint_times = np.zeros(0)
@@ -256,29 +249,53 @@ class BagFrames:
         info_topics = {t.info_topic(c): c for c in t.cameras}
         small = {t.tf, t.tf_static, t.joint_states, *info_topics}
         times = []
+        edges: list[tuple[str, str, float, bool]] = []  # parent, child, stamp, static
+        rotations: list[tuple[float, float, float, float]] = []
+        translations: list[tuple[float, float, float]] = []
         for topic, msgtype, raw in self.source.messages(small):
+            if topic in info_topics and info_topics[topic] in self.infos:
+                continue  # the first camera_info of each camera is used: skip deserializing
             msg = TYPESTORE.deserialize_cdr(raw, msgtype)
             if topic in (t.tf, t.tf_static):
                 for tf in msg.transforms:
-                    try:
-                        self.transforms.add(
-                            tf.header.frame_id, tf.child_frame_id, _stamp(tf.header),
-                            _pose(tf.transform), static=topic == t.tf_static,
-                        )  # fmt: skip
-                    except TransformError as error:
-                        raise BagError(f"{self.path}: {error}") from error
+                    r, p = tf.transform.rotation, tf.transform.translation
+                    edges.append((tf.header.frame_id, tf.child_frame_id, _stamp(tf.header),
+                                  topic == t.tf_static))  # fmt: skip
+                    rotations.append((r.x, r.y, r.z, r.w))
+                    translations.append((p.x, p.y, p.z))
             elif topic == t.joint_states:
                 self.joint_names = list(msg.name)
                 times.append(_stamp(msg.header))
                 self._joint_positions.append(np.asarray(msg.position))
             elif topic in info_topics:
                 self.infos.setdefault(info_topics[topic], np.reshape(msg.k, (3, 3)))
+        self._add_transforms(edges, rotations, translations)
         order = np.argsort(times, kind="stable")
         self._joint_times = np.asarray(times)[order]
         self._joint_positions = [self._joint_positions[i] for i in order]
         lacking = [c for c in t.cameras if c not in self.infos]
         if lacking:
             raise BagError(f"{self.path}: no camera_info for cameras {lacking}")
+
+    def _add_transforms(
+        self, edges: list[tuple[str, str, float, bool]], rotations: list, translations: list
+    ) -> None:
+        """Add the bag's transforms in bag order, their quaternions turned into matrices in one
+        call (per transform, the conversion cost as much as the rest of reading TF)."""
+        if not edges:
+            return
+        quaternions = np.array(rotations)
+        norms = np.linalg.norm(quaternions, axis=1)
+        poses = np.tile(np.eye(4), (len(edges), 1, 1))
+        usable = np.isfinite(norms) & (norms > 0)
+        poses[usable, :3, :3] = Rotation.from_quat(quaternions[usable]).as_matrix()
+        poses[~usable] = np.nan  # refused by the buffer, naming the edge
+        poses[:, :3, 3] = translations
+        for (parent, child, stamp, static), pose in zip(edges, poses, strict=True):
+            try:
+                self.transforms.add(parent, child, stamp, pose, static=static)
+            except TransformError as error:
+                raise BagError(f"{self.path}: {error}") from error
 
     def _candidates(self) -> Iterator[_Candidate]:
         """Matched camera sets, in stamp order, headers only (pixels stay serialized)."""
@@ -346,7 +363,7 @@ class BagFrames:
                         msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian,
                         msg.data.tobytes(),
                     )  # fmt: skip
-                extrinsics[camera] = self.transforms.lookup(self.topics.base_frame, frame_id, stamp)
+                extrinsics[camera] = self._camera_pose(frame_id, stamp)
             ee_pose = self._ee_pose(stamp)
         except ImageConversionError as error:
             self.report.skip(f"image: {error}")
@@ -355,16 +372,29 @@ class BagFrames:
             reason = re.sub(r", not at -?[0-9.e+-]+ s$", ": asked outside that span", str(error))
             self.report.skip(f"transform: {reason}")
             return None
+        joints = self._joints_at(stamp)
         return FrameSet(
             stamp=stamp,
             images=images,
             intrinsics=dict(self.infos),
             extrinsics=extrinsics,
             ee_pose=ee_pose,
-            gripper_openness=self._gripper_at(stamp),
-            joint_positions=self._joints_at(stamp),
+            gripper_openness=self._gripper_at(joints),
+            joint_positions=joints,
             frame_ids={camera: entry[3] for camera, entry in candidate.entries.items()},
         )
+
+    def _camera_pose(self, frame_id: str, stamp: float) -> np.ndarray:
+        """The camera's pose in the base frame at `stamp`; looked up once for a camera fixed
+        to the base by static transforms (the usual case)."""
+        cached = self._static_cameras.get(frame_id)
+        if cached is not None:
+            return cached.copy()
+        transforms, base = self.transforms, self.topics.base_frame
+        pose = transforms.lookup(base, frame_id, stamp)
+        if transforms.is_static(frame_id) and transforms.is_static(base):
+            self._static_cameras[frame_id] = pose
+        return pose.copy()
 
     def _ee_pose(self, stamp: float) -> np.ndarray | None:
         if self.topics.ee_source == "none":
@@ -388,9 +418,10 @@ class BagFrames:
             index -= 1
         return self._joint_positions[index]
 
-    def _gripper_at(self, stamp: float) -> float:
-        """Measured opening of `gripper_joint` over its open position; 1 when not recorded."""
-        joints, name = self._joints_at(stamp), self.topics.gripper_joint
+    def _gripper_at(self, joints: np.ndarray | None) -> float:
+        """Measured opening of `gripper_joint` (in the joint state `joints`) over its open
+        position; 1 when not recorded."""
+        name = self.topics.gripper_joint
         if joints is None or name not in self.joint_names:
             return 1.0
         opening = joints[self.joint_names.index(name)] / self.topics.gripper_open_position

@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 class LabelResult:
     """One bag's outcome, in one unit: camera sets read, steps written, each skip reason
     counted once per set (sets_read == steps_written + sum(skipped)); unmatched camera frames
-    and grid steps with no set are counted apart; `error` is set when the bag failed."""
+    and grid steps with no set are counted apart; `error` is set when the bag failed.
+    `windows_skipped` (model labeling): steps that start no window of the model's frames
+    `frame_interval` apart, for a gap in time (each also a skipped set)."""
 
     bag: str
     episode: str | None
@@ -45,6 +47,7 @@ class LabelResult:
     missing_steps: int = 0
     truncated: str | None = None
     error: str | None = None
+    windows_skipped: int = 0
 
     @property
     def steps(self) -> int:
@@ -72,6 +75,7 @@ def label_bag(
     meta: dict | None = None,
     annotated_bag: Path | None = None,
     labeler: ModelLabeler | None = None,
+    store_action_images: bool = False,
 ) -> LabelResult:
     """Turn one bag into one episode directory `out` (and `out`.mp4 with `overlay`).
 
@@ -79,10 +83,15 @@ def label_bag(
     each step keeps its set's real stamp. Actions come from the robot's state (TF or joint
     states, see BagTopics.ee_source) or, with `labeler`, from the model's action-labeling mode
     on windows of frames (for videos without robot state; decoded with a confidence per step,
-    undecodable steps flagged invalid). With `annotated_bag`, also write a copy of the bag with
-    `<camera>/action_image` topics (rgb8 Image, stamped like the camera set), for
-    `ros2 bag play` + RViz. Raises BagError for a bag that cannot be read; a bag that yields no
-    step returns a result whose `error` says why.
+    undecodable steps flagged invalid). The windows are built from the steps' stamps like the
+    training windows (data.windows): the model's frames `frame_interval` apart; a step that
+    starts no such window is skipped and counted (`windows_skipped`).
+
+    The episode's action images are drawn again from its actions when read;
+    `store_action_images` also writes them (for model labels: the model's own images). With
+    `annotated_bag`, also write a copy of the bag with `<camera>/action_image` topics (rgb8
+    Image, stamped like the camera set), for `ros2 bag play` + RViz. Raises BagError for a bag
+    that cannot be read; a bag that yields no step returns a result whose `error` says why.
     """
     import numpy as np
 
@@ -92,7 +101,7 @@ def label_bag(
     from action_images_ros.core.rotations import matrix_to_quat
     from action_images_ros.data.bag_reader import BagFrames
     from action_images_ros.data.bag_recorder import BagRecorder
-    from action_images_ros.data.episode import EpisodeWriter
+    from action_images_ros.data.episode import EpisodeWriter, draw_action_images
     from action_images_ros.data.video import write_video
 
     config = config or ActionImageConfig.paper()
@@ -101,25 +110,36 @@ def label_bag(
     writer: EpisodeWriter | None = None
     annotated = BagRecorder(annotated_bag) if annotated_bag is not None else None
     overlay_frames: list[np.ndarray] = []
-    window: list[FrameSet] = []
+    windows = None if labeler is None else _ModelWindows(labeler, cameras, fps, frames.report)
     end_effector = {"tf": topics.ee_frame, "joint_states": topics.tip_link}.get(topics.ee_source)
+    needs_images = store_action_images or annotated is not None  # else drawn when read
 
-    def write(frame_set: FrameSet, drawn: np.ndarray, actions: tuple) -> None:
+    def write(frame_set: FrameSet, drawn: np.ndarray | None, actions: tuple) -> None:
         nonlocal writer
         images = np.stack([frame_set.images[c] for c in cameras])
         intrinsics = np.stack([frame_set.intrinsics[c] for c in cameras])
         extrinsics = np.stack([frame_set.extrinsics[c] for c in cameras])
+        position, rotation, gripper, confidence, valid = actions
+        orientation = rotation  # the writer turns all steps' matrices into quaternions at once
+        if needs_images and drawn is None:  # drawn from what is stored, as a reader redraws it
+            orientation = matrix_to_quat(rotation)
+            drawn = draw_action_images(
+                position, orientation, gripper, intrinsics, extrinsics, images.shape[2],
+                images.shape[1], config,
+            )[0]  # fmt: skip
         if writer is None:
             source = "model" if labeler else topics.ee_source
             episode_meta = {
                 **(meta or {}), "source": f"bag:{Path(bag).name}", "actions_from": source,
                 "frames": {"base": topics.base_frame, "end_effector": end_effector},
             }  # fmt: skip
-            writer = EpisodeWriter(out, cameras, fps, intrinsics, extrinsics, config, episode_meta)
-        position, rotation, gripper, confidence, valid = actions
+            writer = EpisodeWriter(
+                out, cameras, fps, intrinsics, extrinsics, config, episode_meta,
+                store_action_images,
+            )  # fmt: skip
         writer.append(
-            frame_set.stamp, images, drawn, position, matrix_to_quat(rotation), gripper,
-            confidence, valid, frame_set.joint_positions,
+            frame_set.stamp, images, drawn, position, orientation, gripper, confidence, valid,
+            frame_set.joint_positions,
         )  # fmt: skip
         if annotated is not None:
             for camera, image in zip(cameras, drawn, strict=True):
@@ -135,22 +155,18 @@ def label_bag(
     import torch
 
     threads = torch.get_num_threads()
-    if labeler is None:
+    if labeler is None and needs_images:
         # Drawing one step's action images is a few small tensor operations: on one thread
         # they run about 20x faster than split across the cores (measured on 2 busy cores).
         torch.set_num_threads(1)
     try:
         for frame_set in frames:
             if labeler is None:
-                actions = _robot_state_actions(frame_set)
-                write(frame_set, _draw(frame_set, cameras, actions, config), actions)
+                write(frame_set, None, _robot_state_actions(frame_set))
                 continue
-            window.append(frame_set)
-            if len(window) == labeler.model.config.frames:
-                _label_window(window, cameras, labeler, write)
-                window = []
-        for _ in window:
-            frames.report.skip("the last frames do not fill a model window")
+            windows.push(frame_set, write)
+        if windows is not None:
+            windows.finish(write)
         if writer is not None:
             writer.close()
             if annotated is not None:
@@ -172,6 +188,7 @@ def label_bag(
         str(bag), None if writer is None else str(out), 0 if writer is None else writer.steps,
         report.sets, dict(report.skipped), dict(report.unmatched_frames), report.missing_steps,
         report.truncation.describe() if report.truncation else None,
+        windows_skipped=0 if windows is None else windows.skipped,
     )  # fmt: skip
     if writer is None:
         result.error = _why_no_step(report, cameras)
@@ -193,32 +210,50 @@ def _why_no_step(report: object, cameras: list[str]) -> str:
     return f"no frame set could be labeled ({report.sets} read: {reasons})"
 
 
-def _robot_state_actions(frame_set: FrameSet) -> tuple:
-    """Actions measured on the robot: pose, gripper, confidence 1, valid."""
-    pose = frame_set.ee_pose
-    return pose[:3, 3], pose[:3, :3], frame_set.gripper_openness, 1.0, True
+class _ModelWindows:
+    """Frame sets into the model's windows (data.windows.WindowStream), labeled as each window
+    is complete and written in time order; steps outside every window skipped and counted."""
+
+    GAP = "no model window from this step (a gap in time off the model's frame interval)"
+    END = "the last frames do not fill a model window"
+
+    def __init__(self, labeler: ModelLabeler, cameras: list[str], fps: float, report) -> None:
+        from action_images_ros.data.windows import WindowStream, window_tolerance
+
+        c = labeler.model.config
+        tolerance = window_tolerance(c.frame_interval, fps)
+        self.stream = WindowStream(c.frames, c.frame_interval, tolerance)
+        self.labeler, self.cameras, self.report = labeler, cameras, report
+        self.skipped = 0
+        self._count = 0  # steps pushed
+        self._next = 0  # the next step to write
+        self._done: dict[int, tuple | None] = {}  # step -> (frame set, images, actions) or None
+
+    def push(self, frame_set: FrameSet, write) -> None:
+        self._handle(self.stream.push(frame_set.stamp, (self._count, frame_set)), write)
+        self._count += 1
+
+    def finish(self, write) -> None:
+        self._handle(self.stream.finish(), write)
+
+    def _handle(self, events: list, write) -> None:
+        for kind, taken in events:
+            if kind == "window":
+                labeled = _label_window([fs for _, fs in taken], self.cameras, self.labeler)
+                self._done.update(zip((index for index, _ in taken), labeled, strict=True))
+                continue
+            self.report.skip(self.GAP if kind == "gap" else self.END)
+            self.skipped += kind == "gap"
+            self._done[taken[0]] = None
+        while self._next in self._done:
+            step = self._done.pop(self._next)
+            if step is not None:
+                write(*step)
+            self._next += 1
 
 
-def _draw(frame_set: FrameSet, cameras: list[str], actions: tuple, config) -> np.ndarray:
-    """The action image of one measured action in every view (V, H, W, 3) uint8."""
-    import torch
-
-    from action_images_ros.core.action_images import encode
-    from action_images_ros.core.cameras import CameraRig
-
-    height, width = frame_set.images[cameras[0]].shape[:2]
-    rig = CameraRig.from_arrays(
-        [frame_set.intrinsics[c] for c in cameras], [frame_set.extrinsics[c] for c in cameras],
-        width, height, dtype=torch.float32,
-    )  # fmt: skip
-    position, rotation, gripper = actions[:3]
-    return encode(
-        torch.tensor(position[None]), torch.tensor(rotation[None]), torch.tensor([gripper]),
-        rig, config,
-    ).to_uint8()[0].numpy()  # fmt: skip
-
-
-def _label_window(window: list[FrameSet], cameras: list[str], labeler: ModelLabeler, write) -> None:
+def _label_window(window: list[FrameSet], cameras: list[str], labeler: ModelLabeler) -> list:
+    """(frame set, the model's action images, actions) of each step of one window."""
     import numpy as np
 
     first = window[0]
@@ -227,13 +262,15 @@ def _label_window(window: list[FrameSet], cameras: list[str], labeler: ModelLabe
         np.stack([first.intrinsics[c] for c in cameras]),
         np.stack([first.extrinsics[c] for c in cameras]),
     )
+    steps = []
     for index, frame_set in enumerate(window):
         actions = (
             labeled.positions[index], labeled.rotations[index],
             float(np.clip(labeled.gripper[index], 0, 1)), float(labeled.confidence[index]),
             bool(labeled.valid[index]),
         )  # fmt: skip
-        write(frame_set, labeled.action_images[index], actions)
+        steps.append((frame_set, labeled.action_images[index], actions))
+    return steps
 
 
 _LABELERS: dict[str, ModelLabeler] = {}  # per process: a --jobs worker loads the model once
@@ -258,6 +295,7 @@ def _label_job(job: dict) -> LabelResult:
         return label_bag(
             bag, Path(job["out"]), job["topics"], job["fps"], job["slop"], job["overlay"],
             annotated_bag=job["annotated"], labeler=_labeler(job["model"]), meta=job["meta"],
+            store_action_images=job["store_action_images"],
         )  # fmt: skip
     except Exception as error:  # noqa: BLE001 -- reported per bag, the run's status fails
         from action_images_ros.data.bag_reader import BagError
@@ -313,6 +351,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write <episode>_annotated/: the bag plus <camera>/action_image topics",
     )  # fmt: skip
     parser.add_argument(
+        "--store-action-images", action="store_true",
+        help="also write each episode's action images (lossless video); without, readers draw "
+        "them again from the actions, which is exact and makes labeling several times faster",
+    )  # fmt: skip
+    parser.add_argument(
         "--model", type=Path, help="label with this model's action-labeling mode instead of "
         "the robot's state (for videos without it; use with --ee-source none)",
     )  # fmt: skip
@@ -365,6 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "annotated": args.out / f"{bag.name}_annotated" if args.annotated_bags else None,
             "model": None if args.model is None else str(args.model),
             "meta": {"task": args.task} if args.task else None,
+            "store_action_images": args.store_action_images,
         }  # fmt: skip
         for bag in args.bags
     ]
@@ -426,6 +470,8 @@ def _describe(result: LabelResult) -> str:
         f"{result.bag}: {result.steps_written} steps from {result.sets_read} sets read; "
         f"skipped sets: {skipped}; {result.missing_steps} missing steps"
     )
+    if result.windows_skipped:
+        line += f"; {result.windows_skipped} model windows skipped for gaps in time"
     if result.truncated:
         line += f"; TRUNCATED: {result.truncated}"
     return line

@@ -70,8 +70,18 @@ HOLD_TIME = 0.1  # seconds from start of the single point of a hold trajectory
 class PolicyNode(Node):
     """Runs a Policy in closed loop on a manipulator (see the module docstring)."""
 
-    def __init__(self, policy: Policy | None = None, **node_options: object) -> None:
+    def __init__(
+        self,
+        policy: Policy | None = None,
+        exit_wait: float | None = None,
+        **node_options: object,
+    ) -> None:
+        """`exit_wait`: seconds destroy_node waits for an inference in progress (None: until it
+        ends, as an in-process user such as the demo needs: the interpreter aborts if it exits
+        while a thread is inside torch); the node process, which ends with os._exit, uses a
+        short wait so that SIGTERM during a long inference still exits at once."""
         super().__init__("policy", **node_options)
+        self._exit_wait = exit_wait
         p = self.p = declare_parameters(self, POLICY_PARAMETERS)
         self.cameras: list[str] = list(p["cameras"])
         self.base_frame = p["base_frame"]
@@ -141,8 +151,8 @@ class PolicyNode(Node):
                 f"dry run: commands go to {self._trajectory[False].topic_name}; call "
                 f"{self.get_name()}/enable to command {p['controller_topic']}"
             )
-        # A daemon: a long inference (seconds on a big model) must not hold up the exit; once
-        # destroy_node stops the guard it can no longer publish anything.
+        # A daemon: a long inference (seconds on a big model) must not hold up a process exit;
+        # once destroy_node stops the guard it can no longer publish anything.
         self._inference = threading.Thread(
             target=self._inference_loop, name="inference", daemon=True
         )
@@ -303,7 +313,6 @@ class PolicyNode(Node):
         problem = chunk_problem(
             chunk,
             observation.ee_position,
-            observation.gripper_openness,
             self.p["max_tcp_speed"],
             self.p["max_gripper_switches"],
         )
@@ -488,7 +497,7 @@ class PolicyNode(Node):
         for timer in self._own_timers:
             timer.cancel()
         if self._inference is not threading.current_thread():
-            self._inference.join(timeout=1.5)
+            self._inference.join(timeout=self._exit_wait)
         super().destroy_node()
 
 
@@ -533,7 +542,7 @@ def _load_policy(p: dict[str, object]) -> Policy:
 
 
 def main(args: list[str] | None = None) -> None:
-    run_node(PolicyNode, args)
+    run_node(lambda: PolicyNode(exit_wait=1.5), args)
 
 
 if __name__ == "__main__":

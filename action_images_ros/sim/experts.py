@@ -128,7 +128,7 @@ def execute_waypoints(
 ) -> int:
     """Run ``waypoints`` on ``sim`` (stepping ``control_dt`` at a time, calling ``on_step``
     after each step); returns the number of IK samples that did not converge."""
-    q = sim.joint_positions()
+    q = sim.controller.desired_state(sim.time)[0]  # the controller splines from here
     failures = 0
     for wp in waypoints:
         traj, q, fails = plan_segment(sim, q, wp)

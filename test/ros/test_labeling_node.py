@@ -48,11 +48,13 @@ def test_overlays_action_images_and_markers(calibration) -> None:
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     executor.add_node(probe)
-    threading.Thread(target=executor.spin, daemon=True).start()
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not (overlays and sets and markers):
         time.sleep(0.05)
     executor.shutdown()
+    spinner.join(timeout=5.0)  # no callback may run on a node being destroyed
     node.destroy_node()
     probe.destroy_node()
     assert overlays and sets and markers, node.status

@@ -118,6 +118,7 @@ def running(
         yield robot, node
     finally:
         executor.shutdown()
+        spinner.join(timeout=5.0)  # no callback may run on a node being destroyed
         node.destroy_node()
         robot.destroy_node()
 
@@ -431,3 +432,34 @@ def test_a_chunk_all_due_on_arrival_still_moves_the_arm(tmp_path: Path) -> None:
     last = chain.fk(np.array(motions(robot.taken()[0])[-1].points[-1].positions))[:3, 3]
     assert np.linalg.norm(last - goal) < 2e-3, "the trajectory ends on the chunk's last target"
     assert_within_limits(robot.taken()[0], node)
+
+
+def test_labeling_node_refuses_malformed_joint_states_and_recovers(tmp_path: Path) -> None:
+    """Names without positions once raised IndexError in the labeling node's callback."""
+    from sensor_msgs.msg import Image
+
+    from action_images_ros.nodes.labeling_node import LabelingNode
+
+    robot = FakeRobot()
+    robot.bad_joint_state = JointState(name=[f"panda_joint{i}" for i in range(1, 8)], position=[])
+    settings = {"cameras": ["/cam"], "urdf": str(URDF_PATH),
+                "calibration_file": str(write_calibration(tmp_path / "cal.yaml"))}  # fmt: skip
+    node = LabelingNode(parameter_overrides=[Parameter(k, value=v) for k, v in settings.items()])
+    overlays: list[Image] = []
+    robot.create_subscription(Image, "/labeling/cam/overlay", overlays.append, 10)
+    executor = SingleThreadedExecutor()
+    executor.add_node(robot)
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    try:
+        assert wait_until(lambda: "no joint states" in node.status or "refused" in node.status)
+        time.sleep(0.5)
+        assert spinner.is_alive() and not overlays, "nothing is drawn from refused states"
+        robot.bad_joint_state = None
+        assert wait_until(lambda: bool(overlays)), node.status
+    finally:
+        executor.shutdown()
+        spinner.join(timeout=5.0)
+        node.destroy_node()
+        robot.destroy_node()

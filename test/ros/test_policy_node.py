@@ -106,6 +106,7 @@ def _run(
     while time.monotonic() < deadline and not (until and until(probe, node)):
         time.sleep(0.05)
     executor.shutdown()
+    spinner.join(timeout=5.0)  # no callback may run on a node being destroyed
     node.destroy_node()
     probe.destroy_node()
     return probe, node

@@ -26,30 +26,30 @@ def _chunk(positions, gripper=None, valid=None) -> ActionChunk:
 
 def test_a_smooth_chunk_passes() -> None:
     path = START + np.linspace(0.01, 0.05, 5)[:, None] * [1.0, 0.0, 0.0]
-    assert chunk_problem(_chunk(path, [1, 1, 0, 0, 0]), START, 1.0, 1.0, 1) is None
+    assert chunk_problem(_chunk(path, [1, 1, 0, 0, 0]), START, 1.0, 1) is None
 
 
 def test_a_jump_across_the_workspace_is_named() -> None:
     path = np.tile(START, (5, 1))
     path[3] += [0.0, 0.6, 0.0]
-    problem = chunk_problem(_chunk(path), START, 1.0, 1.0, 1)
+    problem = chunk_problem(_chunk(path), START, 1.0, 1)
     assert problem is not None and "step 4" in problem and "max_tcp_speed" in problem
 
 
 def test_the_first_step_is_judged_from_the_start_pose() -> None:
     path = np.tile(START + [0.3, 0.0, 0.0], (3, 1))  # 0.3 m in the first 0.1 s
-    assert "3.00 m/s" in chunk_problem(_chunk(path), START, 1.0, 1.0, 1)
+    assert "3.00 m/s" in chunk_problem(_chunk(path), START, 1.0, 1)
 
 
 def test_a_flickering_gripper_is_refused_one_switch_is_not() -> None:
     path = np.tile(START, (6, 1))
-    assert chunk_problem(_chunk(path, [1, 1, 1, 0, 0, 0]), START, 1.0, 1.0, 1) is None
-    problem = chunk_problem(_chunk(path, [0, 1, 0, 1, 0, 1]), START, 1.0, 1.0, 1)
-    assert problem is not None and "6 times" in problem
+    assert chunk_problem(_chunk(path, [1, 1, 1, 0, 0, 0]), START, 1.0, 1) is None
+    problem = chunk_problem(_chunk(path, [0, 1, 0, 1, 0, 1]), START, 1.0, 1)
+    assert problem is not None and "5 times" in problem
 
 
 def test_invalid_steps_do_not_count_and_no_valid_step_is_refused() -> None:
     path = np.tile(START, (4, 1))
     path[1] += [0.0, 0.6, 0.0]  # a jump, but at an invalid step
-    assert chunk_problem(_chunk(path, valid=[True, False, True, True]), START, 1.0, 1.0, 1) is None
-    assert "no valid step" in chunk_problem(_chunk(path, valid=[False] * 4), START, 1.0, 1.0, 1)
+    assert chunk_problem(_chunk(path, valid=[True, False, True, True]), START, 1.0, 1) is None
+    assert "no valid step" in chunk_problem(_chunk(path, valid=[False] * 4), START, 1.0, 1)

@@ -66,3 +66,13 @@ def test_tolerance_allows_small_gaps_at_the_ends() -> None:
     np.testing.assert_allclose(buffer.lookup("base", "hand", 1.04)[:3, 3], [0.4, 0, 0])
     with pytest.raises(TransformError):
         buffer.lookup("base", "hand", 1.06)
+
+
+def test_is_static_only_when_every_edge_to_the_root_is() -> None:
+    buffer = TransformBuffer()
+    buffer.add("base", "mount", 0.0, np.eye(4), static=True)
+    buffer.add("mount", "camera", 0.0, np.eye(4), static=True)
+    buffer.add("base", "arm", 0.0, np.eye(4), static=False)
+    buffer.add("arm", "hand_camera", 0.0, np.eye(4), static=True)
+    assert buffer.is_static("camera") and buffer.is_static("base")
+    assert not buffer.is_static("hand_camera") and not buffer.is_static("unknown")
