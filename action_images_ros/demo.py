@@ -46,6 +46,7 @@ from tqdm import tqdm  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
 from action_images_ros.core.action_chunk import ActionChunk  # noqa: E402
+from action_images_ros.core.chunk_execution import MERGE_MODES  # noqa: E402
 from action_images_ros.core.policy import Observation, Policy  # noqa: E402
 from action_images_ros.data.video import write_video  # noqa: E402
 from action_images_ros.model.config import DEFAULT_CHECKPOINT  # noqa: E402
@@ -207,6 +208,14 @@ class TimedPolicy:
     def reset(self, seed: int = 0) -> None:
         self.policy.reset(seed)
 
+    @property
+    def accepts_given_actions(self) -> bool:
+        return bool(getattr(self.policy, "accepts_given_actions", False))
+
+    @property
+    def frame_interval(self) -> float:
+        return self.policy.frame_interval
+
 
 def run_policy_episode(
     driver: DemoDriver, task: str, seed: int, tell_task: bool, max_duration: float = 0.0
@@ -344,6 +353,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--inference-steps", type=int, default=5, help="denoising steps per chunk (5: as evaluated)"
     )
     parser.add_argument(
+        "--chunk-merge", choices=MERGE_MODES, default="crossfade",
+        help="how the policy node joins a new chunk to the plan (inpaint: the model continues "
+        "the steps that execute while it runs)",
+    )  # fmt: skip
+    parser.add_argument(
         "--max-duration",
         type=float,
         default=0.0,
@@ -409,6 +423,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             Parameter("cameras", value=[f"/{c}" for c in cameras]),
             Parameter("calibration_file", value=str(calibration)),
             Parameter("enable_control", value=True),
+            Parameter("chunk_merge", value=args.chunk_merge),
         ]))  # fmt: skip
     executor = SingleThreadedExecutor()
     for node in nodes:

@@ -105,17 +105,28 @@ class VideoActionPolicy:
         positions = np.vstack([observation.ee_position[None], given.positions])
         rotations = quat_to_matrix(np.vstack([observation.ee_quaternion[None], given.quaternions]))
         gripper = np.concatenate([[observation.gripper_openness], given.gripper_openness])
-        drawn = encode(torch.tensor(positions), torch.tensor(rotations),
-                       torch.tensor(gripper), rig, self.action_image_config).images
+        drawn = encode(
+            torch.tensor(positions),
+            torch.tensor(rotations),
+            torch.tensor(gripper),
+            rig,
+            self.action_image_config,
+        ).images
         clips = torch.zeros(1, views, 2, c.frames, c.height, c.width, 3)
         clips[0, :, 0, 0] = torch.from_numpy(frames).float() / 255
         clips[0, :, 1, : len(drawn)] = drawn.transpose(0, 1).float()
         _, height, width, _ = self.model.latent_shape
         out = self.pipeline(
-            clips=clips, rays=plucker_rays(rig, height, width)[None], mode=Mode.POLICY,
-            task_ids=torch.tensor([self.task_id]), num_inference_steps=self.steps,
-            guidance_scale=self.guidance, generator=self.generator, prompt_embeds=self.text,
-            negative_prompt_embeds=self.negative_text, given_action_frames=len(given),
+            clips=clips,
+            rays=plucker_rays(rig, height, width)[None],
+            mode=Mode.POLICY,
+            task_ids=torch.tensor([self.task_id]),
+            num_inference_steps=self.steps,
+            guidance_scale=self.guidance,
+            generator=self.generator,
+            prompt_embeds=self.text,
+            negative_prompt_embeds=self.negative_text,
+            given_action_frames=len(given),
         ).clips
         future = out[0, :, 1, 1:].permute(1, 0, 2, 3, 4)  # (F-1, V, H, W, 3)
         decoded = decode((future * 255).round().to(torch.uint8), rig, self.action_image_config)

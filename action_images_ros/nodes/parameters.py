@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from action_images_ros.core.chunk_execution import MERGE_MODES
+
 PANDA_JOINTS = [f"panda_joint{i}" for i in range(1, 8)]
 # Franka Panda limits (REFERENCE.md): ddq_max [rad/s^2] and jerk [rad/s^3] per joint.
 PANDA_ACCELERATION_LIMITS = [15.0, 7.5, 10.0, 12.5, 15.0, 20.0, 20.0]
 PANDA_JERK_LIMITS = [7500.0, 3750.0, 5000.0, 6250.0, 7500.0, 10000.0, 10000.0]
-CHUNK_MERGES = ("crossfade", "inpaint")
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ POLICY_PARAMETERS: dict[str, Setting] = {
     "chunk_merge": _fixed(
         "crossfade",
         "how a new chunk joins the plan: crossfade (blend) or inpaint (model continues it)",
-        choices=CHUNK_MERGES,
+        choices=MERGE_MODES,
     ),
     "blend_time": _fixed(0.3, "crossfade from the old plan to a new chunk [s]", (0.0, 60.0)),
     "replan_margin": _fixed(

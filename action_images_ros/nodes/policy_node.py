@@ -23,6 +23,7 @@ restarts the noise sequence from `seed`). /diagnostics reports the state; an err
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -95,13 +96,16 @@ class PolicyNode(Node):
                 f"joint_names lists {len(self.joint_names)}"
             )
         self.limits = _safety_limits(p, self.chain)
-        if p["chunk_merge"] != "crossfade":  # declared for the model-side merge to come
-            raise ValueError(
-                f"chunk_merge {p['chunk_merge']!r}: this node merges chunks by crossfade only "
-                "(inpainting the executed steps needs the model side)"
-            )
         self.policy = policy if policy is not None else _load_policy(p)
-        self.queue = ActionQueue(ExecutionConfig(p["blend_time"], p["replan_margin"]))
+        if p["chunk_merge"] == "inpaint" and not getattr(self.policy, "accepts_given_actions", 0):
+            raise ValueError(
+                f"chunk_merge inpaint: the policy {type(self.policy).__name__} cannot continue "
+                "from given actions; use chunk_merge crossfade"
+            )
+        self.queue = ActionQueue(
+            ExecutionConfig(p["blend_time"], p["replan_margin"], merge=p["chunk_merge"])
+        )
+        self.latency = 0.0  # seconds an inference takes (running estimate), for inpainting
         self.sync = CameraSynchronizer(
             self.cameras, p["slop"], p["max_age"], future_tolerance=p["future_tolerance"]
         )
@@ -303,11 +307,18 @@ class PolicyNode(Node):
         observation = self._observe(now)
         if observation is None:
             return False
+        if self.queue.config.merge == "inpaint":  # continue from what executes meanwhile
+            with self._lock:
+                given = self.queue.given_actions(
+                    observation.stamp, now + self.latency, self.policy.frame_interval
+                )
+            observation = dataclasses.replace(observation, given_actions=given)
         generation = self._generation
         started = time.monotonic()
         with self._policy_lock:
             chunk = self.policy.predict(observation)
         took = time.monotonic() - started
+        self.latency = took if self.latency == 0.0 else 0.7 * self.latency + 0.3 * took
         header = Header(stamp=time_to_msg(observation.stamp), frame_id=self.base_frame)
         self._guard.publish(self._chunks, action_chunk_to_msg(chunk, header))  # what it predicted
         problem = chunk_problem(

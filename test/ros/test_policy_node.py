@@ -38,13 +38,14 @@ TARGET = np.array([0.5, 0.1, 0.25])
 class TowardTarget:
     """Ten steps over one second from the observed tcp position toward TARGET."""
 
-    def __init__(self) -> None:
+    def __init__(self, target: np.ndarray = TARGET) -> None:
         self.observations: list[Observation] = []
+        self.target = target
 
     def predict(self, observation: Observation) -> ActionChunk:
         self.observations.append(observation)
         fractions = np.linspace(0.1, 1.0, 10)[:, None]
-        positions = observation.ee_position + fractions * (TARGET - observation.ee_position)
+        positions = observation.ee_position + fractions * (self.target - observation.ee_position)
         quaternions = np.tile(observation.ee_quaternion, (10, 1))
         return ActionChunk.from_poses(positions, quaternions, np.ones(10), 0.1)
 
@@ -147,6 +148,52 @@ def test_closed_loop_reaches_the_target_within_limits(sim: Path) -> None:
         assert np.all(np.abs(velocities) <= node.limits.velocity_limit + 1e-9)
         positions = np.array([p.positions for p in trajectory.points])
         assert np.all(positions >= node.limits.lower) and np.all(positions <= node.limits.upper)
+
+
+class ContinuingTowardTarget(TowardTarget):
+    """TowardTarget that continues from the given actions (real-time chunking), as
+    VideoActionPolicy does: the given steps come back first, unchanged."""
+
+    accepts_given_actions = True
+    frame_interval = 0.1
+
+    def predict(self, observation: Observation) -> ActionChunk:
+        chunk = super().predict(observation)
+        given = observation.given_actions
+        if given is None:
+            return chunk
+        n = min(len(given), len(chunk) - 1)
+        positions, quaternions = chunk.positions.copy(), chunk.quaternions.copy()
+        positions[:n], quaternions[:n] = given.positions[:n], given.quaternions[:n]
+        return ActionChunk.from_poses(positions, quaternions, np.ones(len(chunk)), 0.1)
+
+
+def test_inpainting_gives_the_policy_the_steps_that_execute_while_it_runs(sim: Path) -> None:
+    target = TARGET + [0.0, -0.2, 0.1]  # elsewhere than where the other tests leave the arm
+    policy = ContinuingTowardTarget(target)
+    probe, node = _run(
+        policy,
+        sim,
+        30.0,
+        until=lambda probe, _: (
+            probe.joint_state is not None and np.linalg.norm(_tcp(probe) - target) < 0.015
+        ),
+        enable_control=True,
+        chunk_merge="inpaint",
+    )
+    assert np.linalg.norm(_tcp(probe) - target) < 0.02, "the arm still gets there"
+    assert node.latency > 0, "the node measures how long inference takes"
+    given = [o.given_actions for o in policy.observations if o.given_actions is not None]
+    assert policy.observations[0].given_actions is None, "nothing is planned at the start"
+    assert given, "later chunks are asked to continue the plan"
+    for steps in given:
+        np.testing.assert_allclose(steps.times, 0.1 * np.arange(1, len(steps) + 1))
+        assert np.all(np.linalg.norm(steps.positions - target, axis=1) < 0.6)
+
+
+def test_inpainting_needs_a_policy_that_takes_given_actions(sim: Path) -> None:
+    with pytest.raises(ValueError, match="cannot continue from given actions"):
+        _run(Failing(), sim, 0.1, chunk_merge="inpaint")
 
 
 def test_failing_inference_is_reported_and_commands_nothing(sim: Path) -> None:

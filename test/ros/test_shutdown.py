@@ -4,7 +4,6 @@ drawing."""
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from pathlib import Path
@@ -63,12 +62,12 @@ def test_sim_node_exits_promptly(tmp_path: Path, sig: int) -> None:
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
 
-    from action_images_ros.model.video_action_model import VideoActionModel
+    from action_images_ros.model.config import build_preset
+    from action_images_ros.model.loading import create_model
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("model") / "model"
-    VideoActionModel(views=3, frames=3, height=16, width=16, num_layers=1).save_pretrained(path)
-    (path / "tasks.json").write_text(json.dumps(["", "reach"]))
+    create_model(build_preset("tiny", views=3), tasks=["", "reach"]).save(path)
     return path
 
 
