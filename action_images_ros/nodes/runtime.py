@@ -12,6 +12,7 @@ the process exits with status 1.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -117,6 +118,10 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> No
         if rclpy.ok():  # a real failure, not the race of a signal-triggered shutdown
             raise
     finally:
+        # Teardown runs once: a second Ctrl-C (a terminal's SIGINT to the process group and
+        # then `ros2 launch`'s own) must not interrupt it with a KeyboardInterrupt traceback.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()

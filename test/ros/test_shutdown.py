@@ -32,6 +32,22 @@ def _assert_clean_exit(process, sig: int) -> None:
     assert took < EXIT_WITHIN
 
 
+def test_a_second_ctrl_c_during_teardown_leaves_no_traceback(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C under `ros2 launch` reaches a node twice: SIGINT to the process
+    group, then launch's own SIGINT while the node tears down."""
+    process = start_node(
+        "action_images_ros.nodes.sim_node",
+        ["-p", "image_width:=48", "-p", "image_height:=48",
+         "-p", f"calibration_file:={tmp_path / 'calibration.yaml'}"],
+        tmp_path,
+    )  # fmt: skip
+    wait_for_output(process, "ready")
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.03)  # the second one arrives while the first is being handled
+    _assert_clean_exit(process, signal.SIGINT)
+
+
 def _wait_for_message(msg_type, topic: str, timeout: float = 60.0) -> None:
     node = Node("shutdown_probe")
     received = []
