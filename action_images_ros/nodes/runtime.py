@@ -1,8 +1,10 @@
 """How every node of the package runs: parameters from one table, spinning, a clean exit.
 
-`run_node` exits within moments of SIGINT or SIGTERM without a traceback: rclpy's signal
-handlers shut the context down, the executor returns, and the node's `destroy_node` stops and
-joins its threads before its publishers go. The process then ends at once (os._exit after
+`run_node` exits within moments of SIGINT or SIGTERM without a traceback: its own signal
+handler ends the spinning (rclpy's would shut the context down first, under the threads'
+feet: a thread logging then printed "publisher's context is invalid"), the node's
+`destroy_node` stops and joins its threads while the context is still valid, and only then is
+the context shut down. The process then ends at once (os._exit after
 flushing stdout and stderr): the interpreter's own teardown of the loaded modules (torch,
 MuJoCo, rclpy: some 350,000 objects) took 3-5 s on a loaded machine, which made a node look as
 if it ignored SIGTERM. A node that cannot start (a bad parameter, no robot model) logs why and
@@ -22,6 +24,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.publisher import Publisher
+from rclpy.signals import SignalHandlerOptions
 
 from action_images_ros.nodes.parameters import Setting
 
@@ -96,17 +99,22 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> No
     executor's one thread keeps camera, TF and timer callbacks flowing. rclpy's
     MultiThreadedExecutor is avoided: its polling costs a CPU core and starves those threads.
     """
-    rclpy.init(args=args)
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     node: Node | None = None
     failed = False
     try:
         node = make_node()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        # Not executor.spin(): the signal handler's wake-up of a waiting executor can be missed
-        # (seen with the sim node, which has no timer: it then waited for ever after SIGTERM).
-        # Waking every 0.1 s bounds the exit time whatever happens to that wake-up.
-        while rclpy.ok():
+        # Waking every 0.1 s bounds the exit time after a signal.
+        while not stopping.is_set() and rclpy.ok():
             executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
