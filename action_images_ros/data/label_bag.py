@@ -220,7 +220,7 @@ class _ModelWindows:
     def __init__(self, labeler: ModelLabeler, cameras: list[str], fps: float, report) -> None:
         from action_images_ros.data.windows import WindowStream, window_tolerance
 
-        c = labeler.model.config
+        c = labeler.bundle.config  # the model directory's policy config: frames, interval
         tolerance = window_tolerance(c.frame_interval, fps)
         self.stream = WindowStream(c.frames, c.frame_interval, tolerance)
         self.labeler, self.cameras, self.report = labeler, cameras, report

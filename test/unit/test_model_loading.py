@@ -130,7 +130,9 @@ def test_old_directories_are_refused_with_the_upgrade_command_and_upgrade(tmp_pa
     weights = (old / "diffusion_pytorch_model.safetensors").read_bytes()
     with pytest.raises(ModelDirectoryError, match=f"action-images upgrade-model {old}"):
         load_model_directory(old)
-    main(["upgrade-model", str(old), "--views", "front", "side"])
+    with pytest.raises(SystemExit) as done:
+        main(["upgrade-model", str(old), "--views", "front", "side"])
+    assert done.value.code == 0
     assert (old / "denoiser" / "diffusion_pytorch_model.safetensors").read_bytes() == weights
     assert not (old / "config.json").exists() and not (old / "tasks.json").exists()
     bundle = load_model_directory(old)
@@ -147,7 +149,9 @@ def test_old_directories_are_refused_with_the_upgrade_command_and_upgrade(tmp_pa
         )
     other = transformer()  # an old Wan transformer directory keeps its transformer settings
     old = write_legacy(tmp_path / "old_wan", other, {"num_layers": 1, "text_dim": 32}, [""])
-    main(["upgrade-model", str(old), "--views", "a", "b"])
+    with pytest.raises(SystemExit) as done:
+        main(["upgrade-model", str(old), "--views", "a", "b"])
+    assert done.value.code == 0
     assert type(load_model_directory(old).denoiser) is WanTransformerDenoiser
 
 

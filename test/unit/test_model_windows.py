@@ -29,14 +29,15 @@ def test_the_window_stream_splits_steps_into_timed_windows() -> None:
 
 
 def test_label_bag_with_a_model_skips_and_counts_windows_across_a_gap(tmp_path: Path) -> None:
+    from action_images_ros.model.config import build_preset
     from action_images_ros.model.labeling import ModelLabeler
-    from action_images_ros.model.video_action_model import VideoActionModel
+    from action_images_ros.model.loading import create_model
 
     # Camera frames 14-19 (0.47-0.63 s) dropped: the steps due at 0.5 and 0.6 s are missing.
     bag = write_bag(tmp_path / "gap", seconds=2.0, drop=lambda i: 14 <= i <= 19)
     torch.manual_seed(0)
-    model = VideoActionModel(views=2, frames=3, height=16, width=16, num_layers=1)
-    assert model.config.frame_interval == 0.2
+    model = create_model(build_preset("tiny", views=2), views=list(CAMERAS))
+    assert model.config.frame_interval == 0.2 and model.config.frames == 3
     topics = BagTopics(cameras={c: f"/{c}/image_raw" for c in CAMERAS}, ee_source="none")
     result = label_bag(bag, tmp_path / "episode", topics, fps=10.0,
                        labeler=ModelLabeler(model, num_inference_steps=1))  # fmt: skip
