@@ -29,6 +29,12 @@ setup(
     entry_points={"console_scripts": ["action-images = action_images_ros.cli:main"]},
     extras_require={
         # launch_pytest (distro test tier) breaks under pytest 8.4 and newer.
-        "test": ["pytest>=8,<8.4", "pytest-timeout>=2.3", "hypothesis>=6.100", "ruff>=0.8"],
+        "test": [
+            "pytest>=8,<8.4",
+            "pytest-timeout>=2.3",
+            "pytest-xdist>=3.5",
+            "hypothesis>=6.100",
+            "ruff>=0.8",
+        ],
     },
 )

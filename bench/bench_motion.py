@@ -134,6 +134,8 @@ def record(args: argparse.Namespace) -> None:
     ]
     if args.checkpoint:
         command += ["--checkpoint", str(args.checkpoint)]
+    if args.chunk_merge:  # a demo option of versions that have it
+        command += ["--chunk-merge", args.chunk_merge]
     print("running:", " ".join(command), flush=True)
     demo = subprocess.Popen(command, env=os.environ.copy())
     started = time.monotonic()
@@ -328,6 +330,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     rec.add_argument("--seeds", type=int, default=50)
     rec.add_argument("--first-seed", type=int, default=1000)
     rec.add_argument("--real-time-factor", type=float, default=1.0)
+    rec.add_argument("--chunk-merge", help="crossfade | inpaint (default: the demo's)")
     rec.add_argument("--controller-topic", default="/panda_arm_controller/joint_trajectory")
     rec.add_argument("--out", type=Path, default=Path("outputs/bench_motion"))
     ana = commands.add_parser("analyze")

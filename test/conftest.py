@@ -23,6 +23,9 @@ import pytest
 
 # Set before anything imports rclpy; subprocesses started by tests inherit them.
 os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
+if "PYTEST_XDIST_WORKER" in os.environ:  # parallel workers: one DDS domain each (gw0, gw1, ...)
+    _worker = int(os.environ["PYTEST_XDIST_WORKER"].removeprefix("gw"))
+    os.environ["ROS_DOMAIN_ID"] = str(101 + (int(os.environ["ROS_DOMAIN_ID"]) + _worker) % 100)
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 _LOG_DIR = None  # created here, removed at the end of the session
 if "ROS_LOG_DIR" not in os.environ:

@@ -47,7 +47,7 @@ def test_demo_runs_a_model_through_the_policy_node(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "action_images_ros.demo", "--tasks", "reach", "--episodes", "1",
          "--size", "48", "--out", str(out), "--checkpoint", str(tmp_path / "model"),
-         "--inference-steps", "2", "--real-time-factor", "2"],
+         "--inference-steps", "2", "--real-time-factor", "2", "--max-duration", "4"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
