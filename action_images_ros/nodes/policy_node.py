@@ -117,6 +117,10 @@ class PolicyNode(Node):
         )
         self.enabled = bool(p["enable_control"])
         self._lock = threading.Lock()  # the plan, the command state
+        # Serialises publishing commands with holds: a control tick that read the plan before a
+        # hold (from the inference thread) must not publish its motion after that hold.
+        self._command_lock = threading.Lock()
+        self._holds = 0  # holds so far: a tick publishes only if none came since it read the plan
         self._policy_lock = threading.Lock()  # predict / set_task / reset of the policy
         self._generation = 0  # bumped by reset and set_task: a chunk in flight is discarded
         self._last_stamp: float | None = None
@@ -374,7 +378,7 @@ class PolicyNode(Node):
             return
         with self._lock:
             plan = self.queue.upcoming(now)
-            enabled = self.enabled
+            enabled, holds = self.enabled, self._holds
         if plan is None:
             return
         plan = plan.select(plan.times <= now + self.p["horizon"])
@@ -412,13 +416,16 @@ class PolicyNode(Node):
             self._error(f"command refused: {error}")
             self._hold("command refused")
             return
-        if self._publish_trajectory(safe, enabled, now):
-            self._guard.publish(
-                self._gripper[enabled], Float64MultiArray(data=[float(plan.gripper[0])])
-            )
-            with self._lock:
-                self._commanding = True
-            self.commands_published += 1
+        with self._command_lock:
+            if holds != self._holds:  # held while this tick computed: its plan is gone
+                return
+            if self._publish_trajectory(safe, enabled, now):
+                self._guard.publish(
+                    self._gripper[enabled], Float64MultiArray(data=[float(plan.gripper[0])])
+                )
+                with self._lock:
+                    self._commanding = True
+                self.commands_published += 1
 
     def _start_state(self, state: ArmState, now: float) -> dict[str, np.ndarray]:
         """The arm's motion now, for a trajectory that continues it: the measured velocity
@@ -461,23 +468,28 @@ class PolicyNode(Node):
     def _hold(self, why: str) -> None:
         """Clear the plan and, if motion was commanded, publish one trajectory that holds the arm
         at its last known position (decelerating within the limits when it is moving)."""
-        with self._lock:
-            self.queue.clear()
-            was_commanding, self._commanding = self._commanding, False
-            enabled = self.enabled
-        state = self.arm.latest()
-        if not was_commanding or state is None:
-            return
-        now = self.now()
-        try:
-            safe = limit_joint_trajectory(
-                state.positions, state.positions[None], np.array([HOLD_TIME]), self.limits,
-                **self._start_state(state, now),
-            )  # fmt: skip
-        except SafetyError as error:
-            self.get_logger().error(f"cannot hold ({why}): {error}")
-            return
-        self._publish_trajectory(safe, enabled, now)
+        with self._command_lock:
+            with self._lock:
+                self.queue.clear()
+                was_commanding, self._commanding = self._commanding, False
+                enabled = self.enabled
+                self._holds += 1
+            state = self.arm.latest()
+            if not was_commanding or state is None:
+                return
+            now = self.now()
+            try:
+                safe = limit_joint_trajectory(
+                    state.positions,
+                    state.positions[None],
+                    np.array([HOLD_TIME]),
+                    self.limits,
+                    **self._start_state(state, now),
+                )
+            except SafetyError as error:
+                self.get_logger().error(f"cannot hold ({why}): {error}")
+                return
+            self._publish_trajectory(safe, enabled, now)
         self.get_logger().warning(f"holding the arm: {why}")
 
     # -- status -----------------------------------------------------------------------------
