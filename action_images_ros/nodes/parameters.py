@@ -114,6 +114,12 @@ POLICY_PARAMETERS: dict[str, Setting] = {
     "preview_topic": _fixed("~/preview/joint_trajectory", "dry-run trajectories go here"),
     "control_rate": _fixed(5.0, "trajectories published per second [Hz]", (0.1, 1000.0)),
     "horizon": _fixed(1.0, "seconds of the plan in each trajectory [s]", (0.01, 60.0)),
+    "controller_open_loop": _fixed(
+        True,
+        "the controller splines a new trajectory from its last commanded state (JTC "
+        "open_loop_control: true; the sim), so the safety layer verifies from there; false: "
+        "from the measured state (JTC's default)",
+    ),
     "chunk_merge": _fixed(
         "crossfade",
         "how a new chunk joins the plan: crossfade (blend) or inpaint (model continues it)",

@@ -66,6 +66,9 @@ from action_images_ros.nodes.runtime import GuardedPublishing, declare_parameter
 from action_images_ros.srv import SetTask
 
 HOLD_TIME = 0.1  # seconds from start of the single point of a hold trajectory
+# rad: within this of the commanded path, the arm is taken to track it (a new trajectory starts
+# from the commanded state, as the controller does); beyond it, from the measured state.
+TRACKING_TOLERANCE = 0.05
 
 
 class PolicyNode(Node):
@@ -406,10 +409,9 @@ class PolicyNode(Node):
                     f"{len(solutions)} solved steps, ending at rest"
                 )
             safe = limit_joint_trajectory(
-                state.positions,
-                np.stack(solutions),
-                plan.times[: len(solutions)] - now,
-                self.limits,
+                positions=np.stack(solutions),
+                times=plan.times[: len(solutions)] - now,
+                limits=self.limits,
                 **self._start_state(state, now),
             )
         except SafetyError as error:
@@ -428,19 +430,19 @@ class PolicyNode(Node):
                 self.commands_published += 1
 
     def _start_state(self, state: ArmState, now: float) -> dict[str, np.ndarray]:
-        """The arm's motion now, for a trajectory that continues it: the measured velocity
-        (else the commanded one) and the acceleration of the trajectory last commanded,
-        evaluated now (joint_states carry no accelerations)."""
+        """Where the controller will spline a new trajectory from, for the safety layer to
+        verify the motion from there. With `controller_open_loop` (JTC's open_loop_control,
+        the sim) and the arm tracking the trajectory last commanded: that trajectory's state
+        now (position, velocity, acceleration). Otherwise (JTC's default, nothing commanded
+        yet, or the arm off the commanded path) the measured state."""
         with self._lock:
             commanded = self._commanded
-        velocity, acceleration = state.velocities, None
-        if commanded is not None:
+        if commanded is not None and self.p["controller_open_loop"]:
             start, spline = commanded
-            _, commanded_velocity, commanded_acceleration = spline.evaluate(now - start)
-            acceleration = np.asarray(commanded_acceleration, dtype=np.float64)
-            if velocity is None:
-                velocity = np.asarray(commanded_velocity, dtype=np.float64)
-        return {"current_velocity": velocity, "current_acceleration": acceleration}
+            q, dq, ddq = (np.asarray(a, dtype=np.float64) for a in spline.evaluate(now - start))
+            if np.max(np.abs(q - state.positions)) <= TRACKING_TOLERANCE:
+                return {"current": q, "current_velocity": dq, "current_acceleration": ddq}
+        return {"current": state.positions, "current_velocity": state.velocities}
 
     def _publish_trajectory(self, safe: SafeTrajectory, enabled: bool, now: float) -> bool:
         """Publish positions, velocities and accelerations (JTC then interpolates quintically,
@@ -479,12 +481,12 @@ class PolicyNode(Node):
                 return
             now = self.now()
             try:
+                start = self._start_state(state, now)
                 safe = limit_joint_trajectory(
-                    state.positions,
-                    state.positions[None],
-                    np.array([HOLD_TIME]),
-                    self.limits,
-                    **self._start_state(state, now),
+                    positions=start["current"][None],
+                    times=np.array([HOLD_TIME]),
+                    limits=self.limits,
+                    **start,
                 )
             except SafetyError as error:
                 self.get_logger().error(f"cannot hold ({why}): {error}")

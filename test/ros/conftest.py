@@ -17,13 +17,14 @@ from node_processes import stop
 @pytest.fixture(scope="module")
 def running_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A sim node process (3 cameras at 64x64) and rclpy initialised in this process; yields
-    the calibration file the sim wrote."""
+    the calibration file the sim wrote (its log is sim.log next to it)."""
     calibration = tmp_path_factory.mktemp("sim") / "calibration.yaml"
+    log = (calibration.parent / "sim.log").open("w")  # read by tests: what the sim rejected
     process = subprocess.Popen(
         [sys.executable, "-m", "action_images_ros.nodes.sim_node", "--ros-args",
          "-p", "image_width:=64", "-p", "image_height:=64",
          "-p", f"calibration_file:={calibration}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy(),
+        stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
     )  # fmt: skip
     rclpy.init()
     deadline = time.monotonic() + 30
@@ -33,3 +34,4 @@ def running_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield calibration
     rclpy.shutdown()
     stop(process)  # fails a sim that ignores SIGTERM
+    log.close()

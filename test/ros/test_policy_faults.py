@@ -101,6 +101,9 @@ def running(
         "cameras": ["/cam"], "calibration_file": str(write_calibration(tmp_path / "cal.yaml")),
         "urdf": str(URDF_PATH), "controller_topic": CONTROLLER, "preview_topic": PREVIEW,
         "control_rate": 10.0, "enable_control": True, "error_age": 1.0,
+        # The fake arm stays where it is, whatever is commanded: a controller that splines
+        # from the measured state (JTC's default) is the one that fits it.
+        "controller_open_loop": False,
         **parameters,
     }  # fmt: skip
     robot = FakeRobot()

@@ -130,6 +130,8 @@ def test_dry_run_previews_and_never_moves_the_arm(sim: Path) -> None:
 
 def test_closed_loop_reaches_the_target_within_limits(sim: Path) -> None:
     policy = TowardTarget()
+    sim_log = sim.parent / "sim.log"
+    logged = sim_log.stat().st_size
     probe, node = _run(
         policy,
         sim,
@@ -143,6 +145,9 @@ def test_closed_loop_reaches_the_target_within_limits(sim: Path) -> None:
     stamps = [o.stamp for o in policy.observations]
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
     assert np.linalg.norm(_tcp(probe) - TARGET) < 0.02
+    with sim_log.open() as log:  # verified from where the sim's controller splines from
+        log.seek(logged)
+        assert "trajectory rejected" not in log.read(), "the sim refused a command"
     for trajectory in probe.commands:
         velocities = np.array([p.velocities for p in trajectory.points])
         assert np.all(np.abs(velocities) <= node.limits.velocity_limit + 1e-9)
