@@ -180,3 +180,22 @@ def test_jobs_label_bags_in_parallel_processes(good_bag: Path, tmp_path: Path) -
     first = read_episode(tmp_path / "out" / "good", load_video=False)
     serial = label_bag(good_bag, tmp_path / "serial", TOPICS, fps=10.0)
     assert serial.steps_written == first.steps
+
+
+def test_a_camera_topic_without_images_fails_the_bag_naming_the_camera(tmp_path: Path) -> None:
+    bag = write_bag(tmp_path / "silent", seconds=0.5, silent=("right",))
+    code, summary = _run([bag], tmp_path / "out", "--camera", "right=/right/image_raw")
+    assert code == 1
+    assert "right" in summary[0]["error"] and summary[0]["episode"] is None
+
+
+def test_a_duplicate_stamp_is_skipped_and_counted(tmp_path: Path) -> None:
+    def stamp(i: int, t: float) -> float:
+        return (i - 1) / 30.0 if i == 21 else t  # frame 21 repeats frame 20's stamp
+
+    bag = write_bag(tmp_path / "dup", seconds=1.0, jitter=0.0, stamp_of=stamp)
+    code, summary = _run([bag], tmp_path / "out", "--fps", "30")
+    assert code == 0
+    duplicate = "stamp not after the previous set (clock jump or duplicate)"
+    assert summary[0]["skipped"] == {duplicate: 1}
+    assert summary[0]["sets_read"] == 30 and summary[0]["steps_written"] == 29
