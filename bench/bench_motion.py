@@ -38,12 +38,17 @@ from pathlib import Path
 
 import numpy as np
 
-# Franka Panda limits (REFERENCE.md): rad/s, rad/s^2, rad/s^3.
-PANDA_VELOCITY = np.array([2.175, 2.175, 2.175, 2.175, 2.61, 2.61, 2.61])
-PANDA_ACCELERATION = np.array([15, 7.5, 10, 12.5, 15, 20, 20.0])
-PANDA_JERK = np.array([7500, 3750, 5000, 6250, 7500, 10000, 10000.0])
+from action_images_ros.core.robot_assets import (
+    PANDA_MAX_ACCELERATION,
+    PANDA_MAX_JERK,
+    PANDA_MAX_VELOCITY,
+)
+from action_images_ros.core.safety import CONTROL_PERIOD
+
+PANDA_VELOCITY = np.array(PANDA_MAX_VELOCITY)
+PANDA_ACCELERATION = np.array(PANDA_MAX_ACCELERATION)
+PANDA_JERK = np.array(PANDA_MAX_JERK)
 ARM_JOINTS = [f"panda_joint{i}" for i in range(1, 8)]
-CONTROL_PERIOD = 1e-3  # s: the rate a Panda checks its commanded motion at
 AT_REST = 0.01  # rad/s
 RESET_JUMP = 0.15  # rad between two 50 Hz joint states: no joint moves that fast (7.5 rad/s)
 

@@ -14,6 +14,11 @@ from pathlib import Path
 
 PANDA_URDF = Path(__file__).resolve().parent.parent / "sim" / "assets" / "panda" / "panda.urdf"
 TOOL_FRAME = "panda_hand_tcp"
+# Franka Panda joint limits, joints 1..7 (Franka's datasheet; a violation aborts the motion):
+# dq_max [rad/s], ddq_max [rad/s^2], jerk [rad/s^3].
+PANDA_MAX_VELOCITY = (2.175, 2.175, 2.175, 2.175, 2.61, 2.61, 2.61)
+PANDA_MAX_ACCELERATION = (15.0, 7.5, 10.0, 12.5, 15.0, 20.0, 20.0)
+PANDA_MAX_JERK = (7500.0, 3750.0, 5000.0, 6250.0, 7500.0, 10000.0, 10000.0)
 
 
 @cache

@@ -28,10 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from action_images_ros.core.joint_spline import JointSpline, Peaks
-
-# Franka Panda joint limits (Franka's datasheet; REFERENCE.md), joints 1..7.
-PANDA_MAX_ACCELERATION = np.array([15.0, 7.5, 10.0, 12.5, 15.0, 20.0, 20.0])  # rad/s^2
-PANDA_MAX_JERK = np.array([7500.0, 3750.0, 5000.0, 6250.0, 7500.0, 10000.0, 10000.0])  # rad/s^3
+from action_images_ros.core.robot_assets import PANDA_MAX_ACCELERATION, PANDA_MAX_JERK
 
 CONTROL_PERIOD = 1e-3  # s: the rate at which a Panda checks its commanded signal
 MAX_DURATION = 300.0  # s: a motion that needs longer to keep the limits is refused
@@ -72,12 +69,13 @@ class SafetyLimits:
             ("max_jerk", PANDA_MAX_JERK),
         ):
             if getattr(self, name) is None:
+                panda = np.array(panda)
                 if joints != panda.shape:
                     raise SafetyError(
                         f"{name} must be given for a robot with {joints[0] if joints else 0} "
                         "joints (the default is the 7-joint Franka Panda's)"
                     )
-                object.__setattr__(self, name, panda.copy())
+                object.__setattr__(self, name, panda)
         arrays = ("lower", "upper", "max_velocity", "max_acceleration", "max_jerk")
         for name in (*arrays, "workspace_min", "workspace_max"):
             object.__setattr__(self, name, np.asarray(getattr(self, name), dtype=np.float64))

@@ -13,11 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from action_images_ros.core.chunk_execution import MERGE_MODES
+from action_images_ros.core.robot_assets import PANDA_MAX_ACCELERATION, PANDA_MAX_JERK
 
 PANDA_JOINTS = [f"panda_joint{i}" for i in range(1, 8)]
-# Franka Panda limits (REFERENCE.md): ddq_max [rad/s^2] and jerk [rad/s^3] per joint.
-PANDA_ACCELERATION_LIMITS = [15.0, 7.5, 10.0, 12.5, 15.0, 20.0, 20.0]
-PANDA_JERK_LIMITS = [7500.0, 3750.0, 5000.0, 6250.0, 7500.0, 10000.0, 10000.0]
 
 
 @dataclass(frozen=True)
@@ -134,9 +132,9 @@ POLICY_PARAMETERS: dict[str, Setting] = {
     ),
     "velocity_scale": _fixed(0.5, "fraction of the URDF joint velocity limits", (0.001, 1.0)),
     "joint_acceleration_limits": _fixed(
-        PANDA_ACCELERATION_LIMITS, "per joint acceleration limits [rad/s^2] (Franka Panda)"
+        list(PANDA_MAX_ACCELERATION), "per joint acceleration limits [rad/s^2] (Franka Panda)"
     ),
-    "joint_jerk_limits": _fixed(PANDA_JERK_LIMITS, "per joint jerk limits [rad/s^3]"),
+    "joint_jerk_limits": _fixed(list(PANDA_MAX_JERK), "per joint jerk limits [rad/s^3]"),
     "acceleration_scale": _fixed(
         0.5, "fraction of joint_acceleration_limits allowed", (0.001, 1.0)
     ),

@@ -20,7 +20,12 @@ from typing import Any
 import numpy as np
 
 from action_images_ros.core.kinematics import SerialChain
-from action_images_ros.core.robot_assets import PANDA_URDF, TOOL_FRAME
+from action_images_ros.core.robot_assets import (
+    PANDA_MAX_ACCELERATION,
+    PANDA_MAX_JERK,
+    PANDA_URDF,
+    TOOL_FRAME,
+)
 from action_images_ros.core.rotations import euler_to_matrix, matrix_to_quat
 
 ASSETS = PANDA_URDF.parent
@@ -87,8 +92,8 @@ class SceneConfig:
     # The arm controller rejects trajectories whose executed spline exceeds these (the Franka
     # Panda's, rad/s^2 and rad/s^3; velocity limits come from the URDF), within a relative
     # tolerance, judged at 1 kHz as the real robot does.
-    arm_max_acceleration: tuple[float, ...] = (15.0, 7.5, 10.0, 12.5, 15.0, 20.0, 20.0)
-    arm_max_jerk: tuple[float, ...] = (7500.0, 3750.0, 5000.0, 6250.0, 7500.0, 10000.0, 10000.0)
+    arm_max_acceleration: tuple[float, ...] = PANDA_MAX_ACCELERATION
+    arm_max_jerk: tuple[float, ...] = PANDA_MAX_JERK
     arm_limit_tolerance: float = 0.01
 
     @classmethod
