@@ -36,15 +36,22 @@ class ExecutionConfig:
         replan_margin: ask for the next chunk when less than this many seconds remain queued.
         merge: "crossfade" (blend a new chunk into the plan over `blend_time`) or "inpaint"
             (the chunk continued from the given steps: it replaces the plan).
+        late_delay: a chunk all of whose steps are due by the time it arrives (inference slower
+            than the chunk) is shifted so that its last valid target is due one step interval
+            plus this many seconds after arrival (its end is executed, late) rather than
+            dropped (with slow inference the arm would otherwise never move); None drops it.
     """
 
     blend_time: float = 0.3
     replan_margin: float = 0.6
     merge: str = "crossfade"
+    late_delay: float | None = None
 
     def __post_init__(self) -> None:
         if self.blend_time < 0 or self.replan_margin < 0:
             raise ValueError("blend_time and replan_margin must be non-negative")
+        if self.late_delay is not None and self.late_delay < 0:
+            raise ValueError(f"late_delay must be non-negative or None, got {self.late_delay}")
         if self.merge not in MERGE_MODES:
             raise ValueError(f"merge must be one of {', '.join(MERGE_MODES)}, got {self.merge!r}")
 
@@ -88,17 +95,27 @@ class ActionQueue:
     def __init__(self, config: ExecutionConfig | None = None) -> None:
         self.config = config or ExecutionConfig()
         self.plan: PlannedSteps | None = None
+        self.late_chunks = 0  # chunks kept as their last target (see ExecutionConfig.late_delay)
 
     def merge(self, chunk: ActionChunk, start_time: float, now: float) -> int:
         """Merge a chunk whose `times` are relative to `start_time`; returns the steps kept.
 
-        Steps due at or before `now` and invalid steps are dropped.
+        Steps due at or before `now` and invalid steps are dropped; a chunk left with none is
+        kept as its last target where `late_delay` says so.
         """
         new = PlannedSteps(
             start_time + chunk.times, chunk.positions, chunk.quaternions, chunk.gripper_openness
         ).select(chunk.valid & (start_time + chunk.times > now))
         if len(new) == 0:
-            return 0
+            valid = np.flatnonzero(chunk.valid)
+            if self.config.late_delay is None or len(valid) == 0:
+                return 0
+            times = chunk.times[valid]
+            interval = float(np.median(np.diff(times))) if len(times) > 1 else float(times[0])
+            due = now + interval + self.config.late_delay
+            self.late_chunks += 1
+            # Shifted so that its last valid step falls at `due`: only its end is still ahead.
+            return self.merge(chunk, due - float(times[-1]), now)
         old = self.upcoming(now)
         if old is not None and self.config.merge == "crossfade" and self.config.blend_time > 0:
             weight = np.clip((new.times - new.times[0]) / self.config.blend_time, 0.0, 1.0)

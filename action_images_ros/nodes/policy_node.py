@@ -37,7 +37,6 @@ from std_msgs.msg import Float64MultiArray, Header
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from action_images_ros.core.action_chunk import ActionChunk
 from action_images_ros.core.chunk_checks import chunk_problem
 from action_images_ros.core.chunk_execution import ActionQueue, ExecutionConfig
 from action_images_ros.core.joint_spline import JointSpline
@@ -106,7 +105,12 @@ class PolicyNode(Node):
                 "from given actions; use chunk_merge crossfade"
             )
         self.queue = ActionQueue(
-            ExecutionConfig(p["blend_time"], p["replan_margin"], merge=p["chunk_merge"])
+            ExecutionConfig(
+                p["blend_time"],
+                p["replan_margin"],
+                merge=p["chunk_merge"],
+                late_delay=1.0 / p["control_rate"],  # so that a control tick commands it
+            )
         )
         self.latency = 0.0  # seconds an inference takes (running estimate), for inpainting
         self.sync = CameraSynchronizer(
@@ -132,7 +136,6 @@ class PolicyNode(Node):
         self.status = "waiting for observations"
         self.failures, self.last_error, self._error_time = 0, "", -np.inf
         self.commands_published = 0
-        self.late_chunks = 0  # chunks all due on arrival, kept as their last target (see below)
 
         self._guard = GuardedPublishing(self)
         self.intake = CameraIntake(
@@ -343,27 +346,13 @@ class PolicyNode(Node):
             if generation != self._generation:
                 return True  # reset or re-tasked meanwhile: this chunk is for the old episode
             now = self.now()
+            late = self.queue.late_chunks
             kept = self.queue.merge(chunk, observation.stamp, now)
-            retimed = kept == 0 and self._merge_late(chunk, now)
-            self.late_chunks += int(retimed)
+            retimed = self.queue.late_chunks > late
         self.status = f"chunk of {len(chunk)} steps, {kept} kept, {took:.2f} s" + (
             " (all due on arrival: its last target retimed to the next step)" if retimed else ""
         )
         return True
-
-    def _merge_late(self, chunk: ActionChunk, now: float) -> bool:
-        """A chunk whose steps were all due by the time it arrived (inference slower than the
-        chunk): keep its last valid target as the goal, due one step interval plus one control
-        period from now (so a control tick is sure to command it), rather than discard it
-        (with slow inference the arm would otherwise never move)."""
-        valid = np.flatnonzero(chunk.valid)
-        if len(valid) == 0:
-            return False
-        times = chunk.times[valid]
-        interval = float(np.median(np.diff(times))) if len(times) > 1 else float(times[0]) or 0.1
-        due = now + interval + 1.0 / self.p["control_rate"]
-        # Shift the chunk so that its last valid step falls at `due`: only that step is ahead.
-        return self.queue.merge(chunk, due - float(times[-1]), now) > 0
 
     # -- commands ---------------------------------------------------------------------------
 

@@ -429,7 +429,7 @@ def test_a_chunk_all_due_on_arrival_still_moves_the_arm(tmp_path: Path) -> None:
     policy = Slow()
     with running(policy, tmp_path) as (robot, node):
         assert wait_until(commanding(robot, 3), 30.0), node.status
-        assert node.late_chunks > 0
+        assert node.queue.late_chunks > 0
     chain = panda_chain()
     goal = policy.chunk(policy.observations[0]).positions[-1]  # the last target of a chunk
     last = chain.fk(np.array(motions(robot.taken()[0])[-1].points[-1].positions))[:3, 3]

@@ -88,3 +88,17 @@ def test_an_inpainted_chunk_replaces_the_plan_without_a_crossfade() -> None:
     assert plan.positions[0, 0] == pytest.approx(0.6 + 0.01 * 0), "the new chunk as it is"
     with pytest.raises(ValueError, match="merge must be one of"):
         ExecutionConfig(merge="average")
+
+
+def test_a_chunk_all_due_on_arrival_keeps_its_last_target_where_asked() -> None:
+    dropping = ActionQueue()
+    assert dropping.merge(_chunk(0.4), start_time=0.0, now=2.0) == 0 and dropping.plan is None
+    queue = ActionQueue(ExecutionConfig(late_delay=0.2))
+    kept = queue.merge(_chunk(0.4), start_time=0.0, now=2.05)  # steps 0.1 .. 1.0 s all past
+    plan = queue.upcoming(2.05)
+    assert kept == len(plan) and 1 <= kept <= 3, "only the chunk's end, within 0.3 s from now"
+    assert plan.times[-1] == pytest.approx(2.05 + 0.1 + 0.2), "one step interval + late_delay"
+    assert plan.positions[-1, 0] == pytest.approx(0.4 + 0.01 * 9), "the chunk's last target"
+    assert queue.late_chunks == 1
+    with pytest.raises(ValueError, match="late_delay"):
+        ExecutionConfig(late_delay=-1.0)
