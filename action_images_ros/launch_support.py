@@ -119,3 +119,23 @@ def parameter_overrides(
         else:
             overrides[name] = text
     return overrides
+
+
+def node_parameters(
+    config_argument: str,
+    config: str,
+    sim_config: Path,
+    arguments: Mapping[str, str],
+    types: Mapping[str, type],
+) -> list[object]:
+    """A robot-watching node's parameters: its config file (checked to exist, named by its
+    launch argument) and the launch arguments over it. Only with the default sim config does
+    the node get the packaged Panda URDF when `urdf:=` is empty; a robot config keeps its own
+    robot model (or the latched /robot_description)."""
+    existing_file(config_argument, config)
+    arguments = dict(arguments)
+    if not arguments.get("urdf") and Path(config).resolve() == sim_config.resolve():
+        arguments["urdf"] = str(packaged_urdf())
+    if arguments.get("urdf"):
+        existing_file("urdf", arguments["urdf"])
+    return [config, parameter_overrides(arguments, types)]

@@ -8,19 +8,12 @@ Panda, or a bag replayed with `ros2 bag play --clock`). The robot model comes fr
 the default sim config is the packaged Panda URDF passed for you.
 """
 
-from pathlib import Path
-
 from launch import LaunchContext, LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from action_images_ros.launch_support import (
-    existing_file,
-    package_share,
-    packaged_urdf,
-    parameter_overrides,
-)
+from action_images_ros.launch_support import node_parameters, package_share
 
 OVERRIDES = {"urdf": str}
 SIM_CONFIG = package_share(__file__) / "config" / "labeling_sim.yaml"
@@ -28,19 +21,14 @@ SIM_CONFIG = package_share(__file__) / "config" / "labeling_sim.yaml"
 
 def _labeling_node(context: LaunchContext) -> list[Node]:
     config = LaunchConfiguration("labeling_config").perform(context)
-    existing_file("labeling_config", config)
     arguments = {name: LaunchConfiguration(name).perform(context) for name in OVERRIDES}
-    if not arguments["urdf"] and Path(config).resolve() == SIM_CONFIG.resolve():
-        arguments["urdf"] = str(packaged_urdf())
-    if arguments["urdf"]:
-        existing_file("urdf", arguments["urdf"])
     return [
         Node(
             package="action_images_ros",
             executable="labeling_node",
             name="labeling",
             output="screen",
-            parameters=[config, parameter_overrides(arguments, OVERRIDES)],
+            parameters=node_parameters("labeling_config", config, SIM_CONFIG, arguments, OVERRIDES),
         )
     ]
 

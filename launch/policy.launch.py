@@ -9,19 +9,12 @@ URDF passed for you. The node starts in dry run (trajectories on ~/preview/joint
 unless `enable_control:=true` or a call of its ~/enable service.
 """
 
-from pathlib import Path
-
 from launch import LaunchContext, LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from action_images_ros.launch_support import (
-    existing_file,
-    package_share,
-    packaged_urdf,
-    parameter_overrides,
-)
+from action_images_ros.launch_support import node_parameters, package_share
 
 OVERRIDES = {"checkpoint": str, "device": str, "task": str, "enable_control": bool, "urdf": str}
 SIM_CONFIG = package_share(__file__) / "config" / "policy_sim.yaml"
@@ -29,19 +22,14 @@ SIM_CONFIG = package_share(__file__) / "config" / "policy_sim.yaml"
 
 def _policy_node(context: LaunchContext) -> list[Node]:
     config = LaunchConfiguration("policy_config").perform(context)
-    existing_file("policy_config", config)
     arguments = {name: LaunchConfiguration(name).perform(context) for name in OVERRIDES}
-    if not arguments["urdf"] and Path(config).resolve() == SIM_CONFIG.resolve():
-        arguments["urdf"] = str(packaged_urdf())
-    if arguments["urdf"]:
-        existing_file("urdf", arguments["urdf"])
     return [
         Node(
             package="action_images_ros",
             executable="policy_node",
             name="policy",
             output="screen",
-            parameters=[config, parameter_overrides(arguments, OVERRIDES)],
+            parameters=node_parameters("policy_config", config, SIM_CONFIG, arguments, OVERRIDES),
         )
     ]
 
