@@ -123,7 +123,8 @@ def build_model(
         if resume is not None:
             return load_model_directory(resume / "model").denoiser, None
         torch.manual_seed(args.seed)
-        sizes = (("frames", args.frames), ("height", args.size), ("width", args.size))
+        sizes = (("frames", args.frames), ("height", args.size), ("width", args.size),
+                 ("num_tasks", getattr(args, "num_tasks", None)))  # fmt: skip
         return build_preset(args.config, args.views, **{k: v for k, v in sizes if v}), None
     if not (args.frames and args.size):
         raise SystemExit("--backbone needs --frames and --size (the pixel clips to train on)")
@@ -297,6 +298,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--size", type=int, help="clip height and width (default: the preset's)")
     parser.add_argument(
         "--frame-interval", type=float, default=0.2, help="seconds between a clip's frames"
+    )
+    parser.add_argument(
+        "--num-tasks", type=int, help="task slots, 'no task' included (default: the preset's)"
     )
     parser.add_argument(
         "--backbone", type=Path, help="local diffusers Wan directory (transformer/, vae/)"

@@ -1,0 +1,267 @@
+"""`action-images benchmark metaworld`: the project's policy on Meta-World, next to its experts.
+
+    action-images benchmark metaworld [--tasks reach push ...] [--demos 10] [--seeds 50] \\
+        [--config small] [--train-steps 2000] [--out outputs/metaworld] [--quick]
+
+1. Records `--demos` successful scripted-expert demonstrations per task (seeds from 0; a seed
+   whose expert fails is skipped) as the project's episodes (data.episode), three fixed cameras.
+2. Trains one task-conditioned model on all tasks together (model.train, a preset).
+3. Evaluates every task closed loop over `--seeds` seeds from `--first-seed` (1000: no
+   demonstration used them), and the expert on the same seeds.
+4. Writes `report.json` and `report.md` (success per task next to the expert's, the mean, the
+   seeds, the training budget, the inference time per chunk), `success.png` (a bar plot) and
+   `videos/<task>.mp4` (the views with the action images and path of each chunk drawn over).
+
+`--model DIR` evaluates an existing model instead of training one (it must know the views and
+tasks asked for); `--quick` is a seconds-long run of the whole pipeline (a tiny model, a couple
+of seeds, short episodes) for tests. Runs in the Meta-World environment
+(scripts/metaworld_env/setup_env.sh; see docs/metaworld.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from action_images_ros.sim.metaworld_adapter import (
+    DEFAULT_CAMERAS,
+    MT10,
+    MetaWorldError,
+    MetaWorldScene,
+    require_metaworld,
+    task_name,
+)
+
+QUICK = {"config": "tiny", "demos": 1, "seeds": 2, "train_steps": 2, "size": 32,
+         "max_steps": 16, "batch_size": 2, "inference_steps": 1}  # fmt: skip
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="action-images benchmark metaworld", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--tasks", nargs="+", default=list(MT10), help="default: MT10")
+    parser.add_argument("--demos", type=int, default=10, help="demonstrations per task")
+    parser.add_argument("--seeds", type=int, default=50, help="evaluation episodes per task")
+    parser.add_argument("--first-seed", type=int, default=1000, help="first evaluation seed")
+    parser.add_argument("--cameras", nargs="+", default=list(DEFAULT_CAMERAS))
+    parser.add_argument("--size", type=int, default=128, help="rendered image width and height")
+    parser.add_argument(
+        "--frame-stride", type=int, default=4, help="environment steps (1/80 s) between frames"
+    )
+    parser.add_argument("--config", default="small", help="model preset (model.config)")
+    parser.add_argument("--train-steps", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--inference-steps", type=int, default=5, help="denoising steps")
+    parser.add_argument("--max-steps", type=int, help="environment steps per evaluation episode")
+    parser.add_argument("--model", type=Path, help="evaluate this model directory, no training")
+    parser.add_argument("--video-episodes", type=int, default=1, help="videos per task")
+    parser.add_argument("--out", type=Path, default=Path("outputs/metaworld"))
+    parser.add_argument("--quick", action="store_true", help="a seconds-long run, for tests")
+    args = parser.parse_args(argv)
+    if args.quick:
+        for key, value in QUICK.items():
+            if getattr(args, key) == parser.get_default(key):
+                setattr(args, key, value)
+    for name in ("demos", "seeds", "train_steps", "frame_stride", "size", "batch_size"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    try:
+        require_metaworld()
+        args.tasks = list(dict.fromkeys(task_name(t) for t in args.tasks))
+    except MetaWorldError as error:
+        parser.error(str(error))
+    return args
+
+
+def record_all(args: argparse.Namespace, episodes: Path) -> dict[str, list[int]]:
+    """`args.demos` successful expert demonstrations per task; returns the seeds used."""
+    from action_images_ros.benchmarks.metaworld_rollouts import record_demonstration
+
+    used: dict[str, list[int]] = {}
+    for task in args.tasks:
+        scene = MetaWorldScene(task, args.cameras, args.size, args.size)
+        seeds, seed = [], 0
+        try:
+            while len(seeds) < args.demos:
+                if seed >= args.first_seed:
+                    raise MetaWorldError(
+                        f"the {task} expert failed too often: {len(seeds)} demonstrations from "
+                        f"seeds below the first evaluation seed {args.first_seed}"
+                    )
+                path = episodes / task / f"seed{seed:04d}"
+                if (path / "meta.json").is_file() or record_demonstration(
+                    scene, seed, path, args.frame_stride
+                )[0]:
+                    seeds.append(seed)
+                seed += 1
+        finally:
+            scene.close()
+        used[task] = seeds
+        print(f"{task}: {len(seeds)} demonstrations (seeds {seeds[0]}..{seeds[-1]})")
+    return used
+
+
+def train_model(args: argparse.Namespace, episodes: Path, interval: float) -> tuple[Path, float]:
+    """Train the task-conditioned model on every task's episodes; (model dir, seconds)."""
+    from action_images_ros.model import train
+
+    began = time.perf_counter()
+    train.main([
+        "--config", args.config, "--episodes", str(episodes), "--out", str(args.out / "training"),
+        "--views", str(len(args.cameras)), "--frame-interval", str(interval),
+        "--steps", str(args.train_steps), "--batch-size", str(args.batch_size),
+        "--num-tasks", str(len(args.tasks) + 1), "--balance-tasks", "--cpu",
+        "--warmup", str(max(1, min(100, args.train_steps // 10))),
+        "--checkpoint-every", str(args.train_steps),
+    ])  # fmt: skip
+    return args.out / "training" / "model", time.perf_counter() - began
+
+
+def load_policy(path: Path, args: argparse.Namespace):  # noqa: ANN201 (VideoActionPolicy)
+    """The policy of model directory `path`, refused (naming what differs) where it was built
+    for other cameras or does not know a task asked for."""
+    from action_images_ros.model.policy import VideoActionPolicy
+
+    policy = VideoActionPolicy.from_pretrained(path, num_inference_steps=args.inference_steps)
+    views = list(policy.policy_config.views)
+    if views != list(args.cameras):
+        raise MetaWorldError(
+            f"the model at {path} was trained for the views {views}, not {list(args.cameras)}: "
+            f"pass --cameras {' '.join(views)}, or train for these cameras"
+        )
+    missing = [t for t in args.tasks if t not in policy.tasks]
+    if missing:
+        known = ", ".join(t for t in policy.tasks if t) or "none"
+        raise MetaWorldError(f"the model at {path} knows no task {missing} (its tasks: {known})")
+    return policy
+
+
+def evaluate(args: argparse.Namespace, policy) -> dict[str, dict]:  # noqa: ANN001
+    """Success of the policy and of the expert per task over the evaluation seeds."""
+    from action_images_ros.benchmarks.metaworld_rollouts import expert_success, run_policy_episode
+    from action_images_ros.data.video import write_video
+
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    results = {}
+    (args.out / "videos").mkdir(parents=True, exist_ok=True)
+    for task in args.tasks:
+        scene = MetaWorldScene(task, args.cameras, args.size, args.size)
+        try:
+            policy.set_task(task)
+            outcomes, inference, frames = [], [], []
+            for index, seed in enumerate(seeds):
+                policy.reset(seed)
+                episode = run_policy_episode(
+                    scene, policy, seed, args.frame_stride, args.max_steps,
+                    record_video=index < args.video_episodes,
+                )  # fmt: skip
+                outcomes.append(episode.success)
+                inference += episode.inference_s
+                frames += episode.frames
+            expert = expert_success(scene, seeds)
+        finally:
+            scene.close()
+        video = None
+        if frames:
+            fps = 1.0 / (scene.dt * args.frame_stride)
+            video = write_video(args.out / "videos" / f"{task}.mp4", np.stack(frames), fps)
+        results[task] = {
+            "success": float(np.mean(outcomes)), "expert_success": expert,
+            "successes": int(np.sum(outcomes)), "episodes": len(seeds),
+            "chunks": len(inference), "inference_s_per_chunk": float(np.mean(inference)),
+            "video": None if video is None else str(video.relative_to(args.out)),
+        }  # fmt: skip
+        print(f"{task}: policy {results[task]['success']:.0%}, expert {expert:.0%} "
+              f"over seeds {seeds[0]}..{seeds[-1]}")  # fmt: skip
+    return results
+
+
+def plot(results: dict[str, dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = list(results)
+    x = np.arange(len(tasks))
+    figure, axes = plt.subplots(figsize=(max(5, 0.9 * len(tasks) + 2), 3.8))
+    axes.bar(x - 0.2, [results[t]["success"] for t in tasks], 0.4, label="Action Images policy")
+    axes.bar(x + 0.2, [results[t]["expert_success"] for t in tasks], 0.4, label="scripted expert")
+    axes.set_xticks(x, tasks, rotation=30, ha="right", fontsize=8)
+    axes.set_ylim(0, 1.05)
+    axes.set_ylabel("success rate")
+    axes.set_title("Meta-World, same seeds")
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def write_report(report: dict, out: Path) -> None:
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    lines = [
+        "# Meta-World benchmark", "",
+        f"Seeds {report['evaluation_seeds'][0]}..{report['evaluation_seeds'][1]} per task; "
+        f"{report['demonstrations_per_task']} demonstrations per task; model {report['model']}; "
+        f"training {report['training_s']:.0f} s ({report['training_steps']} steps).", "",
+        "| task | policy | expert | s per chunk |", "| --- | --- | --- | --- |",
+    ]  # fmt: skip
+    for task, result in report["tasks"].items():
+        lines.append(f"| {task} | {result['success']:.0%} | {result['expert_success']:.0%} | "
+                     f"{result['inference_s_per_chunk']:.3f} |")  # fmt: skip
+    lines.append(f"| mean | {report['mean_success']:.0%} | {report['mean_expert_success']:.0%} "
+                 f"| {report['inference_s_per_chunk']:.3f} |")  # fmt: skip
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    from action_images_ros.benchmarks.metaworld_rollouts import frame_interval
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        probe = MetaWorldScene(args.tasks[0], args.cameras, args.size, args.size)
+        interval = frame_interval(probe, args.frame_stride)
+        probe.close()
+        demo_seeds: dict[str, list[int]] = {}
+        training_s = 0.0
+        if args.model is None:
+            demo_seeds = record_all(args, args.out / "episodes")
+            model, training_s = train_model(args, args.out / "episodes", interval)
+        else:
+            model = args.model
+        policy = load_policy(model, args)
+        if abs(policy.frame_interval - interval) > 1e-6:
+            raise MetaWorldError(
+                f"the model steps {policy.frame_interval} s apart, --frame-stride "
+                f"{args.frame_stride} gives {interval} s"
+            )
+        results = evaluate(args, policy)
+    except MetaWorldError as error:
+        raise SystemExit(f"action-images benchmark metaworld: {error}") from error
+    chunks = sum(r["chunks"] for r in results.values())
+    report = {
+        "suite": "MT10" if args.tasks == list(MT10) else "custom",
+        "tasks": results, "cameras": list(args.cameras), "image_size": args.size,
+        "frame_interval_s": interval, "model": str(model), "preset": args.config,
+        "demonstrations_per_task": args.demos, "demonstration_seeds": demo_seeds,
+        "evaluation_seeds": [args.first_seed, args.first_seed + args.seeds - 1],
+        "training_steps": args.train_steps if args.model is None else None,
+        "training_s": training_s, "inference_steps": args.inference_steps,
+        "mean_success": float(np.mean([r["success"] for r in results.values()])),
+        "mean_expert_success": float(np.mean([r["expert_success"] for r in results.values()])),
+        "inference_s_per_chunk": float(
+            sum(r["inference_s_per_chunk"] * r["chunks"] for r in results.values()) / chunks
+        ),
+    }  # fmt: skip
+    write_report(report, args.out)
+    plot(results, args.out / "success.png")
+    print(f"mean success {report['mean_success']:.0%} (expert {report['mean_expert_success']:.0%});"
+          f" report in {args.out}/")  # fmt: skip
+    return 0
