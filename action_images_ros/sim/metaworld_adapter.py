@@ -150,6 +150,7 @@ class MetaWorldScene:
         self._camera_ids = [scene_cameras.index(c) for c in cameras]
         self.model.vis.global_.offwidth = max(self.model.vis.global_.offwidth, width)
         self.model.vis.global_.offheight = max(self.model.vis.global_.offheight, height)
+        self._mujoco = mujoco
         self._renderer = mujoco.Renderer(self.model, height, width)
         self.action_scale = float(self.env.action_scale)
         self.dt = float(self.model.opt.timestep * self.env.frame_skip)
@@ -248,6 +249,9 @@ class MetaWorldScene:
         frames = []
         for camera in self._camera_ids:
             self._renderer.update_scene(self.data, camera=camera)
+            # Shadows and reflections cost most of a CPU render and tell the policy nothing.
+            self._renderer.scene.flags[self._mujoco.mjtRndFlag.mjRND_SHADOW] = False
+            self._renderer.scene.flags[self._mujoco.mjtRndFlag.mjRND_REFLECTION] = False
             frames.append(self._renderer.render().copy())
         return np.stack(frames)
 
