@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from action_images_ros.core.cameras import CameraError
 from action_images_ros.sim.metaworld_adapter import (
     DEFAULT_CAMERAS,
     MT10,
@@ -243,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{args.frame_stride} gives {interval} s"
             )
         results = evaluate(args, policy)
-    except MetaWorldError as error:
+    except (MetaWorldError, CameraError) as error:
         raise SystemExit(f"action-images benchmark metaworld: {error}") from error
     chunks = sum(r["chunks"] for r in results.values())
     report = {

@@ -1,0 +1,88 @@
+"""Expert demonstrations become the project's episodes, and executing an episode's own
+actions back through the chunk path and the command path repeats the expert's success.
+Runs in the Meta-World environment; skipped elsewhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("metaworld", reason="needs the Meta-World environment (metaworld 3.1.1)")
+
+from action_images_ros.benchmarks.metaworld_rollouts import (  # noqa: E402
+    DRAWING,
+    expert_success,
+    record_demonstration,
+    run_policy_episode,
+)
+from action_images_ros.core.action_chunk import ActionChunk  # noqa: E402
+from action_images_ros.core.policy import Observation  # noqa: E402
+from action_images_ros.data.episode import Episode, read_episode  # noqa: E402
+from action_images_ros.sim.metaworld_adapter import MetaWorldScene  # noqa: E402
+
+STRIDE = 4
+
+
+class EpisodeReplay:
+    """A policy that answers with the episode's own next two recorded actions."""
+
+    def __init__(self, episode: Episode) -> None:
+        self.episode, self.interval = episode, 1.0 / episode.fps
+
+    def predict(self, observation: Observation) -> ActionChunk:
+        now = int(round(observation.stamp / self.interval))
+        steps = np.minimum(np.arange(now + 1, now + 3), self.episode.steps - 1)
+        return ActionChunk(
+            positions=self.episode.positions[steps], quaternions=self.episode.quaternions[steps],
+            gripper_openness=self.episode.gripper[steps],
+            times=self.interval * np.arange(1, 3), confidence=np.ones(2), valid=np.ones(2, bool),
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("task", ["reach", "pick-place"])
+def test_recorded_demonstration_replays_to_success(task: str, tmp_path: Path) -> None:
+    scene = MetaWorldScene(task, width=64, height=64)
+    try:
+        success, steps = record_demonstration(scene, 0, tmp_path / "demo", STRIDE)
+        assert success
+        episode = read_episode(tmp_path / "demo")
+        assert episode.cameras == ["corner", "corner2", "topview"]
+        assert episode.meta["task"] == task and episode.meta["success"]
+        assert episode.steps == steps // STRIDE + 1 + (steps % STRIDE > 0)
+        assert episode.rgb.shape[1:] == (3, 64, 64, 3)
+        assert episode.fps == pytest.approx(20.0)
+        assert episode.action_image_config == DRAWING
+        np.testing.assert_allclose(
+            episode.quaternions, episode.quaternions[:1].repeat(episode.steps, 0)
+        )
+        assert episode.gripper[0] == 1.0  # the fingers start open
+        if task == "pick-place":
+            assert episode.gripper.min() < 0.5  # and close on the puck
+        replay = run_policy_episode(scene, EpisodeReplay(episode), 0, STRIDE, record_video=True)
+        assert replay.success
+        assert replay.frames and replay.frames[0].shape == (64, 3 * 64, 3)
+        assert expert_success(scene, [0, 1]) == 1.0
+    finally:
+        scene.close()
+
+
+def test_a_policy_that_holds_still_fails_and_is_timed() -> None:
+    scene = MetaWorldScene("reach", width=32, height=32)
+
+    class Still:
+        def predict(self, observation: Observation) -> ActionChunk:
+            here = np.repeat(observation.ee_position[None], 2, 0)
+            return ActionChunk(
+                positions=here, quaternions=np.repeat(observation.ee_quaternion[None], 2, 0),
+                gripper_openness=np.ones(2), times=np.array([0.05, 0.1]),
+                confidence=np.ones(2), valid=np.ones(2, bool),
+            )  # fmt: skip
+
+    try:
+        episode = run_policy_episode(scene, Still(), 3, STRIDE, max_steps=40)
+    finally:
+        scene.close()
+    assert not episode.success and episode.steps == 40
+    assert len(episode.inference_s) == 5  # 8 environment steps per chunk of two 0.05 s steps
