@@ -80,29 +80,28 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def record_all(args: argparse.Namespace, episodes: Path) -> dict[str, list[int]]:
-    """`args.demos` successful expert demonstrations per task; returns the seeds used."""
+def record_all(
+    args: argparse.Namespace, scenes: dict[str, MetaWorldScene], episodes: Path
+) -> dict[str, list[int]]:
+    """`args.demos` successful expert demonstrations per task (episodes already in
+    `episodes` are kept: an interrupted run resumes); returns the seeds used."""
     from action_images_ros.benchmarks.metaworld_rollouts import record_demonstration
 
     used: dict[str, list[int]] = {}
-    for task in args.tasks:
-        scene = MetaWorldScene(task, args.cameras, args.size, args.size)
+    for task, scene in scenes.items():
         seeds, seed = [], 0
-        try:
-            while len(seeds) < args.demos:
-                if seed >= args.first_seed:
-                    raise MetaWorldError(
-                        f"the {task} expert failed too often: {len(seeds)} demonstrations from "
-                        f"seeds below the first evaluation seed {args.first_seed}"
-                    )
-                path = episodes / task / f"seed{seed:04d}"
-                if (path / "meta.json").is_file() or record_demonstration(
-                    scene, seed, path, args.frame_stride
-                )[0]:
-                    seeds.append(seed)
-                seed += 1
-        finally:
-            scene.close()
+        while len(seeds) < args.demos:
+            if seed >= args.first_seed:
+                raise MetaWorldError(
+                    f"the {task} expert failed too often: {len(seeds)} demonstrations from "
+                    f"seeds below the first evaluation seed {args.first_seed}"
+                )
+            path = episodes / task / f"seed{seed:04d}"
+            if (path / "meta.json").is_file() or record_demonstration(
+                scene, seed, path, args.frame_stride
+            )[0]:
+                seeds.append(seed)
+            seed += 1
         used[task] = seeds
         print(f"{task}: {len(seeds)} demonstrations (seeds {seeds[0]}..{seeds[-1]})")
     return used
@@ -143,7 +142,11 @@ def load_policy(path: Path, args: argparse.Namespace):  # noqa: ANN201 (VideoAct
     return policy
 
 
-def evaluate(args: argparse.Namespace, policy) -> dict[str, dict]:  # noqa: ANN001
+def evaluate(
+    args: argparse.Namespace,
+    policy,  # noqa: ANN001 (VideoActionPolicy)
+    scenes: dict[str, MetaWorldScene],
+) -> dict[str, dict]:
     """Success of the policy and of the expert per task over the evaluation seeds."""
     from action_images_ros.benchmarks.metaworld_rollouts import expert_success, run_policy_episode
     from action_images_ros.data.video import write_video
@@ -151,23 +154,19 @@ def evaluate(args: argparse.Namespace, policy) -> dict[str, dict]:  # noqa: ANN0
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     results = {}
     (args.out / "videos").mkdir(parents=True, exist_ok=True)
-    for task in args.tasks:
-        scene = MetaWorldScene(task, args.cameras, args.size, args.size)
-        try:
-            policy.set_task(task)
-            outcomes, inference, frames = [], [], []
-            for index, seed in enumerate(seeds):
-                policy.reset(seed)
-                episode = run_policy_episode(
-                    scene, policy, seed, args.frame_stride, args.max_steps,
-                    record_video=index < args.video_episodes,
-                )  # fmt: skip
-                outcomes.append(episode.success)
-                inference += episode.inference_s
-                frames += episode.frames
-            expert = expert_success(scene, seeds)
-        finally:
-            scene.close()
+    for task, scene in scenes.items():
+        policy.set_task(task)
+        outcomes, inference, frames = [], [], []
+        for index, seed in enumerate(seeds):
+            policy.reset(seed)
+            episode = run_policy_episode(
+                scene, policy, seed, args.frame_stride, args.max_steps,
+                record_video=index < args.video_episodes,
+            )  # fmt: skip
+            outcomes.append(episode.success)
+            inference += episode.inference_s
+            frames += episode.frames
+        expert = expert_success(scene, seeds)
         video = None
         if frames:
             fps = 1.0 / (scene.dt * args.frame_stride)
@@ -226,26 +225,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     from action_images_ros.benchmarks.metaworld_rollouts import frame_interval
 
     args.out.mkdir(parents=True, exist_ok=True)
+    scenes: dict[str, MetaWorldScene] = {}
     try:
-        probe = MetaWorldScene(args.tasks[0], args.cameras, args.size, args.size)
-        interval = frame_interval(probe, args.frame_stride)
-        probe.close()
+        # A given model is checked before anything is built: a wrong one fails at once.
+        policy = None if args.model is None else load_policy(args.model, args)
+        for task in args.tasks:
+            scenes[task] = MetaWorldScene(task, args.cameras, args.size, args.size)
+        interval = frame_interval(scenes[args.tasks[0]], args.frame_stride)
         demo_seeds: dict[str, list[int]] = {}
         training_s = 0.0
-        if args.model is None:
-            demo_seeds = record_all(args, args.out / "episodes")
+        model = args.model
+        if policy is None:
+            demo_seeds = record_all(args, scenes, args.out / "episodes")
             model, training_s = train_model(args, args.out / "episodes", interval)
-        else:
-            model = args.model
-        policy = load_policy(model, args)
+            policy = load_policy(model, args)
         if abs(policy.frame_interval - interval) > 1e-6:
             raise MetaWorldError(
                 f"the model steps {policy.frame_interval} s apart, --frame-stride "
                 f"{args.frame_stride} gives {interval} s"
             )
-        results = evaluate(args, policy)
+        results = evaluate(args, policy, scenes)
     except (MetaWorldError, CameraError) as error:
         raise SystemExit(f"action-images benchmark metaworld: {error}") from error
+    finally:
+        for scene in scenes.values():
+            scene.close()
     chunks = sum(r["chunks"] for r in results.values())
     report = {
         "suite": "MT10" if args.tasks == list(MT10) else "custom",
