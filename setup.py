@@ -28,6 +28,8 @@ setup(
     install_requires=_requirements("requirements/python.txt"),
     entry_points={"console_scripts": ["action-images = action_images_ros.cli:main"]},
     extras_require={
+        # Meta-World pins mujoco 3.3.0: its own environment (scripts/metaworld_env/setup_env.sh).
+        "metaworld": _requirements("requirements/metaworld.txt"),
         # launch_pytest (distro test tier) breaks under pytest 8.4 and newer.
         "test": [
             "pytest>=8,<8.4",

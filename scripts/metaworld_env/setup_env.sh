@@ -15,8 +15,8 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 venv="${1:-${METAWORLD_VENV:-$HOME/.cache/action_images_ros/metaworld-venv}}"
 python="${PYTHON:-python3.11}"
 command -v "$python" >/dev/null || python=python3
-metaworld_version="3.1.1"
-stamp="$(cat "$repo/requirements/python.txt" "$repo/scripts/metaworld_env/setup_env.sh" \
+stamp="$(cat "$repo/requirements/python.txt" "$repo/requirements/metaworld.txt" \
+  "$repo/scripts/metaworld_env/setup_env.sh" \
   | sha256sum | cut -d' ' -f1)"
 if [[ -x "$venv/bin/python" && "$(cat "$venv/.action_images_stamp" 2>/dev/null)" == "$stamp" ]]; then
   echo "$venv"
@@ -29,13 +29,10 @@ pip() {
   return "${PIPESTATUS[0]}"
 }
 pip torch==2.13.0
-# The package's requirements, the test tools, and metaworld (which pins mujoco 3.3.0; the
-# package accepts mujoco >= 3.2).
-pip -r "$repo/requirements/python.txt" "metaworld==$metaworld_version" \
+# The package's requirements, the test tools, and the metaworld extra (metaworld pins mujoco
+# 3.3.0; the package accepts mujoco >= 3.2).
+pip -r "$repo/requirements/python.txt" -r "$repo/requirements/metaworld.txt" \
   "pytest>=8,<8.4" "pytest-timeout>=2.3" "hypothesis>=6.100"
-"$venv/bin/python" - <<'PY' >&2
-import metaworld, mujoco
-print("metaworld", metaworld.__version__ if hasattr(metaworld, "__version__") else "", "mujoco", mujoco.__version__)
-PY
+"$venv/bin/python" -c "import metaworld, mujoco; print('metaworld ok, mujoco', mujoco.__version__)" >&2
 echo "$stamp" > "$venv/.action_images_stamp"
 echo "$venv"
