@@ -41,8 +41,8 @@ class EpisodeReplay:
         )  # fmt: skip
 
 
-@pytest.mark.parametrize("task", ["reach", "pick-place"])
-def test_recorded_demonstration_replays_to_success(task: str, tmp_path: Path) -> None:
+def test_recorded_demonstration_replays_to_success(tmp_path: Path) -> None:
+    task = "pick-place"  # with a grasp, so the gripper path counts (reach: the benchmark test)
     scene = MetaWorldScene(task, width=64, height=64)
     try:
         success, steps = record_demonstration(scene, 0, tmp_path / "demo", STRIDE)
@@ -58,8 +58,7 @@ def test_recorded_demonstration_replays_to_success(task: str, tmp_path: Path) ->
             episode.quaternions, episode.quaternions[:1].repeat(episode.steps, 0)
         )
         assert episode.gripper[0] == 1.0  # the fingers start open
-        if task == "pick-place":
-            assert episode.gripper.min() < 0.5  # and close on the puck
+        assert episode.gripper.min() < 0.5  # and close on the puck
         replay = run_policy_episode(scene, EpisodeReplay(episode), 0, STRIDE, record_video=True)
         assert replay.success
         assert replay.frames and replay.frames[0].shape == (64, 3 * 64, 3)
