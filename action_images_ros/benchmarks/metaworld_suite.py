@@ -55,7 +55,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--frame-stride", type=int, default=4, help="environment steps (1/80 s) between frames"
     )
-    parser.add_argument("--config", default="small", help="model preset (model.config)")
+    parser.add_argument(
+        "--config", default="small", help="model preset (model.config: tiny, small)"
+    )
     parser.add_argument("--train-steps", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--inference-steps", type=int, default=5, help="denoising steps")
@@ -63,7 +65,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", type=Path, help="evaluate this model directory, no training")
     parser.add_argument("--video-episodes", type=int, default=1, help="videos per task")
     parser.add_argument("--out", type=Path, default=Path("outputs/metaworld"))
-    parser.add_argument("--quick", action="store_true", help="a seconds-long run, for tests")
+    parser.add_argument(
+        "--quick", action="store_true",
+        help="a seconds-long run, for tests (changes the settings left at their defaults)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.quick:
         for key, value in QUICK.items():
@@ -77,6 +82,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.tasks = list(dict.fromkeys(task_name(t) for t in args.tasks))
     except MetaWorldError as error:
         parser.error(str(error))
+    from action_images_ros.model.config import PRESETS
+
+    if args.model is None and args.config not in PRESETS:
+        parser.error(
+            f"--config {args.config!r} is no preset; presets: {', '.join(sorted(PRESETS))}"
+        )
     return args
 
 

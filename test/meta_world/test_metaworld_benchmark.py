@@ -70,4 +70,9 @@ def test_unknown_task_or_camera_is_refused(tmp_path: Path, capsys: pytest.Captur
     code, message = run(["--quick", "--tasks", "reach", "--cameras", "corner", "front",
                          "--out", str(tmp_path)])  # fmt: skip
     assert "no camera ['front']" in message
+    code, _ = run(["--quick", "--tasks", "reach", "--config", "huge", "--out", str(tmp_path)])
+    assert (
+        code == 2
+        and "--config 'huge' is no preset; presets: small, tiny" in capsys.readouterr().err
+    )
     assert not list(tmp_path.glob("episodes/*"))  # nothing recorded before the refusal
