@@ -22,6 +22,7 @@ from action_images_ros.core.action_chunk import ActionChunk
 from action_images_ros.core.action_images import ActionImageConfig
 from action_images_ros.core.cameras import CameraRig
 from action_images_ros.core.overlays import draw_overlays
+from action_images_ros.core.policy import Observation, Policy
 from action_images_ros.core.rotations import quat_to_matrix
 from action_images_ros.data.episode import EpisodeWriter
 from action_images_ros.sim.metaworld_adapter import BASE_BODY, MetaWorldScene
@@ -123,7 +124,7 @@ class PolicyEpisode:
 
 def run_policy_episode(
     scene: MetaWorldScene,
-    policy,  # noqa: ANN001 (a VideoActionPolicy, or any Policy with frame_interval)
+    policy: Policy,
     seed: int,
     frame_stride: int,
     max_steps: int | None = None,
@@ -156,16 +157,16 @@ def run_policy_episode(
     return episode
 
 
-def _overlay(observation, chunk: ActionChunk) -> np.ndarray:  # noqa: ANN001
+def _overlay(observation: Observation, chunk: ActionChunk) -> np.ndarray:
     """The views side by side with the chunk's action images and path drawn over them."""
     return _draw(observation.images, observation, chunk)
 
 
-def _overlay_now(scene: MetaWorldScene, observation, chunk: ActionChunk) -> np.ndarray:  # noqa: ANN001
+def _overlay_now(scene: MetaWorldScene, observation: Observation, chunk: ActionChunk) -> np.ndarray:
     return _draw(scene.render(), observation, chunk)
 
 
-def _draw(images: np.ndarray, observation, chunk: ActionChunk) -> np.ndarray:  # noqa: ANN001
+def _draw(images: np.ndarray, observation: Observation, chunk: ActionChunk) -> np.ndarray:
     height, width = images.shape[1:3]
     rig = CameraRig.from_arrays(
         observation.intrinsics, observation.extrinsics, width, height, dtype=torch.float32

@@ -25,6 +25,7 @@ import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -37,6 +38,9 @@ from action_images_ros.sim.metaworld_adapter import (
     require_metaworld,
     task_name,
 )
+
+if TYPE_CHECKING:  # the model stack is imported only when a run needs it
+    from action_images_ros.model.policy import VideoActionPolicy
 
 QUICK = {"config": "tiny", "demos": 1, "seeds": 2, "train_steps": 2, "size": 32,
          "max_steps": 16, "batch_size": 2, "inference_steps": 1}  # fmt: skip
@@ -134,7 +138,7 @@ def train_model(args: argparse.Namespace, episodes: Path, interval: float) -> tu
     return args.out / "training" / "model", time.perf_counter() - began
 
 
-def load_policy(path: Path, args: argparse.Namespace):  # noqa: ANN201 (VideoActionPolicy)
+def load_policy(path: Path, args: argparse.Namespace) -> VideoActionPolicy:
     """The policy of model directory `path`, refused (naming what differs) where it was built
     for other cameras or does not know a task asked for."""
     from action_images_ros.model.policy import VideoActionPolicy
@@ -155,7 +159,7 @@ def load_policy(path: Path, args: argparse.Namespace):  # noqa: ANN201 (VideoAct
 
 def evaluate(
     args: argparse.Namespace,
-    policy,  # noqa: ANN001 (VideoActionPolicy)
+    policy: VideoActionPolicy,
     scenes: dict[str, MetaWorldScene],
 ) -> dict[str, dict]:
     """Success of the policy and of the expert per task over the evaluation seeds."""
