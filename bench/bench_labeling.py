@@ -26,11 +26,11 @@ import numpy as np
 from rosbags.rosbag2 import Reader
 
 from action_images_ros.core.images import raw_to_rgb
+from action_images_ros.core.robot_assets import BASE_FRAME, TCP_FRAME, optical_frame
 from action_images_ros.data.bag_reader import TYPESTORE, BagTopics
 from action_images_ros.data.bag_recorder import BagRecorder
-from action_images_ros.data.label_bag import label_bag
+from action_images_ros.label_bag import label_bag
 from action_images_ros.sim.panda_sim import PandaSim
-from action_images_ros.sim.record_demos import BASE_FRAME, TCP_FRAME, optical_frame
 from action_images_ros.sim.scene import SceneConfig, default_cameras
 
 TOPICS = BagTopics(cameras={c: f"/{c}/image_raw" for c in ("front", "left", "right")})

@@ -18,9 +18,9 @@ import numpy as np
 from tqdm import tqdm
 
 from action_images_ros.core.rotations import matrix_to_quat
+from action_images_ros.record_demos import record_episode
 from action_images_ros.sim.experts import run_episode
 from action_images_ros.sim.panda_sim import PandaSim
-from action_images_ros.sim.record_demos import record_episode
 from action_images_ros.sim.scene import SceneConfig, default_cameras
 from action_images_ros.sim.tasks import make_task
 

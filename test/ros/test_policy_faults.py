@@ -27,8 +27,9 @@ from trajectory_msgs.msg import JointTrajectory
 
 from action_images_ros.core.action_chunk import ActionChunk
 from action_images_ros.core.policy import Observation
+from action_images_ros.core.robot_assets import PANDA_URDF as URDF_PATH
+from action_images_ros.core.robot_assets import panda_chain
 from action_images_ros.nodes.policy_node import PolicyNode
-from action_images_ros.sim.scene import URDF_PATH, panda_chain
 from action_images_ros.srv import SetTask
 
 OK, WARN = 0, 1

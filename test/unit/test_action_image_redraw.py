@@ -20,7 +20,7 @@ from action_images_ros.data.episode import (
     read_episode,
     write_episode,
 )
-from action_images_ros.data.label_bag import label_bag
+from action_images_ros.label_bag import label_bag
 
 TOPICS = BagTopics(cameras={c: f"/{c}/image_raw" for c in CAMERAS})
 
@@ -103,7 +103,7 @@ def test_rotation_matrices_are_stored_as_quaternions_and_undrawable_steps_are_bl
 
 
 def test_label_bag_command_stores_action_images_only_when_asked(tmp_path: Path) -> None:
-    from action_images_ros.data.label_bag import main
+    from action_images_ros.label_bag import main
 
     bag = write_bag(tmp_path / "bag", seconds=1.0)
     cameras = [arg for c in CAMERAS for arg in ("--camera", f"{c}=/{c}/image_raw")]

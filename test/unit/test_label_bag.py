@@ -14,9 +14,9 @@ from action_images_ros.core.action_decoding import decode
 from action_images_ros.core.cameras import CameraRig
 from action_images_ros.data.bag_reader import BagTopics
 from action_images_ros.data.episode import read_episode
-from action_images_ros.data.label_bag import label_bag, main
+from action_images_ros.label_bag import label_bag, main
+from action_images_ros.record_demos import record_episode
 from action_images_ros.sim.panda_sim import PandaSim, render_available
-from action_images_ros.sim.record_demos import record_episode
 from action_images_ros.sim.scene import SceneConfig, default_cameras
 
 can_render, why_not = render_available()

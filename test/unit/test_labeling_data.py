@@ -14,8 +14,8 @@ from bag_fixtures import CAMERAS, ee_pose, write_bag
 
 from action_images_ros.data.bag_reader import BagTopics, GridResampler
 from action_images_ros.data.episode import EpisodeError, check_frames, read_episode
-from action_images_ros.data.label_bag import build_parser, label_bag, main
 from action_images_ros.data.windows import timed_windows
+from action_images_ros.label_bag import build_parser, label_bag, main
 
 TOPICS = BagTopics(cameras={c: f"/{c}/image_raw" for c in CAMERAS})
 CAMERA_ARGS = [arg for c in CAMERAS for arg in ("--camera", f"{c}=/{c}/image_raw")]

@@ -11,8 +11,8 @@ from bag_fixtures import CAMERAS, write_bag
 
 from action_images_ros.data.bag_reader import BagTopics
 from action_images_ros.data.episode import read_episode
-from action_images_ros.data.label_bag import _describe, label_bag
 from action_images_ros.data.windows import WindowStream, timed_windows
+from action_images_ros.label_bag import _describe, label_bag
 
 
 def test_the_window_stream_splits_steps_into_timed_windows() -> None:

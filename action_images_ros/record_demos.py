@@ -1,6 +1,6 @@
 """Record scripted demonstrations in the sim to rosbag2, as a real robot's bag would look.
 
-    python -m action_images_ros.sim.record_demos --tasks reach pick --seeds 10 --out demos/
+    action-images record-demos --tasks reach pick --seeds 10 --out demos/
 
 Each episode becomes one bag (MCAP by default) holding every camera's Image and CameraInfo,
 /joint_states, /tf (base -> tcp) and /tf_static (base -> camera optical frames), and the
@@ -17,27 +17,13 @@ from typing import Any
 
 from tqdm import tqdm
 
-from action_images_ros.core.robot_assets import TOOL_FRAME, base_frame
+from action_images_ros.core.robot_assets import BASE_FRAME, TCP_FRAME, optical_frame
 from action_images_ros.data.bag_recorder import BagRecorder
-from action_images_ros.sim.experts import (
-    EXPERTS,
-    EpisodeResult,
-    execute_waypoints,
-    start_episode,
-)
+from action_images_ros.sim.experts import EpisodeResult, run_episode
 from action_images_ros.sim.panda_sim import PandaSim
 from action_images_ros.sim.scene import SceneConfig, default_cameras
 from action_images_ros.sim.tasks import make_task
 from action_images_ros.sim.trajectory_controller import Acceptance, TrajectoryGoal
-
-# The frames a real Panda's TF tree names (franka_description): the URDF root and its TCP.
-BASE_FRAME = base_frame()
-TCP_FRAME = TOOL_FRAME
-
-
-def optical_frame(camera: str) -> str:
-    """The TF frame of a camera's optical frame (z forward, x right, y down)."""
-    return f"{camera}_optical_frame"
 
 
 class RecordingSim:
@@ -106,15 +92,23 @@ def record_episode(
     the arm starts at a random pose over the workspace (`experts.random_start`); with
     `miss_first_grasp` it then starts closed beside the cube (`experts.missed_grasp`), so the
     expert shows how to recover from a missed grasp."""
-    task = make_task(task_name)
     with BagRecorder(bag_path, storage=storage) as recorder:
         recording = RecordingSim(sim, recorder, render_period, compression)
-        start_episode(sim, task, seed, random_start_pose, miss_first_grasp)
-        recording.publish_static()
-        recording.publish_state()
-        waypoints = EXPERTS[task.name](sim, task)
-        failures = execute_waypoints(recording, waypoints, lambda _: recording.publish_state())
-    return EpisodeResult(task.success(sim), sim.time, failures, waypoints)
+
+        def record_start() -> None:
+            recording.publish_static()
+            recording.publish_state()
+
+        return run_episode(
+            sim,
+            make_task(task_name),
+            seed,
+            lambda _: recording.publish_state(),
+            random_start_pose,
+            miss_first_grasp,
+            arm=recording,
+            on_start=record_start,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

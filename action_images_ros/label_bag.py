@@ -1,6 +1,6 @@
 """Label recorded demonstrations: rosbag2 bags in, training episodes and overlay videos out.
 
-    python -m action_images_ros.data.label_bag demos/*/ --out episodes/ \
+    python -m action_images_ros.label_bag demos/*/ --out episodes/ \
         --camera front=/front/image_raw --camera left=/left/image_raw --fps 10 --overlay
 
 Per bag: camera frames synchronized within `--slop`, camera extrinsics and the end-effector pose
