@@ -16,6 +16,7 @@ import mujoco
 import numpy as np
 
 from action_images_ros.core import calibration
+from action_images_ros.core.policy import Observation
 from action_images_ros.core.robot_assets import ARM_JOINTS, FINGER_JOINTS, base_frame, panda_chain
 from action_images_ros.core.rotations import matrix_to_quat
 from action_images_ros.sim.scene import FINGER_MAX, CameraConfig, SceneConfig, build_mjcf
@@ -142,6 +143,23 @@ class PandaSim:
         """Position (3,) and quaternion (x, y, z, w) of the ``tcp`` site in the base frame."""
         t = self.ee_transform()
         return t[:3, 3], matrix_to_quat(t[:3, :3])
+
+    def observation(self) -> Observation:
+        """What a policy sees now: every camera's image with its K and T_base_camera, the
+        joint positions, the tool pose and the gripper openness, stamped with the sim time."""
+        names = [c.name for c in self.cameras]
+        images = self.render(names)
+        position, quaternion = self.ee_pose()
+        return Observation(
+            stamp=self.time,
+            images=np.stack([images[n] for n in names]),
+            intrinsics=np.stack([self.camera_intrinsics(n) for n in names]),
+            extrinsics=np.stack([self.camera_extrinsics(n) for n in names]),
+            joint_positions=self.joint_positions(),
+            ee_position=position,
+            ee_quaternion=quaternion,
+            gripper_openness=self.gripper_openness(),
+        )
 
     def object_pose(self, body: str = "cube") -> tuple[np.ndarray, np.ndarray]:
         """Position and quaternion (x, y, z, w) of a body in the base frame."""
