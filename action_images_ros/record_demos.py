@@ -121,26 +121,31 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--render-period", type=float, default=0.1, help="seconds per frame")
     parser.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap")
     parser.add_argument(
-        "--compression", choices=["", "jpeg", "png"], default="",
+        "--compression",
+        choices=["", "jpeg", "png"],
+        default="",
         help="record CompressedImage (<camera>/image_raw/compressed) instead of Image",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--random-start", action="store_true",
+        "--random-start",
+        action="store_true",
         help="start every episode with the arm at a random pose over the workspace",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--miss-first-grasp", action="store_true",
+        "--miss-first-grasp",
+        action="store_true",
         help="start closed on nothing beside the cube (a missed grasp to recover from)",
-    )  # fmt: skip
+    )
     args = parser.parse_args(argv)
     if args.miss_first_grasp and "reach" in args.tasks:
         parser.error("--miss-first-grasp needs tasks with a grasp (pick, place), not reach")
 
     sim = PandaSim(SceneConfig(cameras=default_cameras(args.size, args.size)))
     episodes = [
-        (task, seed) for task in args.tasks
+        (task, seed)
+        for task in args.tasks
         for seed in range(args.first_seed, args.first_seed + args.seeds)
-    ]  # fmt: skip
+    ]
     summary = []
     for task, seed in tqdm(episodes, desc="recording demonstrations", unit="episode"):
         bag = args.out / f"{task}_seed{seed:04d}"
@@ -156,10 +161,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             args.miss_first_grasp,
         )
         summary.append(
-            {"bag": bag.name, "task": task, "seed": seed, "success": result.success,
-             "duration": result.sim_time, "ik_failures": result.ik_failures,
-             "random_start": args.random_start, "miss_first_grasp": args.miss_first_grasp}
-        )  # fmt: skip
+            {
+                "bag": bag.name,
+                "task": task,
+                "seed": seed,
+                "success": result.success,
+                "duration": result.sim_time,
+                "ik_failures": result.ik_failures,
+                "random_start": args.random_start,
+                "miss_first_grasp": args.miss_first_grasp,
+            }
+        )
     sim.close()
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     for task in args.tasks:

@@ -93,12 +93,14 @@ def main() -> None:
             read_and_decode(bag)
             read_times.append(time.perf_counter() - start)
             start = time.perf_counter()
-            result = label_bag(bag, work / f"episode_{label}_{run}", TOPICS, fps=10.0,
-                               store_action_images=store)  # fmt: skip
+            result = label_bag(
+                bag, work / f"episode_{label}_{run}", TOPICS, fps=10.0, store_action_images=store
+            )
             label_times.append(time.perf_counter() - start)
         tracemalloc.start()  # a second run: tracemalloc slows allocation-heavy code severalfold
-        label_bag(bag, work / f"episode_{label}_traced", TOPICS, fps=10.0,
-                  store_action_images=store)  # fmt: skip
+        label_bag(
+            bag, work / f"episode_{label}_traced", TOPICS, fps=10.0, store_action_images=store
+        )
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         seconds = frames / 30

@@ -65,8 +65,10 @@ def main() -> None:
 
     chain, rng, home = sim.chain, np.random.default_rng(0), np.asarray(sim.config.home_q)
     # Reachable targets around the working pose, solved from the home pose.
-    targets = [chain.fk(np.clip(home + rng.uniform(-0.4, 0.4, 7), chain.lower, chain.upper))
-               for _ in range(50)]  # fmt: skip
+    targets = [
+        chain.fk(np.clip(home + rng.uniform(-0.4, 0.4, 7), chain.lower, chain.upper))
+        for _ in range(50)
+    ]
     start = time.perf_counter()
     converged = sum(chain.inverse_kinematics(t[:3, 3], _quat(t), home).converged for t in targets)
     print(

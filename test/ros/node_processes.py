@@ -23,8 +23,10 @@ def start_node(module: str, arguments: list[str], log_dir: Path) -> subprocess.P
     stderr = open(log_dir / f"{name}.err", "w")  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", module, "--ros-args", *arguments],
-        stdout=stdout, stderr=stderr, env={**os.environ, "RCUTILS_LOGGING_USE_STDOUT": "1"},
-    )  # fmt: skip
+        stdout=stdout,
+        stderr=stderr,
+        env={**os.environ, "RCUTILS_LOGGING_USE_STDOUT": "1"},
+    )
     process.log_files = (log_dir / f"{name}.out", log_dir / f"{name}.err")
     return process
 

@@ -25,11 +25,10 @@ EXIT_WITHIN = 2.0
 
 
 def _assert_clean_exit(process, sig: int) -> None:
-    took = stop(process, timeout=EXIT_WITHIN, sig=sig)
+    stop(process, timeout=EXIT_WITHIN, sig=sig)  # fails a node that takes longer
     out, err = process.log_files
     assert err.read_text() == "", f"stderr after {signal.Signals(sig).name}: {err.read_text()}"
     assert process.returncode == 0, f"exit status {process.returncode} ({out.read_text()[-1500:]})"
-    assert took < EXIT_WITHIN
 
 
 def test_a_second_ctrl_c_during_teardown_leaves_no_traceback(tmp_path: Path) -> None:
@@ -37,10 +36,16 @@ def test_a_second_ctrl_c_during_teardown_leaves_no_traceback(tmp_path: Path) -> 
     group, then launch's own SIGINT while the node tears down."""
     process = start_node(
         "action_images_ros.nodes.sim_node",
-        ["-p", "image_width:=48", "-p", "image_height:=48",
-         "-p", f"calibration_file:={tmp_path / 'calibration.yaml'}"],
+        [
+            "-p",
+            "image_width:=48",
+            "-p",
+            "image_height:=48",
+            "-p",
+            f"calibration_file:={tmp_path / 'calibration.yaml'}",
+        ],
         tmp_path,
-    )  # fmt: skip
+    )
     wait_for_output(process, "ready")
     time.sleep(0.5)
     process.send_signal(signal.SIGINT)
@@ -65,10 +70,16 @@ def _wait_for_message(msg_type, topic: str, timeout: float = 60.0) -> None:
 def test_sim_node_exits_promptly(tmp_path: Path, sig: int) -> None:
     process = start_node(
         "action_images_ros.nodes.sim_node",
-        ["-p", "image_width:=48", "-p", "image_height:=48",
-         "-p", f"calibration_file:={tmp_path / 'calibration.yaml'}"],
+        [
+            "-p",
+            "image_width:=48",
+            "-p",
+            "image_height:=48",
+            "-p",
+            f"calibration_file:={tmp_path / 'calibration.yaml'}",
+        ],
         tmp_path,
-    )  # fmt: skip
+    )
     wait_for_output(process, "ready")
     time.sleep(1.0)  # stepping and rendering
     _assert_clean_exit(process, sig)
@@ -93,11 +104,20 @@ def test_policy_node_exits_promptly_while_inferring(
 ) -> None:
     process = start_node(
         "action_images_ros.nodes.policy_node",
-        ["-p", "use_sim_time:=true", "-p", f"checkpoint:={tiny_checkpoint}",
-         "-p", "num_inference_steps:=2", "-p", f"urdf:={URDF_PATH}",
-         "-p", f"calibration_file:={running_sim}"],
+        [
+            "-p",
+            "use_sim_time:=true",
+            "-p",
+            f"checkpoint:={tiny_checkpoint}",
+            "-p",
+            "num_inference_steps:=2",
+            "-p",
+            f"urdf:={URDF_PATH}",
+            "-p",
+            f"calibration_file:={running_sim}",
+        ],
         tmp_path,
-    )  # fmt: skip
+    )
     wait_for_output(process, "ready")
     _wait_for_message(ActionChunkMsg, "/policy/action_chunk")
     _assert_clean_exit(process, sig)
@@ -111,7 +131,7 @@ def test_labeling_node_exits_promptly_while_drawing(
         "action_images_ros.nodes.labeling_node",
         ["-p", "use_sim_time:=true", "-p", f"calibration_file:={running_sim}"],
         tmp_path,
-    )  # fmt: skip
+    )
     wait_for_output(process, "ready")  # its robot model came from the sim's /robot_description
     _wait_for_message(Image, "/labeling/front/overlay")
     _assert_clean_exit(process, sig)

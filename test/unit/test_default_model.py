@@ -7,20 +7,15 @@ must reach the target in a closed loop in the sim without ROS.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
-os.environ.setdefault("MUJOCO_GL", "egl")
-pytest.importorskip("mujoco", reason="mujoco is not installed (pip install mujoco)")
-
-from action_images_ros.model.config import DEFAULT_CHECKPOINT  # noqa: E402
-from action_images_ros.model.policy import VideoActionPolicy  # noqa: E402
-from action_images_ros.sim.experts import Waypoint, execute_waypoints, start_episode  # noqa: E402
-from action_images_ros.sim.panda_sim import PandaSim, render_available  # noqa: E402
-from action_images_ros.sim.scene import SceneConfig, default_cameras  # noqa: E402
-from action_images_ros.sim.tasks import make_task  # noqa: E402
+from action_images_ros.model.config import DEFAULT_CHECKPOINT
+from action_images_ros.model.policy import VideoActionPolicy
+from action_images_ros.sim.experts import Waypoint, execute_waypoints, start_episode
+from action_images_ros.sim.panda_sim import PandaSim, render_available
+from action_images_ros.sim.scene import SceneConfig, default_cameras
+from action_images_ros.sim.tasks import make_task
 
 CAN_RENDER, WHY_NOT = render_available()
 pytestmark = [
