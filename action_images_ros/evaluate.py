@@ -30,7 +30,7 @@ from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
 from action_images_ros.data.episode import find_episodes, read_episode
-from action_images_ros.data.windows import timed_windows
+from action_images_ros.data.windows import disjoint, timed_windows
 from action_images_ros.sim.experts import run_episode
 from action_images_ros.sim.panda_sim import PandaSim
 from action_images_ros.sim.scene import SceneConfig, default_cameras
@@ -71,11 +71,7 @@ def labeling_error(checkpoint: Path, episodes: Path, inference_steps: int) -> di
         episode = read_episode(path)
         windows = timed_windows(episode.timestamps, c.frames, c.frame_interval, fps=episode.fps)
         skipped += windows.skipped
-        next_free = 0
-        for steps in windows.steps:  # windows that do not overlap, in time order
-            if steps[0] < next_free:
-                continue
-            next_free = steps[-1] + 1
+        for steps in disjoint(windows.steps):
             window = labeler.label(episode.rgb[steps], episode.intrinsics, episode.extrinsics)
             valid = window.valid
             total, decoded = total + len(steps), decoded + int(valid.sum())

@@ -11,7 +11,7 @@ from bag_fixtures import CAMERAS, write_bag
 
 from action_images_ros.data.bag_reader import BagTopics
 from action_images_ros.data.episode import read_episode
-from action_images_ros.data.windows import WindowStream, timed_windows
+from action_images_ros.data.windows import WindowStream, disjoint, timed_windows
 from action_images_ros.label_bag import _describe, label_bag
 
 
@@ -54,3 +54,11 @@ def test_label_bag_with_a_model_skips_and_counts_windows_across_a_gap(tmp_path: 
     labeled = np.round(episode.timestamps, 1).tolist()
     assert labeled == [0.0, 0.2, 0.4, *np.round(np.arange(0.7, 1.85, 0.1), 1).tolist()]
     assert "2 model windows skipped for gaps in time" in _describe(result)
+
+
+def test_disjoint_windows_share_no_step_and_keep_time_order() -> None:
+    times = np.array([0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.8, 0.9])  # 0.6 is missing
+    windows = timed_windows(times, frames=3, interval=0.1, fps=10.0)
+    kept = disjoint(windows.steps)
+    assert kept.tolist() == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+    assert disjoint(windows.steps[:0]).shape == (0, 3)
