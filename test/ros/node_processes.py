@@ -14,6 +14,11 @@ import time
 from pathlib import Path
 
 
+def ros_parameters(**values: object) -> list[str]:
+    """`--ros-args` parameter arguments: ros_parameters(a=1) -> ["-p", "a:=1"]."""
+    return [item for name, value in values.items() for item in ("-p", f"{name}:={value}")]
+
+
 def start_node(module: str, arguments: list[str], log_dir: Path) -> subprocess.Popen:
     """Start `python -m <module> --ros-args <arguments>`, its stdout (the ROS logs) and stderr
     in separate files under `log_dir`."""

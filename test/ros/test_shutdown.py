@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import rclpy
-from node_processes import start_node, stop, wait_for_output
+from node_processes import ros_parameters, start_node, stop, wait_for_output
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
@@ -34,23 +34,18 @@ def _assert_clean_exit(process, sig: int) -> None:
 def test_a_second_ctrl_c_during_teardown_leaves_no_traceback(tmp_path: Path) -> None:
     """A terminal's Ctrl-C under `ros2 launch` reaches a node twice: SIGINT to the process
     group, then launch's own SIGINT while the node tears down."""
-    process = start_node(
-        "action_images_ros.nodes.sim_node",
-        [
-            "-p",
-            "image_width:=48",
-            "-p",
-            "image_height:=48",
-            "-p",
-            f"calibration_file:={tmp_path / 'calibration.yaml'}",
-        ],
-        tmp_path,
-    )
+    process = _start_sim(tmp_path)
     wait_for_output(process, "ready")
     time.sleep(0.5)
     process.send_signal(signal.SIGINT)
     time.sleep(0.03)  # the second one arrives while the first is being handled
     _assert_clean_exit(process, signal.SIGINT)
+
+
+def _start_sim(tmp_path: Path):
+    calibration = tmp_path / "calibration.yaml"
+    arguments = ros_parameters(image_width=48, image_height=48, calibration_file=calibration)
+    return start_node("action_images_ros.nodes.sim_node", arguments, tmp_path)
 
 
 def _wait_for_message(msg_type, topic: str, timeout: float = 60.0) -> None:
@@ -68,18 +63,7 @@ def _wait_for_message(msg_type, topic: str, timeout: float = 60.0) -> None:
 
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: signal.Signals(s).name)
 def test_sim_node_exits_promptly(tmp_path: Path, sig: int) -> None:
-    process = start_node(
-        "action_images_ros.nodes.sim_node",
-        [
-            "-p",
-            "image_width:=48",
-            "-p",
-            "image_height:=48",
-            "-p",
-            f"calibration_file:={tmp_path / 'calibration.yaml'}",
-        ],
-        tmp_path,
-    )
+    process = _start_sim(tmp_path)
     wait_for_output(process, "ready")
     time.sleep(1.0)  # stepping and rendering
     _assert_clean_exit(process, sig)
@@ -104,18 +88,13 @@ def test_policy_node_exits_promptly_while_inferring(
 ) -> None:
     process = start_node(
         "action_images_ros.nodes.policy_node",
-        [
-            "-p",
-            "use_sim_time:=true",
-            "-p",
-            f"checkpoint:={tiny_checkpoint}",
-            "-p",
-            "num_inference_steps:=2",
-            "-p",
-            f"urdf:={URDF_PATH}",
-            "-p",
-            f"calibration_file:={running_sim}",
-        ],
+        ros_parameters(
+            use_sim_time="true",
+            checkpoint=tiny_checkpoint,
+            num_inference_steps=2,
+            urdf=URDF_PATH,
+            calibration_file=running_sim,
+        ),
         tmp_path,
     )
     wait_for_output(process, "ready")
@@ -129,7 +108,7 @@ def test_labeling_node_exits_promptly_while_drawing(
 ) -> None:
     process = start_node(
         "action_images_ros.nodes.labeling_node",
-        ["-p", "use_sim_time:=true", "-p", f"calibration_file:={running_sim}"],
+        ros_parameters(use_sim_time="true", calibration_file=running_sim),
         tmp_path,
     )
     wait_for_output(process, "ready")  # its robot model came from the sim's /robot_description

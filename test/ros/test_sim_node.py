@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import rclpy
 import yaml
-from node_processes import stop
+from node_processes import ros_parameters, stop
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
@@ -76,20 +76,13 @@ def sim(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sim")
     log = open(tmp / "sim.log", "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "action_images_ros.nodes.sim_node",
-            "--ros-args",
-            "-p",
-            "image_width:=64",
-            "-p",
-            "image_height:=48",
-            "-p",
-            "render_rate:=10.0",
-            "-p",
-            f"calibration_file:={tmp / 'calibration.yaml'}",
-        ],
+        [sys.executable, "-m", "action_images_ros.nodes.sim_node", "--ros-args"]
+        + ros_parameters(
+            image_width=64,
+            image_height=48,
+            render_rate=10.0,
+            calibration_file=tmp / "calibration.yaml",
+        ),
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "RCUTILS_LOGGING_USE_STDOUT": "1"},
