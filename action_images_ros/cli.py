@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 COMMANDS = {
     "demo": "action_images_ros.demo",
-    "record-demos": "action_images_ros.sim.record_demos",
-    "label-bag": "action_images_ros.data.label_bag",
+    "record-demos": "action_images_ros.record_demos",
+    "label-bag": "action_images_ros.label_bag",
     "evaluate": "action_images_ros.evaluate",
     "export-lerobot": "action_images_ros.data.lerobot:export_main",
     "import-lerobot": "action_images_ros.data.lerobot:import_main",

@@ -48,6 +48,8 @@ from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 from action_images_ros.core.action_chunk import ActionChunk  # noqa: E402
 from action_images_ros.core.chunk_execution import MERGE_MODES  # noqa: E402
 from action_images_ros.core.policy import Observation, Policy  # noqa: E402
+from action_images_ros.core.robot_assets import PANDA_URDF as URDF_PATH  # noqa: E402
+from action_images_ros.core.robot_assets import panda_chain  # noqa: E402
 from action_images_ros.data.video import write_video  # noqa: E402
 from action_images_ros.model.config import DEFAULT_CHECKPOINT  # noqa: E402
 from action_images_ros.msg import ActionChunk as ActionChunkMsg  # noqa: E402
@@ -61,9 +63,9 @@ from action_images_ros.nodes.image_conversions import image_to_rgb  # noqa: E402
 from action_images_ros.nodes.labeling_node import LabelingNode  # noqa: E402
 from action_images_ros.nodes.policy_node import PolicyNode  # noqa: E402
 from action_images_ros.nodes.sim_node import SimNode  # noqa: E402
-from action_images_ros.sim.experts import EXPERTS, plan_segment  # noqa: E402
-from action_images_ros.sim.scene import URDF_PATH, panda_chain  # noqa: E402
+from action_images_ros.sim.experts import EXPERTS, execute_waypoints  # noqa: E402
 from action_images_ros.sim.tasks import TASKS, make_task  # noqa: E402
+from action_images_ros.sim.trajectory_controller import Acceptance, TrajectoryGoal  # noqa: E402
 from action_images_ros.srv import SetTask  # noqa: E402
 
 PANDA = panda_chain()
@@ -259,24 +261,15 @@ def run_episode(sim_node: SimNode, driver: DemoDriver, task: str, seed: int) -> 
         q = sim.joint_positions()
     driver.take_frames()
     time.sleep(0.2)
-    commanded, achieved = [], []
-    for waypoint in waypoints:
-        trajectory, q, _ = plan_segment(sim, q, waypoint)
-        names = list(trajectory.joint_names)
-        positions = np.array([p.positions for p in trajectory.points])
-        velocities = np.array([p.velocities for p in trajectory.points])
-        times = np.array([p.time_from_start for p in trajectory.points])
-        start = driver.sim_time
-        driver.gripper.publish(Float64MultiArray(data=[float(waypoint.gripper)]))
-        message = joint_trajectory_to_msg(names, positions, times, velocities)
-        for point, planned in zip(message.points, trajectory.points, strict=True):
-            point.accelerations = [float(a) for a in planned.accelerations]  # quintic in JTC
-        driver.trajectory.publish(message)
-        commanded.append(waypoint.position)
-        end = start + times[-1] + waypoint.settle
-        while driver.sim_time < end:
-            driver.wait_sim_time(min(end, driver.sim_time + 0.1))
-            achieved.append(driver.tcp_position())
+    achieved = []
+    execute_waypoints(
+        sim,
+        waypoints,
+        lambda _: achieved.append(driver.tcp_position()),
+        control_dt=0.1,
+        arm=ControllerTopics(driver),
+        q_start=q,
+    )
     driver.wait_sim_time(driver.sim_time + 0.3)
     return {
         "task": task,
@@ -284,9 +277,40 @@ def run_episode(sim_node: SimNode, driver: DemoDriver, task: str, seed: int) -> 
         "success": driver.success,
         "final": driver.measure(),
         "frames": driver.take_frames(),
-        "commanded": np.array(commanded),
+        "commanded": np.array([waypoint.position for waypoint in waypoints]),
         "achieved": np.array(achieved),
     }
+
+
+class ControllerTopics:
+    """The expert's arm in the demo: the joint_trajectory_controller and gripper topics, on
+    the sim's clock (`experts.ExpertArm`)."""
+
+    def __init__(self, driver: DemoDriver) -> None:
+        self._driver = driver
+
+    @property
+    def time(self) -> float:
+        return self._driver.sim_time
+
+    def set_gripper(self, openness: float) -> None:
+        self._driver.gripper.publish(Float64MultiArray(data=[float(openness)]))
+
+    def send_trajectory(self, trajectory: TrajectoryGoal) -> Acceptance:
+        points = trajectory.points
+        message = joint_trajectory_to_msg(
+            list(trajectory.joint_names),
+            np.array([p.positions for p in points]),
+            np.array([p.time_from_start for p in points]),
+            np.array([p.velocities for p in points]),
+        )
+        for point, planned in zip(message.points, points, strict=True):
+            point.accelerations = [float(a) for a in planned.accelerations]  # quintic in JTC
+        self._driver.trajectory.publish(message)
+        return Acceptance(True)
+
+    def step(self, dt: float) -> None:
+        self._driver.wait_sim_time(self._driver.sim_time + dt)
 
 
 def write_report(

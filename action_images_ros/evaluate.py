@@ -24,17 +24,17 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from scipy.spatial.transform import Rotation  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from scipy.spatial.transform import Rotation
+from tqdm import tqdm
 
-from action_images_ros.data.episode import find_episodes, read_episode  # noqa: E402
-from action_images_ros.data.windows import timed_windows  # noqa: E402
-from action_images_ros.sim.experts import run_episode  # noqa: E402
-from action_images_ros.sim.panda_sim import PandaSim  # noqa: E402
-from action_images_ros.sim.scene import SceneConfig, default_cameras  # noqa: E402
-from action_images_ros.sim.tasks import make_task  # noqa: E402
+from action_images_ros.data.episode import find_episodes, read_episode
+from action_images_ros.data.windows import disjoint, timed_windows
+from action_images_ros.sim.experts import run_episode
+from action_images_ros.sim.panda_sim import PandaSim
+from action_images_ros.sim.scene import SceneConfig, default_cameras
+from action_images_ros.sim.tasks import make_task
 
 
 def expert_success(tasks: Sequence[str], seeds: Sequence[int], size: int) -> dict[str, float]:
@@ -44,8 +44,10 @@ def expert_success(tasks: Sequence[str], seeds: Sequence[int], size: int) -> dic
     try:
         for name in tasks:
             task = make_task(name)
-            outcomes = [run_episode(sim, task, seed).success
-                        for seed in tqdm(seeds, desc=f"expert {name}", unit="episode")]  # fmt: skip
+            outcomes = [
+                run_episode(sim, task, seed).success
+                for seed in tqdm(seeds, desc=f"expert {name}", unit="episode")
+            ]
             rates[name] = sum(outcomes) / len(outcomes)
     finally:
         sim.close()
@@ -69,11 +71,7 @@ def labeling_error(checkpoint: Path, episodes: Path, inference_steps: int) -> di
         episode = read_episode(path)
         windows = timed_windows(episode.timestamps, c.frames, c.frame_interval, fps=episode.fps)
         skipped += windows.skipped
-        next_free = 0
-        for steps in windows.steps:  # windows that do not overlap, in time order
-            if steps[0] < next_free:
-                continue
-            next_free = steps[-1] + 1
+        for steps in disjoint(windows.steps):
             window = labeler.label(episode.rgb[steps], episode.intrinsics, episode.extrinsics)
             valid = window.valid
             total, decoded = total + len(steps), decoded + int(valid.sum())
@@ -114,23 +112,37 @@ def policy_error(checkpoint: Path, episodes: Path, inference_steps: int) -> dict
         )
         record = errors.setdefault(task, {"model": [], "standing_still": []})
         for t, last in windows.steps[:, [0, -1]]:
-            chunk = policy.predict(Observation(
-                stamp=0.0, images=episode.rgb[t], intrinsics=episode.intrinsics,
-                extrinsics=episode.extrinsics, joint_positions=np.zeros(7),
-                ee_position=episode.positions[t], ee_quaternion=episode.quaternions[t],
-                gripper_openness=float(episode.gripper[t]),
-            ))  # fmt: skip
+            chunk = policy.predict(
+                Observation(
+                    stamp=0.0,
+                    images=episode.rgb[t],
+                    intrinsics=episode.intrinsics,
+                    extrinsics=episode.extrinsics,
+                    joint_positions=np.zeros(7),
+                    ee_position=episode.positions[t],
+                    ee_quaternion=episode.quaternions[t],
+                    gripper_openness=float(episode.gripper[t]),
+                )
+            )
             truth = episode.positions[last]
             record["model"].append(float(np.linalg.norm(chunk.positions[-1] - truth)))
             record["standing_still"].append(float(np.linalg.norm(episode.positions[t] - truth)))
     return {
-        task: {"windows": len(e["model"]), "model_mm": 1e3 * float(np.mean(e["model"])),
-               "standing_still_mm": 1e3 * float(np.mean(e["standing_still"]))}
+        task: {
+            "windows": len(e["model"]),
+            "model_mm": 1e3 * float(np.mean(e["model"])),
+            "standing_still_mm": 1e3 * float(np.mean(e["standing_still"])),
+        }
         for task, e in errors.items()
-    }  # fmt: skip
+    }
 
 
 def plot_success(model: dict[str, float], expert: dict[str, float], path: Path) -> None:
+    """Bars of the model's and the expert's success rate per task, to `path`."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+
     tasks = list(model)
     x = np.arange(len(tasks))
     figure, axes = plt.subplots(figsize=(5, 3.5))
@@ -164,22 +176,38 @@ def main(argv: Sequence[str] | None = None) -> None:
     from action_images_ros import demo  # ROS 2 only for the closed loop
 
     closed_loop = args.out / "closed_loop"
-    demo.main([
-        "--checkpoint", str(args.checkpoint), "--tasks", *args.tasks,
-        "--episodes", str(args.seeds), "--first-seed", str(args.first_seed),
-        "--size", str(args.size), "--real-time-factor", str(args.real_time_factor),
-        "--inference-steps", str(args.inference_steps), "--out", str(closed_loop),
-        "--max-duration", str(args.max_duration),
-    ])  # fmt: skip
+    demo.main(
+        [
+            "--checkpoint",
+            str(args.checkpoint),
+            "--tasks",
+            *args.tasks,
+            "--episodes",
+            str(args.seeds),
+            "--first-seed",
+            str(args.first_seed),
+            "--size",
+            str(args.size),
+            "--real-time-factor",
+            str(args.real_time_factor),
+            "--inference-steps",
+            str(args.inference_steps),
+            "--out",
+            str(closed_loop),
+            "--max-duration",
+            str(args.max_duration),
+        ]
+    )
     report = json.loads((closed_loop / "report.json").read_text())
     model = {task: result["success_rate"] for task, result in report["per_task"].items()}
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     expert = expert_success(args.tasks, seeds, args.size)
     evaluation = {
-        "checkpoint": str(args.checkpoint), "seeds": [seeds.start, seeds.stop - 1],
+        "checkpoint": str(args.checkpoint),
+        "seeds": [seeds.start, seeds.stop - 1],
         "success": {t: {"model": model[t], "expert": expert[t]} for t in args.tasks},
         "inference_latency_s": report.get("inference_latency_s"),
-    }  # fmt: skip
+    }
     if args.held_out:
         evaluation["labeling"] = labeling_error(
             args.checkpoint, args.held_out, args.inference_steps
@@ -190,8 +218,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     (args.out / "evaluation.json").write_text(json.dumps(evaluation, indent=2) + "\n")
     plot_success(model, expert, args.out / "success.png")
     for task in args.tasks:
-        print(f"{task}: model {model[task]:.0%}, expert {expert[task]:.0%} "
-              f"over {args.seeds} seeds from {args.first_seed}")  # fmt: skip
+        print(
+            f"{task}: model {model[task]:.0%}, expert {expert[task]:.0%} "
+            f"over {args.seeds} seeds from {args.first_seed}"
+        )
     if "labeling" in evaluation:
         lab = evaluation["labeling"]
         print(
@@ -199,8 +229,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"gripper {lab['gripper_accuracy']:.0%}, {lab['decoded_fraction']:.0%} decoded"
         )
     for task, error in evaluation.get("open_loop_policy", {}).items():
-        print(f"open loop {task or 'all'}: {error['model_mm']:.0f} mm from the demonstration "
-              f"(standing still: {error['standing_still_mm']:.0f} mm)")  # fmt: skip
+        print(
+            f"open loop {task or 'all'}: {error['model_mm']:.0f} mm from the demonstration "
+            f"(standing still: {error['standing_still_mm']:.0f} mm)"
+        )
     print(f"evaluation in {args.out}/")
 
 

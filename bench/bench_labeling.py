@@ -26,11 +26,11 @@ import numpy as np
 from rosbags.rosbag2 import Reader
 
 from action_images_ros.core.images import raw_to_rgb
+from action_images_ros.core.robot_assets import BASE_FRAME, TCP_FRAME, optical_frame
 from action_images_ros.data.bag_reader import TYPESTORE, BagTopics
 from action_images_ros.data.bag_recorder import BagRecorder
-from action_images_ros.data.label_bag import label_bag
+from action_images_ros.label_bag import label_bag
 from action_images_ros.sim.panda_sim import PandaSim
-from action_images_ros.sim.record_demos import BASE_FRAME, TCP_FRAME, optical_frame
 from action_images_ros.sim.scene import SceneConfig, default_cameras
 
 TOPICS = BagTopics(cameras={c: f"/{c}/image_raw" for c in ("front", "left", "right")})
@@ -93,12 +93,14 @@ def main() -> None:
             read_and_decode(bag)
             read_times.append(time.perf_counter() - start)
             start = time.perf_counter()
-            result = label_bag(bag, work / f"episode_{label}_{run}", TOPICS, fps=10.0,
-                               store_action_images=store)  # fmt: skip
+            result = label_bag(
+                bag, work / f"episode_{label}_{run}", TOPICS, fps=10.0, store_action_images=store
+            )
             label_times.append(time.perf_counter() - start)
         tracemalloc.start()  # a second run: tracemalloc slows allocation-heavy code severalfold
-        label_bag(bag, work / f"episode_{label}_traced", TOPICS, fps=10.0,
-                  store_action_images=store)  # fmt: skip
+        label_bag(
+            bag, work / f"episode_{label}_traced", TOPICS, fps=10.0, store_action_images=store
+        )
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         seconds = frames / 30

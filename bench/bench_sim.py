@@ -18,9 +18,9 @@ import numpy as np
 from tqdm import tqdm
 
 from action_images_ros.core.rotations import matrix_to_quat
+from action_images_ros.record_demos import record_episode
 from action_images_ros.sim.experts import run_episode
 from action_images_ros.sim.panda_sim import PandaSim
-from action_images_ros.sim.record_demos import record_episode
 from action_images_ros.sim.scene import SceneConfig, default_cameras
 from action_images_ros.sim.tasks import make_task
 
@@ -65,8 +65,10 @@ def main() -> None:
 
     chain, rng, home = sim.chain, np.random.default_rng(0), np.asarray(sim.config.home_q)
     # Reachable targets around the working pose, solved from the home pose.
-    targets = [chain.fk(np.clip(home + rng.uniform(-0.4, 0.4, 7), chain.lower, chain.upper))
-               for _ in range(50)]  # fmt: skip
+    targets = [
+        chain.fk(np.clip(home + rng.uniform(-0.4, 0.4, 7), chain.lower, chain.upper))
+        for _ in range(50)
+    ]
     start = time.perf_counter()
     converged = sum(chain.inverse_kinematics(t[:3, 3], _quat(t), home).converged for t in targets)
     print(

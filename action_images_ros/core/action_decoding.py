@@ -147,10 +147,15 @@ def decode(
     confidence = support * consistency * torch.exp(-((worst / (0.1 * sigma)) ** 2))
     confidence = torch.where(valid, confidence.clamp(0, 1), torch.zeros_like(confidence))
     decoded = DecodedActions(
-        positions=position, rotations=rotations, gripper=gripper, confidence=confidence,
-        valid=valid, interpolated=torch.zeros_like(valid), view_confidence=view_confidence,
+        positions=position,
+        rotations=rotations,
+        gripper=gripper,
+        confidence=confidence,
+        valid=valid,
+        interpolated=torch.zeros_like(valid),
+        view_confidence=view_confidence,
         reprojection_error=worst,
-    )  # fmt: skip
+    )
     return _interpolate(decoded) if config.interpolate_invalid else decoded
 
 
@@ -174,9 +179,15 @@ def _interpolate(decoded: DecodedActions) -> DecodedActions:
         positions[step] = torch.lerp(decoded.positions[a], decoded.positions[b], weight)
         rotations[step] = roma.rotmat_slerp(decoded.rotations[a], decoded.rotations[b], weight)
     return DecodedActions(
-        positions, rotations, decoded.gripper, decoded.confidence, valid, ~valid,
-        decoded.view_confidence, decoded.reprojection_error,
-    )  # fmt: skip
+        positions,
+        rotations,
+        decoded.gripper,
+        decoded.confidence,
+        valid,
+        ~valid,
+        decoded.view_confidence,
+        decoded.reprojection_error,
+    )
 
 
 def depth_search_decode(

@@ -13,8 +13,11 @@ The format the sim writes and a hand-eye calibration can be written in (YAML or 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -59,3 +62,24 @@ def load_calibration(path: str | Path) -> tuple[str, dict[str, CameraCalibration
             raise CalibrationError(f"{path}: camera '{name}' T_base_camera is not a rigid pose")
         result[name] = CameraCalibration(width, height, k, pose)
     return base_frame, result
+
+
+def write_calibration(
+    path: str | Path, base_frame: str, cameras: Mapping[str, Mapping[str, Any]]
+) -> Path:
+    """Write a calibration file that :func:`load_calibration` reads: `cameras` maps each name
+    to its `width`, `height`, `K`, `T_base_camera` (and any extra keys, e.g. `fovy`), as plain
+    lists. JSON for `.json` paths, otherwise YAML with one flow list per key (JSON is a YAML
+    subset, so both parse either way)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {"base_frame": base_frame, "cameras": {n: dict(c) for n, c in cameras.items()}}
+    if path.suffix == ".json":
+        path.write_text(json.dumps(document, indent=2) + "\n")
+        return path
+    lines = [f"base_frame: {base_frame}", "cameras:"]
+    for name, camera in document["cameras"].items():
+        lines.append(f"  {name}:")
+        lines += [f"    {key}: {json.dumps(value)}" for key, value in camera.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path

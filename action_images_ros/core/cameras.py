@@ -111,9 +111,11 @@ class CameraRig:
     def to(self, device: str | torch.device, dtype: torch.dtype | None = None) -> CameraRig:
         dtype = dtype or self.intrinsics.dtype
         return CameraRig(
-            self.intrinsics.to(device, dtype), self.extrinsics.to(device, dtype), self.width,
+            self.intrinsics.to(device, dtype),
+            self.extrinsics.to(device, dtype),
+            self.width,
             self.height,
-        )  # fmt: skip
+        )
 
     def resized(self, width: int, height: int) -> CameraRig:
         """The rig of the images resized to `width` x `height` (cv2.resize, or a grid of cells
@@ -158,9 +160,11 @@ class CameraRig:
         u, v = pixels[..., 0], pixels[..., 1]
         return (
             (depth > 0)
-            & (u >= -0.5 + margin) & (u <= self.width - 0.5 - margin)
-            & (v >= -0.5 + margin) & (v <= self.height - 0.5 - margin)
-        )  # fmt: skip
+            & (u >= -0.5 + margin)
+            & (u <= self.width - 0.5 - margin)
+            & (v >= -0.5 + margin)
+            & (v <= self.height - 0.5 - margin)
+        )
 
     def rays(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Pixels (..., V, 2) to ray origins (V, 3) and unit directions (..., V, 3), base frame."""

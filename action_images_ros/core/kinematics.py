@@ -40,7 +40,8 @@ class UrdfJoint:
     velocity: float = np.inf
 
 
-def _origin(elem: ET.Element | None) -> np.ndarray:
+def urdf_origin(elem: ET.Element | None) -> np.ndarray:
+    """The 4x4 transform of a URDF `<origin xyz=... rpy=...>` element (identity if None)."""
     t = np.eye(4)
     if elem is not None:
         t[:3, 3] = np.array(elem.get("xyz", "0 0 0").split(), dtype=float)
@@ -68,7 +69,7 @@ def parse_urdf(source: str | Path) -> dict[str, UrdfJoint]:
             type=jtype,
             parent=j.find("parent").get("link"),
             child=j.find("child").get("link"),
-            origin=_origin(j.find("origin")),
+            origin=urdf_origin(j.find("origin")),
             axis=np.array((axis.get("xyz") if axis is not None else "1 0 0").split(), float),
             lower=lower,
             upper=upper,

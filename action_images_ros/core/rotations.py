@@ -4,15 +4,19 @@ Conventions: quaternions are (x, y, z, w) as in geometry_msgs, returned with w >
 angles default to extrinsic x-y-z (R = Rz Ry Rx, scipy "xyz"), which is also URDF's roll-pitch-
 yaw and the published Action Images action format; rotation vectors are axis * angle; the 6D
 representation is the first two columns of the matrix (Zhou et al.), mapped back by
-Gram-Schmidt.
+Gram-Schmidt. torch and roma are imported by the functions that use them, so the numpy
+conversions (kinematics, safety, the sim) load neither.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import roma
-import torch
 from scipy.spatial.transform import Rotation
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _flat(array: np.ndarray, tail: tuple[int, ...]) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -74,27 +78,39 @@ def matrix_to_6d(matrix: np.ndarray) -> np.ndarray:
 
 def sixd_to_matrix(sixd: np.ndarray) -> np.ndarray:
     """6D vectors (..., 6) to the nearest rotation matrices by Gram-Schmidt (roma)."""
+    import torch
+
     sixd = torch.as_tensor(np.asarray(sixd, dtype=np.float64))
     return sixd_to_matrix_torch(sixd).numpy()
 
 
 def sixd_to_matrix_torch(sixd: torch.Tensor) -> torch.Tensor:
     """Torch version of `sixd_to_matrix`, on any device."""
+    import roma
+    import torch
+
     columns = torch.stack([sixd[..., :3], sixd[..., 3:]], dim=-1)
     return roma.special_gramschmidt(columns)
 
 
 def nearest_rotation_torch(matrix: torch.Tensor) -> torch.Tensor:
     """The nearest proper rotation (..., 3, 3) to any 3x3 matrices (special Procrustes, roma)."""
+    import roma
+
     return roma.special_procrustes(matrix)
 
 
 def quat_to_matrix_torch(quat: torch.Tensor) -> torch.Tensor:
     """Quaternions (..., 4) x, y, z, w to matrices (roma), on any device."""
+    import roma
+
     return roma.unitquat_to_rotmat(quat / quat.norm(dim=-1, keepdim=True))
 
 
 def matrix_to_quat_torch(matrix: torch.Tensor) -> torch.Tensor:
     """Matrices (..., 3, 3) to quaternions (..., 4) x, y, z, w with w >= 0 (roma)."""
+    import roma
+    import torch
+
     quat = roma.rotmat_to_unitquat(matrix)
     return torch.where(quat[..., 3:] < 0, -quat, quat)

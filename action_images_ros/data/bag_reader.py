@@ -242,8 +242,11 @@ class BagFrames:
         missing = [topic for topic in t.cameras.values() if topic not in present]
         if missing:
             raise BagError(f"{self.path}: no messages on {missing}; topics: {sorted(present)}")
-        wrong = {topic: present[topic] for topic in t.cameras.values()
-                 if present[topic] not in _IMAGE_TYPES}  # fmt: skip
+        wrong = {
+            topic: present[topic]
+            for topic in t.cameras.values()
+            if present[topic] not in _IMAGE_TYPES
+        }
         if wrong:
             raise BagError(f"{self.path}: camera topics must carry images, got {wrong}")
         info_topics = {t.info_topic(c): c for c in t.cameras}
@@ -259,8 +262,14 @@ class BagFrames:
             if topic in (t.tf, t.tf_static):
                 for tf in msg.transforms:
                     r, p = tf.transform.rotation, tf.transform.translation
-                    edges.append((tf.header.frame_id, tf.child_frame_id, _stamp(tf.header),
-                                  topic == t.tf_static))  # fmt: skip
+                    edges.append(
+                        (
+                            tf.header.frame_id,
+                            tf.child_frame_id,
+                            _stamp(tf.header),
+                            topic == t.tf_static,
+                        )
+                    )
                     rotations.append((r.x, r.y, r.z, r.w))
                     translations.append((p.x, p.y, p.z))
             elif topic == t.joint_states:
@@ -360,9 +369,13 @@ class BagFrames:
                     images[camera] = compressed_to_rgb(msg.format, msg.data.tobytes())
                 else:
                     images[camera] = raw_to_rgb(
-                        msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian,
+                        msg.encoding,
+                        msg.height,
+                        msg.width,
+                        msg.step,
+                        msg.is_bigendian,
                         msg.data.tobytes(),
-                    )  # fmt: skip
+                    )
                 extrinsics[camera] = self._camera_pose(frame_id, stamp)
             ee_pose = self._ee_pose(stamp)
         except ImageConversionError as error:

@@ -32,11 +32,16 @@ _T = TYPESTORE.types
 _NEVER = QosTime(sec=0x7FFFFFFF, nsec=0xFFFFFFFF)
 # What `ros2 bag play` needs to replay /tf_static latched, as tf2's static broadcaster offers it.
 LATCHED_QOS = Qos(
-    history=QosHistory.KEEP_LAST, depth=1, reliability=QosReliability.RELIABLE,
-    durability=QosDurability.TRANSIENT_LOCAL, deadline=_NEVER, lifespan=_NEVER,
-    liveliness=QosLiveliness.AUTOMATIC, liveliness_lease_duration=_NEVER,
+    history=QosHistory.KEEP_LAST,
+    depth=1,
+    reliability=QosReliability.RELIABLE,
+    durability=QosDurability.TRANSIENT_LOCAL,
+    deadline=_NEVER,
+    lifespan=_NEVER,
+    liveliness=QosLiveliness.AUTOMATIC,
+    liveliness_lease_duration=_NEVER,
     avoid_ros_namespace_conventions=False,
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)
@@ -156,9 +161,14 @@ class BagRecorder:
             self.write(f"{topic}/compressed", "sensor_msgs/msg/CompressedImage", seconds, message)
             return
         image = _T["sensor_msgs/msg/Image"](
-            header=header, height=height, width=width, encoding="rgb8", is_bigendian=0,
-            step=width * 3, data=np.ascontiguousarray(rgb, dtype=np.uint8).reshape(-1),
-        )  # fmt: skip
+            header=header,
+            height=height,
+            width=width,
+            encoding="rgb8",
+            is_bigendian=0,
+            step=width * 3,
+            data=np.ascontiguousarray(rgb, dtype=np.uint8).reshape(-1),
+        )
         self.write(topic, "sensor_msgs/msg/Image", seconds, image)
 
     def write_camera(
@@ -177,18 +187,26 @@ class BagRecorder:
         )
         projection = np.hstack([k, np.zeros((3, 1))])
         info = _T["sensor_msgs/msg/CameraInfo"](
-            header=_header(seconds, frame_id), height=height, width=width,
-            distortion_model="plumb_bob", d=np.zeros(5),
-            k=np.asarray(k, dtype=np.float64).reshape(9), r=np.eye(3).reshape(9),
-            p=projection.reshape(12), binning_x=0, binning_y=0,
+            header=_header(seconds, frame_id),
+            height=height,
+            width=width,
+            distortion_model="plumb_bob",
+            d=np.zeros(5),
+            k=np.asarray(k, dtype=np.float64).reshape(9),
+            r=np.eye(3).reshape(9),
+            p=projection.reshape(12),
+            binning_x=0,
+            binning_y=0,
             roi=_T["sensor_msgs/msg/RegionOfInterest"](
                 x_offset=0, y_offset=0, height=0, width=0, do_rectify=False
             ),
-        )  # fmt: skip
+        )
         self.write(
-            self.topics.camera_info.format(camera=camera), "sensor_msgs/msg/CameraInfo",
-            seconds, info,
-        )  # fmt: skip
+            self.topics.camera_info.format(camera=camera),
+            "sensor_msgs/msg/CameraInfo",
+            seconds,
+            info,
+        )
 
     def copy_from(self, source: str | Path) -> int:
         """Copy every message of another bag, with its connections' definitions and QoS
@@ -198,9 +216,12 @@ class BagRecorder:
             connections = {}
             for c in reader.connections:
                 connections[c.id] = self._connections.get(c.topic) or self._writer.add_connection(
-                    c.topic, c.msgtype, msgdef=c.msgdef.data, rihs01=c.digest,
+                    c.topic,
+                    c.msgtype,
+                    msgdef=c.msgdef.data,
+                    rihs01=c.digest,
                     offered_qos_profiles=c.ext.offered_qos_profiles,
-                )  # fmt: skip
+                )
                 self._connections[c.topic] = connections[c.id]
             for connection, timestamp, raw in reader.messages():
                 self._writer.write(connections[connection.id], timestamp, raw)
@@ -213,10 +234,12 @@ class BagRecorder:
     ) -> None:
         """A sensor_msgs/JointState."""
         message = _T["sensor_msgs/msg/JointState"](
-            header=_header(seconds, ""), name=list(names),
+            header=_header(seconds, ""),
+            name=list(names),
             position=np.asarray(positions, dtype=np.float64),
-            velocity=np.asarray(velocities, dtype=np.float64), effort=np.zeros(0),
-        )  # fmt: skip
+            velocity=np.asarray(velocities, dtype=np.float64),
+            effort=np.zeros(0),
+        )
         self.write(self.topics.joint_states, "sensor_msgs/msg/JointState", seconds, message)
 
     def write_transforms(
@@ -245,7 +268,7 @@ class BagRecorder:
                 accelerations=np.zeros(0),
                 effort=np.zeros(0),
                 time_from_start=_duration(t),
-            )  # fmt: skip
+            )
             for i, (t, q) in enumerate(zip(times, positions, strict=True))
         ]
         message = _T["trajectory_msgs/msg/JointTrajectory"](

@@ -45,9 +45,15 @@ from action_images_ros.data.video import VideoWriter, read_video
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # 1: action videos always stored
 _GENERATED_META = (
-    "action_image", "format_version", "fps", "cameras", "width", "height", "steps",
+    "action_image",
+    "format_version",
+    "fps",
+    "cameras",
+    "width",
+    "height",
+    "steps",
     "action_images_stored",
-)  # fmt: skip
+)
 
 
 # Episodes are written while labeling, where encoding is most of a step's cost: the fastest
@@ -125,10 +131,14 @@ class Episode:
     def __post_init__(self) -> None:
         steps, views = len(self.timestamps), len(self.cameras)
         expected = {
-            "rgb": (steps, views), "action_images": (steps, views), "positions": (steps, 3),
-            "quaternions": (steps, 4), "gripper": (steps,), "intrinsics": (views, 3, 3),
+            "rgb": (steps, views),
+            "action_images": (steps, views),
+            "positions": (steps, 3),
+            "quaternions": (steps, 4),
+            "gripper": (steps,),
+            "intrinsics": (views, 3, 3),
             "extrinsics": (views, 4, 4),
-        }  # fmt: skip
+        }
         for name, shape in expected.items():
             if np.shape(getattr(self, name))[: len(shape)] != shape:
                 raise EpisodeError(
@@ -169,9 +179,11 @@ def draw_action_images(
     quaternions = np.asarray(quaternions, np.float64).reshape(-1, 4)
     gripper = np.asarray(gripper, np.float64).reshape(-1)
     drawable = (
-        np.isfinite(positions).all(1) & np.isfinite(quaternions).all(1) & np.isfinite(gripper)
+        np.isfinite(positions).all(1)
+        & np.isfinite(quaternions).all(1)
+        & np.isfinite(gripper)
         & (np.linalg.norm(np.nan_to_num(quaternions), axis=1) > 0)
-    )  # fmt: skip
+    )
     images = np.zeros((len(positions), len(intrinsics), height, width, 3), np.uint8)
     if not drawable.any():
         return images
@@ -179,8 +191,10 @@ def draw_action_images(
     drawn = encode(
         torch.from_numpy(positions[drawable]),
         torch.from_numpy(quat_to_matrix(quaternions[drawable])),
-        torch.from_numpy(gripper[drawable].clip(0, 1)), rig, config,
-    ).to_uint8()  # fmt: skip
+        torch.from_numpy(gripper[drawable].clip(0, 1)),
+        rig,
+        config,
+    ).to_uint8()
     images[drawable] = drawn.numpy()
     return images
 
@@ -238,12 +252,18 @@ class EpisodeWriter:
 
     def _open_videos(self) -> None:
         for name in self.cameras:
-            rgb = VideoWriter(self._staging / "videos" / f"{name}.mp4", "libx264", self.fps,
-                              "yuv444p", _RGB_ENCODER)  # fmt: skip
+            rgb = VideoWriter(
+                self._staging / "videos" / f"{name}.mp4",
+                "libx264",
+                self.fps,
+                "yuv444p",
+                _RGB_ENCODER,
+            )
             action = None
             if self.store_action_images:
-                action = VideoWriter(self._staging / "action_videos" / f"{name}.mkv", "ffv1",
-                                     self.fps, "bgr0")  # fmt: skip
+                action = VideoWriter(
+                    self._staging / "action_videos" / f"{name}.mkv", "ffv1", self.fps, "bgr0"
+                )
             self._videos.append((rgb, action))
 
     def append(
@@ -286,9 +306,13 @@ class EpisodeWriter:
             if action_video is not None:
                 action_video.write(action_images[view])
         row = {
-            "timestamps": timestamp, "positions": position, "orientations": orientation,
-            "gripper": gripper, "confidence": confidence, "valid": valid,
-        }  # fmt: skip
+            "timestamps": timestamp,
+            "positions": position,
+            "orientations": orientation,
+            "gripper": gripper,
+            "confidence": confidence,
+            "valid": valid,
+        }
         if joint_positions is not None:
             row["joint_positions"] = joint_positions
         for key, value in row.items():
@@ -310,20 +334,31 @@ class EpisodeWriter:
         height, width = self._size
         config = self.config
         meta = {
-            **self.meta, "format_version": FORMAT_VERSION, "fps": self.fps,
-            "cameras": self.cameras, "width": int(width), "height": int(height),
-            "steps": self.steps, "action_images_stored": self.store_action_images,
+            **self.meta,
+            "format_version": FORMAT_VERSION,
+            "fps": self.fps,
+            "cameras": self.cameras,
+            "width": int(width),
+            "height": int(height),
+            "steps": self.steps,
+            "action_images_stored": self.store_action_images,
             "action_image": {
-                "offset": config.offset, "sigma_fraction": config.sigma_fraction,
-                "background": config.background, "gripper_encoding": config.gripper_encoding,
+                "offset": config.offset,
+                "sigma_fraction": config.sigma_fraction,
+                "background": config.background,
+                "gripper_encoding": config.gripper_encoding,
             },
-        }  # fmt: skip
+        }
         (self._staging / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
         cameras = {
-            name: {"width": int(width), "height": int(height), "K": k.tolist(),
-                   "T_base_camera": t.tolist()}
+            name: {
+                "width": int(width),
+                "height": int(height),
+                "K": k.tolist(),
+                "T_base_camera": t.tolist(),
+            }
             for name, k, t in zip(self.cameras, self.intrinsics, self.extrinsics, strict=True)
-        }  # fmt: skip
+        }
         (self._staging / "cameras.json").write_text(json.dumps(cameras, indent=2) + "\n")
         orientations = self._columns.pop("orientations")
         tensors = {key: np.stack(values) for key, values in self._columns.items()}
@@ -361,16 +396,28 @@ def write_episode(path: str | Path, episode: Episode, store_action_images: bool 
     """Write an in-memory `episode` to the directory `path` (which must not exist yet); its
     action images are written only with `store_action_images` (else drawn again on reading)."""
     with EpisodeWriter(
-        path, episode.cameras, episode.fps, episode.intrinsics, episode.extrinsics,
-        episode.action_image_config, episode.meta, store_action_images,
-    ) as writer:  # fmt: skip
+        path,
+        episode.cameras,
+        episode.fps,
+        episode.intrinsics,
+        episode.extrinsics,
+        episode.action_image_config,
+        episode.meta,
+        store_action_images,
+    ) as writer:
         for t in range(episode.steps):
             joints = None if episode.joint_positions is None else episode.joint_positions[t]
             writer.append(
-                episode.timestamps[t], episode.rgb[t], episode.action_images[t],
-                episode.positions[t], episode.quaternions[t], episode.gripper[t],
-                episode.confidence[t], bool(episode.valid[t]), joints,
-            )  # fmt: skip
+                episode.timestamps[t],
+                episode.rgb[t],
+                episode.action_images[t],
+                episode.positions[t],
+                episode.quaternions[t],
+                episode.gripper[t],
+                episode.confidence[t],
+                bool(episode.valid[t]),
+                joints,
+            )
     return Path(path)
 
 
@@ -413,9 +460,15 @@ def read_episode(path: str | Path, load_video: bool = True) -> Episode:
             actions = np.stack([read_video(path / "action_videos" / f"{n}.mkv") for n in names], 1)
         else:
             actions = draw_action_images(
-                tensors["positions"], tensors["quaternions"], tensors["gripper"], intrinsics,
-                extrinsics, width, height, config,
-            )  # fmt: skip
+                tensors["positions"],
+                tensors["quaternions"],
+                tensors["gripper"],
+                intrinsics,
+                extrinsics,
+                width,
+                height,
+                config,
+            )
     else:
         rgb = actions = np.zeros((steps, len(names), height, width, 3), np.uint8)
     if rgb.shape[0] != steps or actions.shape[0] != steps:

@@ -59,9 +59,12 @@ def _stats(values: np.ndarray) -> dict[str, list]:
     """LeRobot's per-feature statistics over the first axis."""
     values = np.asarray(values, dtype=np.float64)
     stats = {
-        "min": values.min(0), "max": values.max(0), "mean": values.mean(0),
-        "std": values.std(0), "count": np.array([len(values)]),
-    }  # fmt: skip
+        "min": values.min(0),
+        "max": values.max(0),
+        "mean": values.mean(0),
+        "std": values.std(0),
+        "count": np.array([len(values)]),
+    }
     for q in _QUANTILES:
         stats[f"q{round(q * 100):02d}"] = np.quantile(values, q, axis=0)
     return {name: value.tolist() for name, value in stats.items()}
@@ -70,8 +73,10 @@ def _stats(values: np.ndarray) -> dict[str, list]:
 def _image_stats(frames: np.ndarray) -> dict[str, list]:
     """Per-channel statistics of (T, H, W, 3) uint8 frames in [0, 1], shaped (3, 1, 1)."""
     pixels = frames[:: max(1, len(frames) // 100)].reshape(-1, 3) / 255.0
-    return {k: np.reshape(v, (3, 1, 1)).tolist() if k != "count" else [len(frames)]
-            for k, v in _stats(pixels).items()}  # fmt: skip
+    return {
+        k: np.reshape(v, (3, 1, 1)).tolist() if k != "count" else [len(frames)]
+        for k, v in _stats(pixels).items()
+    }
 
 
 def _write_video(path: Path, frames: np.ndarray, fps: int) -> None:
@@ -113,21 +118,29 @@ def _features(episode: Episode, fps: int, joints: int | None) -> dict[str, dict]
     for prefix in ("observation.images", "action_images"):
         for camera in episode.cameras:
             features[f"{prefix}.{camera}"] = {
-                "dtype": "video", "shape": [height, width, 3],
+                "dtype": "video",
+                "shape": [height, width, 3],
                 "names": ["height", "width", "channels"],
                 "info": {
-                    "video.height": height, "video.width": width, "video.codec": "h264",
-                    "video.pix_fmt": "yuv420p", "video.is_depth_map": False, "video.fps": fps,
-                    "video.channels": 3, "has_audio": False,
+                    "video.height": height,
+                    "video.width": width,
+                    "video.codec": "h264",
+                    "video.pix_fmt": "yuv420p",
+                    "video.is_depth_map": False,
+                    "video.fps": fps,
+                    "video.channels": 3,
+                    "has_audio": False,
                 },
-            }  # fmt: skip
+            }
     vector = {"dtype": "float64", "shape": [8], "names": STATE_NAMES}
     features["observation.state"] = dict(vector)
     features["action"] = dict(vector)
     if joints:
         features["observation.joint_positions"] = {
-            "dtype": "float64", "shape": [joints], "names": None,
-        }  # fmt: skip
+            "dtype": "float64",
+            "shape": [joints],
+            "names": None,
+        }
     scalar = {"shape": [1], "names": None}
     features["action.confidence"] = {"dtype": "float64", **scalar}
     features["action.valid"] = {"dtype": "bool", **scalar}
@@ -135,8 +148,10 @@ def _features(episode: Episode, fps: int, joints: int | None) -> dict[str, dict]
     for camera in episode.cameras:
         features[f"camera.{camera}.intrinsics"] = {"dtype": "float64", "shape": [9], "names": None}
         features[f"camera.{camera}.extrinsics"] = {
-            "dtype": "float64", "shape": [16], "names": None,
-        }  # fmt: skip
+            "dtype": "float64",
+            "shape": [16],
+            "names": None,
+        }
     features["timestamp"] = {"dtype": "float32", **scalar}
     for name in ("frame_index", "episode_index", "index", "task_index"):
         features[name] = {"dtype": "int64", **scalar}
@@ -174,8 +189,12 @@ def _table(columns: dict, features: dict) -> object:
     arrays, hf = {}, {}
     for name, values in columns.items():
         dtype = features[name]["dtype"]
-        arrow = {"float64": pa.float64(), "float32": pa.float32(), "int64": pa.int64(),
-                 "bool": pa.bool_()}[dtype]  # fmt: skip
+        arrow = {
+            "float64": pa.float64(),
+            "float32": pa.float32(),
+            "int64": pa.int64(),
+            "bool": pa.bool_(),
+        }[dtype]
         values = np.asarray(values)
         if values.ndim == 1:
             arrays[name] = pa.array(values, type=arrow)
@@ -183,8 +202,11 @@ def _table(columns: dict, features: dict) -> object:
         else:
             flat = pa.array(values.reshape(-1), type=arrow)
             arrays[name] = pa.FixedSizeListArray.from_arrays(flat, values.shape[1])
-            hf[name] = {"feature": {"dtype": dtype, "_type": "Value"}, "length": values.shape[1],
-                        "_type": "List"}  # fmt: skip
+            hf[name] = {
+                "feature": {"dtype": dtype, "_type": "Value"},
+                "length": values.shape[1],
+                "_type": "List",
+            }
     table = pa.table(arrays)
     return table.replace_schema_metadata({"huggingface": json.dumps({"info": {"features": hf}})})
 
@@ -233,20 +255,27 @@ def export_lerobot(
         pq.write_table(_table(columns, features), data_file)
         chunk, file = divmod(index, CHUNKS_SIZE)
         row = {
-            "episode_index": index, "tasks": [tasks[task]], "length": episode.steps,
-            "data/chunk_index": chunk, "data/file_index": file,
-            "dataset_from_index": total, "dataset_to_index": total + episode.steps,
-        }  # fmt: skip
+            "episode_index": index,
+            "tasks": [tasks[task]],
+            "length": episode.steps,
+            "data/chunk_index": chunk,
+            "data/file_index": file,
+            "dataset_from_index": total,
+            "dataset_to_index": total + episode.steps,
+        }
         for v, camera in enumerate(episode.cameras):
-            videos = {f"observation.images.{camera}": episode.rgb[:, v],
-                      f"action_images.{camera}": episode.action_images[:, v]}  # fmt: skip
+            videos = {
+                f"observation.images.{camera}": episode.rgb[:, v],
+                f"action_images.{camera}": episode.action_images[:, v],
+            }
             for key, video in videos.items():
                 _write_video(out / _file("video", index, key), video, fps)
                 row |= {
-                    f"videos/{key}/chunk_index": chunk, f"videos/{key}/file_index": file,
+                    f"videos/{key}/chunk_index": chunk,
+                    f"videos/{key}/file_index": file,
                     f"videos/{key}/from_timestamp": 0.0,
                     f"videos/{key}/to_timestamp": episode.steps / fps,
-                }  # fmt: skip
+                }
                 stats = _image_stats(video)
                 row |= {f"stats/{key}/{name}": value for name, value in stats.items()}
                 image_stats.setdefault(key, []).append(video[:: max(1, len(video) // 10)])
@@ -257,11 +286,13 @@ def export_lerobot(
             row |= {f"stats/{name}/{stat}": value for stat, value in stats.items()}
         frames_of = episode.meta.get("frames") or {}
         row |= {
-            "frames/base": frames_of.get("base") or "", "frames/end_effector":
-            frames_of.get("end_effector") or "", "source": str(episode.meta.get("source", "")),
+            "frames/base": frames_of.get("base") or "",
+            "frames/end_effector": frames_of.get("end_effector") or "",
+            "source": str(episode.meta.get("source", "")),
             "success": json.dumps(episode.meta.get("success")),
-            "meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0,
-        }  # fmt: skip
+            "meta/episodes/chunk_index": 0,
+            "meta/episodes/file_index": 0,
+        }
         rows.append(row)
         all_columns.append(columns)
         total += episode.steps
@@ -275,35 +306,65 @@ def export_lerobot(
     stats |= {key: _image_stats(np.concatenate(v)) for key, v in image_stats.items()}
     (out / "meta/stats.json").write_text(json.dumps(stats, indent=2) + "\n")
     pandas_meta = {
-        "index_columns": ["task"], "column_indexes": [], "columns": [
-            {"name": "task_index", "field_name": "task_index", "pandas_type": "int64",
-             "numpy_type": "int64", "metadata": None},
-            {"name": "task", "field_name": "task", "pandas_type": "unicode",
-             "numpy_type": "object", "metadata": None},
-        ], "attributes": {}, "creator": {"library": "pyarrow", "version": pa.__version__},
+        "index_columns": ["task"],
+        "column_indexes": [],
+        "columns": [
+            {
+                "name": "task_index",
+                "field_name": "task_index",
+                "pandas_type": "int64",
+                "numpy_type": "int64",
+                "metadata": None,
+            },
+            {
+                "name": "task",
+                "field_name": "task",
+                "pandas_type": "unicode",
+                "numpy_type": "object",
+                "metadata": None,
+            },
+        ],
+        "attributes": {},
+        "creator": {"library": "pyarrow", "version": pa.__version__},
         "pandas_version": "2.0.0",
-    }  # fmt: skip
-    tasks_table = pa.table({"task_index": pa.array(range(len(tasks)), pa.int64()),
-                            "task": pa.array(tasks, pa.string())})  # fmt: skip
+    }
+    tasks_table = pa.table(
+        {
+            "task_index": pa.array(range(len(tasks)), pa.int64()),
+            "task": pa.array(tasks, pa.string()),
+        }
+    )
     tasks_table = tasks_table.replace_schema_metadata({"pandas": json.dumps(pandas_meta)})
     pq.write_table(tasks_table, out / "meta/tasks.parquet")
     info = {
-        "codebase_version": CODEBASE_VERSION, "fps": fps, "features": features,
-        "total_episodes": len(paths), "total_frames": total, "total_tasks": len(tasks),
-        "chunks_size": CHUNKS_SIZE, "data_files_size_in_mb": 100, "video_files_size_in_mb": 200,
+        "codebase_version": CODEBASE_VERSION,
+        "fps": fps,
+        "features": features,
+        "total_episodes": len(paths),
+        "total_frames": total,
+        "total_tasks": len(tasks),
+        "chunks_size": CHUNKS_SIZE,
+        "data_files_size_in_mb": 100,
+        "video_files_size_in_mb": 200,
         "data_path": "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet",
         "video_path": "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4",
-        "robot_type": robot_type, "splits": {"train": f"0:{len(paths)}"},
-    }  # fmt: skip
+        "robot_type": robot_type,
+        "splits": {"train": f"0:{len(paths)}"},
+    }
     (out / "meta/info.json").write_text(json.dumps(info, indent=4) + "\n")
     config = first.action_image_config
     ours = {
-        "format_version": 1, "repo_id": repo_id, "cameras": first.cameras, "frames": frames,
+        "format_version": 1,
+        "repo_id": repo_id,
+        "cameras": first.cameras,
+        "frames": frames,
         "action_image": {
-            "offset": config.offset, "sigma_fraction": config.sigma_fraction,
-            "background": config.background, "gripper_encoding": config.gripper_encoding,
+            "offset": config.offset,
+            "sigma_fraction": config.sigma_fraction,
+            "background": config.background,
+            "gripper_encoding": config.gripper_encoding,
         },
-    }  # fmt: skip
+    }
     (out / OURS).write_text(json.dumps(ours, indent=2) + "\n")
     apply_umask(out)
     return out
@@ -315,8 +376,10 @@ def _load_calibration(path: Path, cameras: list[str]) -> dict[str, tuple[np.ndar
 
     try:
         data = yaml.safe_load(Path(path).read_text())
-        models = {c: (np.array(data[c]["K"], float), np.array(data[c]["T_base_camera"], float))
-                  for c in cameras}  # fmt: skip
+        models = {
+            c: (np.array(data[c]["K"], float), np.array(data[c]["T_base_camera"], float))
+            for c in cameras
+        }
     except (OSError, yaml.YAMLError, KeyError, TypeError) as error:
         raise LeRobotError(
             f"calibration file {path} must give K and T_base_camera for cameras {cameras}: "
@@ -344,8 +407,11 @@ def import_lerobot(
     if info.get("codebase_version") != CODEBASE_VERSION:
         raise LeRobotError(f"{root}: codebase_version {info.get('codebase_version')}, need v3.0")
     features, fps = info["features"], info["fps"]
-    cameras = [k.removeprefix("observation.images.") for k, f in features.items()
-               if k.startswith("observation.images.") and f["dtype"] == "video"]  # fmt: skip
+    cameras = [
+        k.removeprefix("observation.images.")
+        for k, f in features.items()
+        if k.startswith("observation.images.") and f["dtype"] == "video"
+    ]
     if not cameras:
         raise LeRobotError(f"{root} has no observation.images.<camera> video features")
     has_models = all(f"camera.{c}.intrinsics" in features for c in cameras)
@@ -386,20 +452,25 @@ def import_lerobot(
         column = {name: np.array([values[i] for i in mine]) for name, values in data.items()}
         rgb, actions = [], []
         for camera in cameras:
-            for key, into in ((f"observation.images.{camera}", rgb),
-                              (f"action_images.{camera}", actions)):  # fmt: skip
+            for key, into in (
+                (f"observation.images.{camera}", rgb),
+                (f"action_images.{camera}", actions),
+            ):
                 if key not in features:
                     continue
                 video = root / info["video_path"].format(
-                    video_key=key, chunk_index=row[f"videos/{key}/chunk_index"],
+                    video_key=key,
+                    chunk_index=row[f"videos/{key}/chunk_index"],
                     file_index=row[f"videos/{key}/file_index"],
-                )  # fmt: skip
+                )
                 frames = _read_video(
                     video, row[f"videos/{key}/from_timestamp"], row[f"videos/{key}/to_timestamp"]
                 )
                 if len(frames) != length:
-                    raise LeRobotError(f"episode {index}: {video} holds {len(frames)} frames of "
-                                       f"this episode, the table says {length}")  # fmt: skip
+                    raise LeRobotError(
+                        f"episode {index}: {video} holds {len(frames)} frames of "
+                        f"this episode, the table says {length}"
+                    )
                 into.append(frames)
         rgb = np.stack(rgb, 1)
         actions = np.stack(actions, 1) if actions else np.zeros_like(rgb)
@@ -419,32 +490,45 @@ def import_lerobot(
                 f"episode {index}: action has {state.shape[1]} values, need x y z qx qy qz qw "
                 "gripper (an end-effector pose in the base frame)"
             )
-        meta = {"task": task_names.get(int(column["task_index"][0]), ""),
-                "source": row.get("source") or f"lerobot:{root.name}"}  # fmt: skip
+        meta = {
+            "task": task_names.get(int(column["task_index"][0]), ""),
+            "source": row.get("source") or f"lerobot:{root.name}",
+        }
         if row.get("frames/base"):
-            meta["frames"] = {"base": row["frames/base"],
-                              "end_effector": row.get("frames/end_effector") or None}  # fmt: skip
+            meta["frames"] = {
+                "base": row["frames/base"],
+                "end_effector": row.get("frames/end_effector") or None,
+            }
         if row.get("success") not in (None, "null"):
             meta["success"] = json.loads(row["success"])
         stamps = column["stamp"] if "stamp" in column else column["timestamp"].astype(np.float64)
         episode = Episode(
-            cameras=cameras, fps=fps, intrinsics=intrinsics, extrinsics=extrinsics, rgb=rgb,
-            action_images=actions, timestamps=stamps.reshape(-1), positions=state[:, :3],
-            quaternions=state[:, 3:7], gripper=state[:, 7],
+            cameras=cameras,
+            fps=fps,
+            intrinsics=intrinsics,
+            extrinsics=extrinsics,
+            rgb=rgb,
+            action_images=actions,
+            timestamps=stamps.reshape(-1),
+            positions=state[:, :3],
+            quaternions=state[:, 3:7],
+            gripper=state[:, 7],
             confidence=column.get("action.confidence"),
             valid=None if "action.valid" not in column else column["action.valid"].astype(bool),
-            joint_positions=column.get("observation.joint_positions"), meta=meta,
+            joint_positions=column.get("observation.joint_positions"),
+            meta=meta,
             action_image_config=config,
-        )  # fmt: skip
+        )
         written.append(write_episode(out / f"episode_{index:06d}", episode))
     return written
 
 
 def export_main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="action-images export-lerobot", description="Episodes to a LeRobot v3.0 dataset.",
+        prog="action-images export-lerobot",
+        description="Episodes to a LeRobot v3.0 dataset.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )  # fmt: skip
+    )
     parser.add_argument("episodes", type=Path, help="directory of episodes (any depth)")
     parser.add_argument("--out", type=Path, required=True, help="new dataset directory")
     parser.add_argument("--robot-type", default="panda", help="info.json robot_type")
@@ -463,13 +547,14 @@ def import_main(argv: Sequence[str] | None = None) -> int:
         prog="action-images import-lerobot",
         description="A LeRobot v3.0 dataset with camera models to episodes.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )  # fmt: skip
+    )
     parser.add_argument("dataset", type=Path, help="LeRobot dataset root (meta/info.json)")
     parser.add_argument("--out", type=Path, required=True, help="directory for the episodes")
     parser.add_argument(
-        "--calibration", type=Path, help="JSON/YAML {camera: {K, T_base_camera}} for a dataset "
-        "without camera models",
-    )  # fmt: skip
+        "--calibration",
+        type=Path,
+        help="JSON/YAML {camera: {K, T_base_camera}} for a dataset without camera models",
+    )
     args = parser.parse_args(argv)
     try:
         written = import_lerobot(args.dataset, args.out, args.calibration)

@@ -77,6 +77,18 @@ def timed_windows(
     return Windows(steps, skipped)
 
 
+def disjoint(windows: np.ndarray) -> np.ndarray:
+    """The windows (N, frames) of `timed_windows` that share no step, taken in time order:
+    each next one starts after the last step of the one before (for labeling or evaluating
+    every step once)."""
+    kept, next_free = [], 0
+    for steps in windows:
+        if steps[0] >= next_free:
+            kept.append(steps)
+            next_free = steps[-1] + 1
+    return np.array(kept, dtype=np.int64).reshape(-1, windows.shape[1])
+
+
 class WindowStream:
     """`timed_windows` for a stream of steps, splitting them into disjoint windows (each step
     labeled once, e.g. by a model that labels windows): steps come in time order with `push`;

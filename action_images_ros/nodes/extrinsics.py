@@ -14,8 +14,7 @@ from rclpy.time import Time
 from scipy.spatial.transform import Rotation
 
 from action_images_ros.core.calibration import CalibrationError, load_calibration
-
-OPTICAL_SUFFIX = "_optical_frame"
+from action_images_ros.core.robot_assets import OPTICAL_SUFFIX
 
 
 class ExtrinsicsSource(Protocol):

@@ -65,9 +65,12 @@ class LabelingNode(Node):
             self.cameras, p["slop"], p["max_age"], future_tolerance=p["future_tolerance"]
         )
         self.joint_states = JointStateIntake(
-            p["joint_names"], p["gripper_joint"], p["gripper_open_position"],
-            p["future_tolerance"], history=p["history"],
-        )  # fmt: skip
+            p["joint_names"],
+            p["gripper_joint"],
+            p["gripper_open_position"],
+            p["future_tolerance"],
+            history=p["history"],
+        )
         self._guard = GuardedPublishing(self)
         self.intake = CameraIntake(
             self, self.cameras, p["image_transport"], self.sync, self._warn, self._note

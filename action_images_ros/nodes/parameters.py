@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from action_images_ros.core.chunk_execution import MERGE_MODES
-from action_images_ros.core.robot_assets import PANDA_MAX_ACCELERATION, PANDA_MAX_JERK
+from action_images_ros.core.robot_assets import ARM_JOINTS, PANDA_MAX_ACCELERATION, PANDA_MAX_JERK
 
-PANDA_JOINTS = [f"panda_joint{i}" for i in range(1, 8)]
+PANDA_JOINTS = list(ARM_JOINTS)
 
 
 @dataclass(frozen=True)

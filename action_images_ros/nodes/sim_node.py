@@ -44,6 +44,7 @@ from std_msgs.msg import Bool, Float64MultiArray, Header, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
 
+from action_images_ros.core.robot_assets import BASE_FRAME, TCP_FRAME, optical_frame
 from action_images_ros.msg import TaskProgress
 from action_images_ros.nodes.conversions import (
     camera_info_to_msg,
@@ -56,7 +57,6 @@ from action_images_ros.nodes.parameters import SIM_PARAMETERS
 from action_images_ros.nodes.robot_model import LATCHED, ROBOT_DESCRIPTION_TOPIC
 from action_images_ros.nodes.runtime import GuardedPublishing, declare_parameters, run_node
 from action_images_ros.sim.panda_sim import PandaSim
-from action_images_ros.sim.record_demos import BASE_FRAME, TCP_FRAME, optical_frame
 from action_images_ros.sim.scene import URDF_PATH, SceneConfig, default_cameras
 from action_images_ros.sim.tasks import TASKS, make_task
 from action_images_ros.sim.trajectory_controller import TrajectoryGoal, TrajectoryPoint

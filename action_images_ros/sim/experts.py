@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -20,9 +21,24 @@ from action_images_ros.core.safety import SafetyLimits, limit_joint_trajectory
 from action_images_ros.sim.panda_sim import PandaSim
 from action_images_ros.sim.scene import CUBE_HALF
 from action_images_ros.sim.tasks import Task
-from action_images_ros.sim.trajectory_controller import TrajectoryGoal, TrajectoryPoint
+from action_images_ros.sim.trajectory_controller import Acceptance, TrajectoryGoal, TrajectoryPoint
 
-StepCallback = Callable[[PandaSim], None]
+
+class ExpertArm(Protocol):
+    """Where an expert's commands go: the sim itself, a recording of it, or the ROS topics of
+    a controller. `time` is the arm's (simulated) clock; `step` lets `dt` seconds of it pass."""
+
+    @property
+    def time(self) -> float: ...
+
+    def set_gripper(self, openness: float) -> None: ...
+
+    def send_trajectory(self, trajectory: TrajectoryGoal) -> Acceptance: ...
+
+    def step(self, dt: float) -> None: ...
+
+
+StepCallback = Callable[[ExpertArm], None]
 
 
 @dataclass
@@ -125,23 +141,29 @@ def execute_waypoints(
     waypoints: list[Waypoint],
     on_step: StepCallback | None = None,
     control_dt: float = 0.05,
+    arm: ExpertArm | None = None,
+    q_start: np.ndarray | None = None,
 ) -> int:
-    """Run ``waypoints`` on ``sim`` (stepping ``control_dt`` at a time, calling ``on_step``
-    after each step); returns the number of IK samples that did not converge."""
-    q = sim.controller.desired_state(sim.time)[0]  # the controller splines from here
+    """Plan ``waypoints`` on ``sim``'s kinematics and run them on ``arm`` (default: ``sim``),
+    from ``q_start`` (default: where the sim's controller splines from), stepping
+    ``control_dt`` at a time and calling ``on_step`` after each step; returns the number of IK
+    samples that did not converge. Every expert episode (in the sim, recorded to a bag, over
+    ROS in the demo) runs through here."""
+    arm = sim if arm is None else arm
+    q = sim.controller.desired_state(sim.time)[0] if q_start is None else q_start
     failures = 0
     for wp in waypoints:
         traj, q, fails = plan_segment(sim, q, wp)
         failures += fails
-        sim.set_gripper(wp.gripper)
-        result = sim.send_trajectory(traj)
+        arm.set_gripper(wp.gripper)
+        result = arm.send_trajectory(traj)
         if not result.accepted:
             raise RuntimeError(f"expert trajectory rejected: {result.reason}")
-        end = sim.time + traj.points[-1].time_from_start + wp.settle
-        while sim.time < end - 1e-9:
-            sim.step(control_dt)
+        end = arm.time + traj.points[-1].time_from_start + wp.settle
+        while arm.time < end - 1e-9:
+            arm.step(control_dt)
             if on_step is not None:
-                on_step(sim)
+                on_step(arm)
     return failures
 
 
@@ -284,10 +306,14 @@ def run_episode(
     on_step: StepCallback | None = None,
     random_start_pose: bool = False,
     miss_first_grasp: bool = False,
+    arm: ExpertArm | None = None,
+    on_start: Callable[[], None] | None = None,
 ) -> EpisodeResult:
-    """Start an episode (:func:`start_episode`), run the task's expert, and judge success at
-    the end."""
+    """Start an episode (:func:`start_episode`), call ``on_start``, run the task's expert on
+    ``arm`` (default: ``sim``; :func:`execute_waypoints`), and judge success at the end."""
     start_episode(sim, task, seed, random_start_pose, miss_first_grasp)
+    if on_start is not None:
+        on_start()
     waypoints = EXPERTS[task.name](sim, task)
-    failures = execute_waypoints(sim, waypoints, on_step)
+    failures = execute_waypoints(sim, waypoints, on_step, arm=arm)
     return EpisodeResult(task.success(sim), sim.time, failures, waypoints)

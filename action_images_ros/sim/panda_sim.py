@@ -7,27 +7,20 @@ x right, y down) in the base frame; pixel (row i, column j) sits at (u, v) = (j,
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
+# MuJoCo reads MUJOCO_GL when imported: the sim package (imported before this module) sets it.
+import mujoco
 import numpy as np
 
-os.environ.setdefault("MUJOCO_GL", "egl")
-import mujoco  # noqa: E402  (MUJOCO_GL must be set first)
-
-from action_images_ros.core.rotations import matrix_to_quat  # noqa: E402
-from action_images_ros.sim.scene import (  # noqa: E402
-    ARM_JOINTS,
-    FINGER_JOINTS,
-    FINGER_MAX,
-    CameraConfig,
-    SceneConfig,
-    build_mjcf,
-    panda_chain,
-)
-from action_images_ros.sim.trajectory_controller import (  # noqa: E402
+from action_images_ros.core import calibration
+from action_images_ros.core.policy import Observation
+from action_images_ros.core.robot_assets import ARM_JOINTS, FINGER_JOINTS, base_frame, panda_chain
+from action_images_ros.core.rotations import matrix_to_quat
+from action_images_ros.sim.scene import FINGER_MAX, CameraConfig, SceneConfig, build_mjcf
+from action_images_ros.sim.trajectory_controller import (
     Acceptance,
     JointTrajectoryController,
     TrajectoryGoal,
@@ -150,6 +143,23 @@ class PandaSim:
         """Position (3,) and quaternion (x, y, z, w) of the ``tcp`` site in the base frame."""
         t = self.ee_transform()
         return t[:3, 3], matrix_to_quat(t[:3, :3])
+
+    def observation(self) -> Observation:
+        """What a policy sees now: every camera's image with its K and T_base_camera, the
+        joint positions, the tool pose and the gripper openness, stamped with the sim time."""
+        names = [c.name for c in self.cameras]
+        images = self.render(names)
+        position, quaternion = self.ee_pose()
+        return Observation(
+            stamp=self.time,
+            images=np.stack([images[n] for n in names]),
+            intrinsics=np.stack([self.camera_intrinsics(n) for n in names]),
+            extrinsics=np.stack([self.camera_extrinsics(n) for n in names]),
+            joint_positions=self.joint_positions(),
+            ee_position=position,
+            ee_quaternion=quaternion,
+            gripper_openness=self.gripper_openness(),
+        )
 
     def object_pose(self, body: str = "cube") -> tuple[np.ndarray, np.ndarray]:
         """Position and quaternion (x, y, z, w) of a body in the base frame."""
@@ -293,21 +303,9 @@ class PandaSim:
 
 
 def write_calibration(path: str | Path, sim: PandaSim | None = None) -> Path:
-    """Write the calibration of ``sim`` (default: a fresh default-scene sim) to ``path``."""
-    sim = sim or PandaSim()
-    doc = {"base_frame": "panda_link0", "cameras": sim.calibration()}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".json":
-        path.write_text(json.dumps(doc, indent=2) + "\n")
-        return path
-    lines = [f"base_frame: {doc['base_frame']}", "cameras:"]
-    for name, cam in doc["cameras"].items():
-        lines.append(f"  {name}:")
-        for key, value in cam.items():
-            lines.append(f"    {key}: {json.dumps(value)}")
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    """Write the calibration of ``sim`` (default: a fresh default-scene sim) to ``path``
+    (the format of :mod:`action_images_ros.core.calibration`)."""
+    return calibration.write_calibration(path, base_frame(), (sim or PandaSim()).calibration())
 
 
 __all__ = ["PandaSim", "intrinsics", "render_available", "write_calibration"]

@@ -19,19 +19,18 @@ from typing import Any
 
 import numpy as np
 
-from action_images_ros.core.kinematics import SerialChain
+from action_images_ros.core.kinematics import urdf_origin
 from action_images_ros.core.robot_assets import (
+    ARM_JOINTS,
     PANDA_MAX_ACCELERATION,
     PANDA_MAX_JERK,
     PANDA_URDF,
     TOOL_FRAME,
 )
-from action_images_ros.core.rotations import euler_to_matrix, matrix_to_quat
+from action_images_ros.core.rotations import matrix_to_quat
 
 ASSETS = PANDA_URDF.parent
 URDF_PATH = PANDA_URDF
-ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
-FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
 FINGER_MAX = 0.04  # metres of travel per finger (openness 1)
 HOME_Q = np.array([0.0, -0.3, 0.0, -2.2, 0.0, 1.9, 0.785398])
 CUBE_HALF = 0.02
@@ -39,11 +38,6 @@ CUBE_HALF = 0.02
 # the small model's 32 x 32 px views (a 4 cm one blurred into about one faint pixel).
 TARGET_RADIUS = 0.035
 TCP_LINK = TOOL_FRAME
-
-
-def panda_chain(urdf: str | Path = URDF_PATH) -> SerialChain:
-    """The arm chain ``panda_link0`` -> ``panda_hand_tcp`` (the sim's ``tcp`` site)."""
-    return SerialChain.from_urdf(urdf, "panda_link0", TCP_LINK)
 
 
 @dataclass
@@ -117,14 +111,6 @@ def _pose_attrs(t: np.ndarray) -> str:
     return f'pos="{_fmt(t[:3, 3])}" quat="{_fmt(np.roll(matrix_to_quat(t[:3, :3]), 1))}"'
 
 
-def _origin(elem: Any) -> np.ndarray:
-    t = np.eye(4)
-    if elem is not None:
-        t[:3, 3] = np.array(elem.get("xyz", "0 0 0").split(), float)
-        t[:3, :3] = euler_to_matrix(np.array(elem.get("rpy", "0 0 0").split(), float))
-    return t
-
-
 def _link_xml(link: Any, indent: str) -> list[str]:
     """Inertial, visual and collision geoms of one URDF link."""
     out = []
@@ -138,7 +124,7 @@ def _link_xml(link: Any, indent: str) -> list[str]:
                 [i["ixz"], i["iyz"], i["izz"]],
             ]
         )
-        frame = _origin(inertial.find("origin"))
+        frame = urdf_origin(inertial.find("origin"))
         tensor = frame[:3, :3] @ tensor @ frame[:3, :3].T  # express in the body frame
         full = _fmt(tensor[[0, 1, 2, 0, 0, 1], [0, 1, 2, 1, 2, 2]])
         out.append(
@@ -153,10 +139,10 @@ def _link_xml(link: Any, indent: str) -> list[str]:
         if stem and not mesh_collision and (ASSETS / "meshes/collision" / f"{stem}.stl").exists():
             out.append(
                 f'{indent}<geom class="visual" mesh="{stem}" '
-                f"{_pose_attrs(_origin(vis.find('origin')))}/>"
+                f"{_pose_attrs(urdf_origin(vis.find('origin')))}/>"
             )
     for col in collisions:
-        pose = _pose_attrs(_origin(col.find("origin")))
+        pose = _pose_attrs(urdf_origin(col.find("origin")))
         geo = col.find("geometry")[0]
         if geo.tag == "mesh":
             out.append(
@@ -194,7 +180,7 @@ def _robot_xml(cfg: SceneConfig) -> list[str]:
         if name == TCP_LINK:
             out.append(f'{inner}<site name="tcp" size="0.005" rgba="1 1 0 0.5" group="4"/>')
         for child in children.get(name, []):
-            child_pose = _pose_attrs(_origin(child.find("origin")))
+            child_pose = _pose_attrs(urdf_origin(child.find("origin")))
             out += body(child.find("child").get("link"), inner, child_pose, child)
         out.append(f"{indent}</body>")
         return out

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import rclpy
-from node_processes import stop
+from node_processes import ros_parameters, stop
 
 
 @pytest.fixture(scope="module")
@@ -21,11 +21,12 @@ def running_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     calibration = tmp_path_factory.mktemp("sim") / "calibration.yaml"
     log = (calibration.parent / "sim.log").open("w")  # read by tests: what the sim rejected
     process = subprocess.Popen(
-        [sys.executable, "-m", "action_images_ros.nodes.sim_node", "--ros-args",
-         "-p", "image_width:=64", "-p", "image_height:=64",
-         "-p", f"calibration_file:={calibration}"],
-        stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
-    )  # fmt: skip
+        [sys.executable, "-m", "action_images_ros.nodes.sim_node", "--ros-args"]
+        + ros_parameters(image_width=64, image_height=64, calibration_file=calibration),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=os.environ.copy(),
+    )
     rclpy.init()
     deadline = time.monotonic() + 30
     while not calibration.exists():

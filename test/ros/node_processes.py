@@ -14,6 +14,11 @@ import time
 from pathlib import Path
 
 
+def ros_parameters(**values: object) -> list[str]:
+    """`--ros-args` parameter arguments: ros_parameters(a=1) -> ["-p", "a:=1"]."""
+    return [item for name, value in values.items() for item in ("-p", f"{name}:={value}")]
+
+
 def start_node(module: str, arguments: list[str], log_dir: Path) -> subprocess.Popen:
     """Start `python -m <module> --ros-args <arguments>`, its stdout (the ROS logs) and stderr
     in separate files under `log_dir`."""
@@ -23,8 +28,10 @@ def start_node(module: str, arguments: list[str], log_dir: Path) -> subprocess.P
     stderr = open(log_dir / f"{name}.err", "w")  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", module, "--ros-args", *arguments],
-        stdout=stdout, stderr=stderr, env={**os.environ, "RCUTILS_LOGGING_USE_STDOUT": "1"},
-    )  # fmt: skip
+        stdout=stdout,
+        stderr=stderr,
+        env={**os.environ, "RCUTILS_LOGGING_USE_STDOUT": "1"},
+    )
     process.log_files = (log_dir / f"{name}.out", log_dir / f"{name}.err")
     return process
 

@@ -11,10 +11,11 @@ from rosbags.rosbag2 import Reader
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from trajectory_msgs.msg import JointTrajectory
 
+from action_images_ros.core.robot_assets import BASE_FRAME, optical_frame
 from action_images_ros.data.bag_recorder import TYPESTORE, BagRecorder
 from action_images_ros.nodes.image_conversions import image_to_rgb
+from action_images_ros.record_demos import record_episode
 from action_images_ros.sim.panda_sim import PandaSim, render_available
-from action_images_ros.sim.record_demos import BASE_FRAME, optical_frame, record_episode
 from action_images_ros.sim.scene import SceneConfig, default_cameras
 
 can_render, why_not = render_available()

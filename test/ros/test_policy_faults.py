@@ -27,8 +27,9 @@ from trajectory_msgs.msg import JointTrajectory
 
 from action_images_ros.core.action_chunk import ActionChunk
 from action_images_ros.core.policy import Observation
+from action_images_ros.core.robot_assets import PANDA_URDF as URDF_PATH
+from action_images_ros.core.robot_assets import panda_chain
 from action_images_ros.nodes.policy_node import PolicyNode
-from action_images_ros.sim.scene import URDF_PATH, panda_chain
 from action_images_ros.srv import SetTask
 
 OK, WARN = 0, 1
@@ -308,6 +309,9 @@ def test_bad_model_output_is_refused_and_the_arm_holds(
     policy = TurnsBad(kind)
     with running(policy, tmp_path) as (robot, node):
         assert wait_until(commanding(robot)), node.status
+        # the hold to check is the one after the bad chunk, not a hold from before it (a
+        # start-up stall can hold the arm once while the good chunks still come)
+        assert wait_until(lambda: node.failures > 0), node.status
         stops_with_a_hold(robot, node)
         assert reason in node.last_error and node.failures > 0
         assert node._inference.is_alive(), "the inference thread survives"

@@ -24,11 +24,11 @@ from trajectory_msgs.msg import JointTrajectory
 
 from action_images_ros.core.action_chunk import ActionChunk
 from action_images_ros.core.policy import Observation
+from action_images_ros.core.robot_assets import panda_chain
 from action_images_ros.msg import ActionChunk as ActionChunkMsg
 from action_images_ros.nodes.conversions import camera_info_to_msg
 from action_images_ros.nodes.policy_node import PolicyNode
 from action_images_ros.sim.panda_sim import render_available
-from action_images_ros.sim.scene import panda_chain
 
 can_render, why_not = render_available()
 pytestmark = pytest.mark.skipif(not can_render, reason=why_not)

@@ -93,19 +93,31 @@ def write_bag(
                 if c in silent:
                     continue
                 message = _T["sensor_msgs/msg/Image"](
-                    header=_header(t, frame), height=SIZE, width=SIZE, encoding=encoding_of(i),
-                    is_bigendian=0, step=SIZE * 3, data=image.reshape(-1),
-                )  # fmt: skip
+                    header=_header(t, frame),
+                    height=SIZE,
+                    width=SIZE,
+                    encoding=encoding_of(i),
+                    is_bigendian=0,
+                    step=SIZE * 3,
+                    data=image.reshape(-1),
+                )
                 bag.write(f"/{c}/image_raw", "sensor_msgs/msg/Image", received, message)
     return path
 
 
 def _info(t: float, frame: str) -> object:
     return _T["sensor_msgs/msg/CameraInfo"](
-        header=_header(t, frame), height=SIZE, width=SIZE, distortion_model="plumb_bob",
-        d=np.zeros(5), k=K.reshape(9), r=np.eye(3).reshape(9),
-        p=np.hstack([K, np.zeros((3, 1))]).reshape(12), binning_x=0, binning_y=0,
+        header=_header(t, frame),
+        height=SIZE,
+        width=SIZE,
+        distortion_model="plumb_bob",
+        d=np.zeros(5),
+        k=K.reshape(9),
+        r=np.eye(3).reshape(9),
+        p=np.hstack([K, np.zeros((3, 1))]).reshape(12),
+        binning_x=0,
+        binning_y=0,
         roi=_T["sensor_msgs/msg/RegionOfInterest"](
             x_offset=0, y_offset=0, height=0, width=0, do_rectify=False
         ),
-    )  # fmt: skip
+    )

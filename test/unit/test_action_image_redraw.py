@@ -20,7 +20,7 @@ from action_images_ros.data.episode import (
     read_episode,
     write_episode,
 )
-from action_images_ros.data.label_bag import label_bag
+from action_images_ros.label_bag import label_bag
 
 TOPICS = BagTopics(cameras={c: f"/{c}/image_raw" for c in CAMERAS})
 
@@ -41,12 +41,16 @@ def test_redrawn_action_images_equal_the_stored_ones(tmp_path: Path) -> None:
 
     # ... and both are what the codec draws from the stored actions and cameras.
     height, width = drawn.rgb.shape[2:4]
-    rig = CameraRig.from_arrays(drawn.intrinsics, drawn.extrinsics, width, height,
-                                dtype=torch.float32)  # fmt: skip
+    rig = CameraRig.from_arrays(
+        drawn.intrinsics, drawn.extrinsics, width, height, dtype=torch.float32
+    )
     expected = encode(
-        torch.tensor(drawn.positions), torch.tensor(quat_to_matrix(drawn.quaternions)),
-        torch.tensor(drawn.gripper), rig, drawn.action_image_config,
-    ).to_uint8()  # fmt: skip
+        torch.tensor(drawn.positions),
+        torch.tensor(quat_to_matrix(drawn.quaternions)),
+        torch.tensor(drawn.gripper),
+        rig,
+        drawn.action_image_config,
+    ).to_uint8()
     np.testing.assert_array_equal(drawn.action_images, expected.numpy())
 
 
@@ -61,11 +65,18 @@ def test_episodes_written_with_action_videos_still_read_them(tmp_path: Path) -> 
     intrinsics, extrinsics = _camera_arrays()
     pattern = np.zeros((3, 1, 32, 32, 3), np.uint8)
     pattern[:, :, 8:24, 8:24] = [[[[[10, 200, 60]]]], [[[[0, 0, 255]]]], [[[[90, 9, 9]]]]]
-    with EpisodeWriter(tmp_path / "old", ["front"], 10.0, intrinsics, extrinsics,
-                       store_action_images=True) as writer:  # fmt: skip
+    with EpisodeWriter(
+        tmp_path / "old", ["front"], 10.0, intrinsics, extrinsics, store_action_images=True
+    ) as writer:
         for step in range(3):
-            writer.append(step / 10, np.full((1, 32, 32, 3), 128, np.uint8), pattern[step],
-                          [0.0, 0.0, 1.0], np.eye(3), 1.0)  # fmt: skip
+            writer.append(
+                step / 10,
+                np.full((1, 32, 32, 3), 128, np.uint8),
+                pattern[step],
+                [0.0, 0.0, 1.0],
+                np.eye(3),
+                1.0,
+            )
     meta_path = tmp_path / "old" / "meta.json"
     meta = json.loads(meta_path.read_text())
     meta["format_version"] = 1
@@ -83,8 +94,14 @@ def test_rotation_matrices_are_stored_as_quaternions_and_undrawable_steps_are_bl
     turn = np.array([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]])  # 90 degrees about z
     with EpisodeWriter(tmp_path / "ep", ["front"], 10.0, intrinsics, extrinsics) as writer:
         writer.append(0.0, np.zeros((1, 32, 32, 3), np.uint8), None, [0.0, 0, 1], turn, 0.0)
-        writer.append(0.1, np.zeros((1, 32, 32, 3), np.uint8), None, [0.0, 0, 1],
-                      [0, 0, np.sin(np.pi / 4), np.cos(np.pi / 4)], 1.0)  # fmt: skip
+        writer.append(
+            0.1,
+            np.zeros((1, 32, 32, 3), np.uint8),
+            None,
+            [0.0, 0, 1],
+            [0, 0, np.sin(np.pi / 4), np.cos(np.pi / 4)],
+            1.0,
+        )
     episode = read_episode(tmp_path / "ep")
     np.testing.assert_allclose(episode.quaternions[0], episode.quaternions[1], atol=1e-12)
     assert not (tmp_path / "ep" / "action_videos").exists()
@@ -98,12 +115,13 @@ def test_rotation_matrices_are_stored_as_quaternions_and_undrawable_steps_are_bl
     )
     assert images[0].max() > 200 and images[1].max() == 0, "nothing to draw for a NaN action"
     write_episode(tmp_path / "copy", episode)
-    np.testing.assert_array_equal(read_episode(tmp_path / "copy").action_images,
-                                  episode.action_images)  # fmt: skip
+    np.testing.assert_array_equal(
+        read_episode(tmp_path / "copy").action_images, episode.action_images
+    )
 
 
 def test_label_bag_command_stores_action_images_only_when_asked(tmp_path: Path) -> None:
-    from action_images_ros.data.label_bag import main
+    from action_images_ros.label_bag import main
 
     bag = write_bag(tmp_path / "bag", seconds=1.0)
     cameras = [arg for c in CAMERAS for arg in ("--camera", f"{c}=/{c}/image_raw")]

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from action_images_ros.data.bag_reader import BagError, BagFrames, BagTopics
+from action_images_ros.record_demos import record_episode
 from action_images_ros.sim.panda_sim import PandaSim, render_available
-from action_images_ros.sim.record_demos import record_episode
 from action_images_ros.sim.scene import SceneConfig, default_cameras
 
 can_render, why_not = render_available()

@@ -22,9 +22,13 @@ def test_reads_cameras(tmp_path: Path) -> None:
     pose[:3, 3] = [1.0, 0.0, 0.5]
     path = _write(
         tmp_path,
-        {"base_frame": "base", "cameras": {"front": {
-            "width": 64, "height": 48, "K": K, "T_base_camera": pose.tolist()}}},
-    )  # fmt: skip
+        {
+            "base_frame": "base",
+            "cameras": {
+                "front": {"width": 64, "height": 48, "K": K, "T_base_camera": pose.tolist()}
+            },
+        },
+    )
     base, cameras = load_calibration(path)
     assert base == "base" and (cameras["front"].width, cameras["front"].height) == (64, 48)
     np.testing.assert_array_equal(cameras["front"].t_base_camera, pose)
@@ -36,12 +40,21 @@ def test_reads_cameras(tmp_path: Path) -> None:
         ({"cameras": {}}, "needs 'base_frame'"),
         ({"base_frame": "b", "cameras": {"c": {"K": K}}}, "incomplete"),
         (
-            {"base_frame": "b", "cameras": {"c": {
-                "width": 1, "height": 1, "K": K, "T_base_camera": (2 * np.eye(4)).tolist()}}},
+            {
+                "base_frame": "b",
+                "cameras": {
+                    "c": {
+                        "width": 1,
+                        "height": 1,
+                        "K": K,
+                        "T_base_camera": (2 * np.eye(4)).tolist(),
+                    }
+                },
+            },
             "not a rigid pose",
         ),
     ],
-)  # fmt: skip
+)
 def test_bad_files_name_the_problem(tmp_path: Path, document: dict, message: str) -> None:
     with pytest.raises(CalibrationError, match=message):
         load_calibration(_write(tmp_path, document))

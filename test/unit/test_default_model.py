@@ -7,21 +7,15 @@ must reach the target in a closed loop in the sim without ROS.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
-os.environ.setdefault("MUJOCO_GL", "egl")
-pytest.importorskip("mujoco", reason="mujoco is not installed (pip install mujoco)")
-
-from action_images_ros.core.policy import Observation  # noqa: E402
-from action_images_ros.model.config import DEFAULT_CHECKPOINT  # noqa: E402
-from action_images_ros.model.policy import VideoActionPolicy  # noqa: E402
-from action_images_ros.sim.experts import Waypoint, execute_waypoints, start_episode  # noqa: E402
-from action_images_ros.sim.panda_sim import PandaSim, render_available  # noqa: E402
-from action_images_ros.sim.scene import SceneConfig, default_cameras  # noqa: E402
-from action_images_ros.sim.tasks import make_task  # noqa: E402
+from action_images_ros.model.config import DEFAULT_CHECKPOINT
+from action_images_ros.model.policy import VideoActionPolicy
+from action_images_ros.sim.experts import Waypoint, execute_waypoints, start_episode
+from action_images_ros.sim.panda_sim import PandaSim, render_available
+from action_images_ros.sim.scene import SceneConfig, default_cameras
+from action_images_ros.sim.tasks import make_task
 
 CAN_RENDER, WHY_NOT = render_available()
 pytestmark = [
@@ -29,19 +23,6 @@ pytestmark = [
     pytest.mark.skipif(not DEFAULT_CHECKPOINT.exists(), reason="no packaged default model"),
 ]
 SEEDS = (1000, 1001, 1002, 1003)  # evaluation seeds: no training demonstration used them
-
-
-def observe(sim: PandaSim) -> Observation:
-    names = [c.name for c in sim.cameras]
-    images = sim.render(names)
-    position, quaternion = sim.ee_pose()
-    return Observation(
-        stamp=sim.time, images=np.stack([images[n] for n in names]),
-        intrinsics=np.stack([sim.camera_intrinsics(n) for n in names]),
-        extrinsics=np.stack([sim.camera_extrinsics(n) for n in names]),
-        joint_positions=sim.joint_positions(), ee_position=position, ee_quaternion=quaternion,
-        gripper_openness=sim.gripper_openness(),
-    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +44,7 @@ def test_the_first_chunk_heads_for_the_goal(sim: PandaSim, task_name: str) -> No
     task = make_task(task_name)
     for seed in SEEDS:
         task.reset(sim, seed)
-        observation = observe(sim)
+        observation = sim.observation()
         chunk = policy.predict(observation)
         assert chunk.valid.all(), seed
         move = chunk.positions[-1] - observation.ee_position
@@ -87,7 +68,7 @@ def solve(sim: PandaSim, policy: VideoActionPolicy, task_name: str, seed: int) -
     policy.reset(0)
     deadline = sim.time + task.max_duration
     while sim.time < deadline:
-        chunk = policy.predict(observe(sim))
+        chunk = policy.predict(sim.observation())
         gripper = float(chunk.gripper_openness[0] > 0.5)
         step = Waypoint(chunk.positions[0], chunk.quaternions[0], gripper, chunk.times[0])
         execute_waypoints(sim, [step])

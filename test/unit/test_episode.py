@@ -35,11 +35,19 @@ def _episode(steps: int = 6, size: int = 48) -> Episode:
     rgb = rng.integers(0, 256, (steps, 2, size, size, 3), dtype=np.uint8)
     rgb = np.repeat(np.repeat(rgb[:, :, ::8, ::8], 8, axis=2), 8, axis=3)  # video-friendly blocks
     return Episode(
-        cameras=["front", "side"], fps=10.0, intrinsics=np.stack([k, k]), extrinsics=poses,
-        rgb=rgb, action_images=action_images, timestamps=np.arange(steps) / 10.0,
-        positions=positions, quaternions=np.tile([0, 0, 0, 1.0], (steps, 1)), gripper=gripper,
-        joint_positions=rng.normal(size=(steps, 7)), meta={"task": "reach", "success": True},
-    )  # fmt: skip
+        cameras=["front", "side"],
+        fps=10.0,
+        intrinsics=np.stack([k, k]),
+        extrinsics=poses,
+        rgb=rgb,
+        action_images=action_images,
+        timestamps=np.arange(steps) / 10.0,
+        positions=positions,
+        quaternions=np.tile([0, 0, 0, 1.0], (steps, 1)),
+        gripper=gripper,
+        joint_positions=rng.normal(size=(steps, 7)),
+        meta={"task": "reach", "success": True},
+    )
 
 
 def test_round_trip_keeps_actions_exactly_and_action_images_losslessly(tmp_path: Path) -> None:
@@ -64,8 +72,14 @@ def test_interrupted_writes_leave_nothing(tmp_path: Path) -> None:
             tmp_path / "ep", episode.cameras, 10.0, episode.intrinsics, episode.extrinsics
         ) as writer,
     ):
-        writer.append(0.0, episode.rgb[0], episode.action_images[0], episode.positions[0],
-                      episode.quaternions[0], 1.0)  # fmt: skip
+        writer.append(
+            0.0,
+            episode.rgb[0],
+            episode.action_images[0],
+            episode.positions[0],
+            episode.quaternions[0],
+            1.0,
+        )
         raise RuntimeError("stop")
     assert list(tmp_path.iterdir()) == []
 
@@ -83,8 +97,14 @@ def test_bad_episodes_are_refused(tmp_path: Path) -> None:
         tmp_path / "e2", episode.cameras, 10.0, episode.intrinsics, episode.extrinsics
     )
     with pytest.raises(EpisodeError, match="need \\(V=2"):
-        writer.append(0.0, episode.rgb[0, :1], episode.action_images[0, :1], np.zeros(3),
-                      np.array([0, 0, 0, 1.0]), 1.0)  # fmt: skip
+        writer.append(
+            0.0,
+            episode.rgb[0, :1],
+            episode.action_images[0, :1],
+            np.zeros(3),
+            np.array([0, 0, 0, 1.0]),
+            1.0,
+        )
     with pytest.raises(EpisodeError, match="no steps"):
         writer.close()
 

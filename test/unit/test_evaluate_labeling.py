@@ -23,17 +23,21 @@ def test_labeling_error_compares_decoded_labels_with_the_recorded_actions(
     episodes = write_toy_episodes(tmp_path / "episodes", count=1, steps=8)
     create_model(build_preset("tiny", views=2)).save(tmp_path / "model")
     truth = read_episode(next(episodes.iterdir()))
-    turn = np.array([[np.cos(0.1745), -np.sin(0.1745), 0], [np.sin(0.1745), np.cos(0.1745), 0],
-                     [0, 0, 1]])  # fmt: skip
+    turn = np.array(
+        [[np.cos(0.1745), -np.sin(0.1745), 0], [np.sin(0.1745), np.cos(0.1745), 0], [0, 0, 1]]
+    )
 
     def label(self, frames, intrinsics, extrinsics) -> LabeledWindow:
         start = int(np.flatnonzero((truth.rgb == frames[0]).all(axis=(1, 2, 3, 4)))[0])
         steps = np.arange(start, start + len(frames))
         return LabeledWindow(
-            action_images=np.zeros_like(frames), positions=truth.positions[steps] + [0.01, 0, 0],
-            rotations=np.stack([turn] * len(frames)), gripper=1 - truth.gripper[steps],
-            confidence=np.ones(len(frames)), valid=np.arange(len(frames)) > 0,
-        )  # fmt: skip
+            action_images=np.zeros_like(frames),
+            positions=truth.positions[steps] + [0.01, 0, 0],
+            rotations=np.stack([turn] * len(frames)),
+            gripper=1 - truth.gripper[steps],
+            confidence=np.ones(len(frames)),
+            valid=np.arange(len(frames)) > 0,
+        )
 
     monkeypatch.setattr(ModelLabeler, "label", label)
     result = evaluate.labeling_error(tmp_path / "model", episodes, inference_steps=1)

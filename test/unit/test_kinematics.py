@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from action_images_ros.core.kinematics import KinematicsError, SerialChain, parse_urdf
+from action_images_ros.core.robot_assets import PANDA_URDF as URDF_PATH
+from action_images_ros.core.robot_assets import panda_chain
 from action_images_ros.core.rotations import euler_to_matrix, quat_to_matrix, rotation_error
-from action_images_ros.sim.scene import URDF_PATH, panda_chain
 
 TWO_LINK = """<robot name="t">
   <link name="base"/><link name="a"/><link name="b"/><link name="tip"/>
@@ -120,7 +121,8 @@ def test_ik_reports_failure_for_unreachable_target(chain: SerialChain) -> None:
 
 def test_fk_matches_mujoco_site(chain: SerialChain) -> None:
     mujoco = pytest.importorskip("mujoco", reason="mujoco is not installed")
-    from action_images_ros.sim.scene import ARM_JOINTS, build_mjcf
+    from action_images_ros.core.robot_assets import ARM_JOINTS
+    from action_images_ros.sim.scene import build_mjcf
 
     model = mujoco.MjModel.from_xml_string(build_mjcf())
     data = mujoco.MjData(model)

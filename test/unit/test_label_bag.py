@@ -14,9 +14,9 @@ from action_images_ros.core.action_decoding import decode
 from action_images_ros.core.cameras import CameraRig
 from action_images_ros.data.bag_reader import BagTopics
 from action_images_ros.data.episode import read_episode
-from action_images_ros.data.label_bag import label_bag, main
+from action_images_ros.label_bag import label_bag, main
+from action_images_ros.record_demos import record_episode
 from action_images_ros.sim.panda_sim import PandaSim, render_available
-from action_images_ros.sim.record_demos import record_episode
 from action_images_ros.sim.scene import SceneConfig, default_cameras
 
 can_render, why_not = render_available()
@@ -32,8 +32,19 @@ def test_label_bags_into_episodes(tmp_path: Path, capsys: pytest.CaptureFixture)
     broken.mkdir()
     out = tmp_path / "episodes"
     with pytest.raises(SystemExit) as exit_info:
-        main([str(bag), str(broken), "--out", str(out), "--fps", "5", "--overlay",
-              "--annotated-bags", "--keep-going"])  # fmt: skip
+        main(
+            [
+                str(bag),
+                str(broken),
+                "--out",
+                str(out),
+                "--fps",
+                "5",
+                "--overlay",
+                "--annotated-bags",
+                "--keep-going",
+            ]
+        )
     assert exit_info.value.code == 1, "a bag failed"
 
     episode = read_episode(tmp_path / "episodes" / "pick")
@@ -85,9 +96,12 @@ def test_model_labeling_without_robot_state(tmp_path: Path) -> None:
     model = create_model(build_preset("tiny", views=3))
     cameras = {c: f"/{c}/image_raw" for c in ("front", "left", "right")}
     result = label_bag(
-        bag, tmp_path / "episode", BagTopics(cameras=cameras, ee_source="none"), fps=10.0,
+        bag,
+        tmp_path / "episode",
+        BagTopics(cameras=cameras, ee_source="none"),
+        fps=10.0,
         labeler=ModelLabeler(model, num_inference_steps=2),
-    )  # fmt: skip
+    )
     episode = read_episode(tmp_path / "episode")
     assert result.steps == episode.steps and episode.steps % 3 == 0
     assert episode.meta["actions_from"] == "model"

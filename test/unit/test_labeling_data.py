@@ -14,8 +14,8 @@ from bag_fixtures import CAMERAS, ee_pose, write_bag
 
 from action_images_ros.data.bag_reader import BagTopics, GridResampler
 from action_images_ros.data.episode import EpisodeError, check_frames, read_episode
-from action_images_ros.data.label_bag import build_parser, label_bag, main
 from action_images_ros.data.windows import timed_windows
+from action_images_ros.label_bag import build_parser, label_bag, main
 
 TOPICS = BagTopics(cameras={c: f"/{c}/image_raw" for c in CAMERAS})
 CAMERA_ARGS = [arg for c in CAMERAS for arg in ("--camera", f"{c}=/{c}/image_raw")]
@@ -46,10 +46,12 @@ def _truncate(bag: Path, fraction: float) -> None:
 def test_each_failure_kind_sets_the_exit_status(kind: str, tmp_path: Path) -> None:
     bag = tmp_path / "bag"
     expected = {
-        "missing": "does not exist", "no_camera_info": "no camera_info",
-        "no_frame_set": "no frame set could be labeled", "unreadable": "cannot read bag",
+        "missing": "does not exist",
+        "no_camera_info": "no camera_info",
+        "no_frame_set": "no frame set could be labeled",
+        "unreadable": "cannot read bag",
         "cut_to_nothing": "cannot read bag",
-    }[kind]  # fmt: skip
+    }[kind]
     if kind == "no_camera_info":
         write_bag(bag, seconds=0.5, camera_info=False)
     elif kind == "no_frame_set":
@@ -109,9 +111,12 @@ def test_bad_steps_are_skipped_and_counted_once_per_set(tmp_path: Path) -> None:
         return t - 0.5 if i in (40, 41) else t  # the clock jumps back for two sets
 
     bag = write_bag(
-        tmp_path / "bad", seconds=3.0, stamp_of=stamp, tf_until=2.5,
+        tmp_path / "bad",
+        seconds=3.0,
+        stamp_of=stamp,
+        tf_until=2.5,
         encoding_of=lambda i: "yuv422_yuy2" if i == 15 else "rgb8",
-    )  # fmt: skip
+    )
     result = label_bag(bag, tmp_path / "episode", TOPICS, fps=30.0)
     skipped = result.skipped
     assert skipped["stamp not after the previous set (clock jump or duplicate)"] == 2
@@ -146,8 +151,9 @@ def test_frame_defaults_come_from_the_robot_model(good_bag: Path, tmp_path: Path
         check_frames({"a": meta, "b": {"frames": {"base": "base_link", "end_effector": "tool0"}}})
     modes = {
         name: oct(os.stat(os.path.join(root, name)).st_mode & 0o777)
-        for root, _, names in os.walk(tmp_path / "out" / "good") for name in names
-    }  # fmt: skip
+        for root, _, names in os.walk(tmp_path / "out" / "good")
+        for name in names
+    }
     assert set(modes.values()) == {oct(0o666 & ~_umask())}, modes
 
 
@@ -172,8 +178,9 @@ def test_the_grid_resampler_picks_the_nearest_item() -> None:
 
 def test_jobs_label_bags_in_parallel_processes(good_bag: Path, tmp_path: Path) -> None:
     other = write_bag(tmp_path / "other", seconds=1.0, seed=3)
-    code, summary = _run([good_bag, other, tmp_path / "missing"], tmp_path / "out", "--jobs",
-                         "2", "--keep-going")  # fmt: skip
+    code, summary = _run(
+        [good_bag, other, tmp_path / "missing"], tmp_path / "out", "--jobs", "2", "--keep-going"
+    )
     assert code == 1
     assert [entry["steps_written"] for entry in summary] == [20, 10, 0]
     assert "does not exist" in summary[2]["error"]

@@ -22,8 +22,10 @@ LAUNCH_FILES = sorted((ROOT / "launch").glob("*.launch.py"))
 def test_launch_file_refers_to_what_is_installed(path: Path) -> None:
     source = path.read_text()
     tree = ast.parse(source)
-    assert any(isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description"
-               for n in tree.body)  # fmt: skip
+    assert any(
+        isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description"
+        for n in tree.body
+    )
     cmake = (ROOT / "CMakeLists.txt").read_text()
     nodes = re.search(r"set\(NODES ([^)]*)\)", cmake).group(1).split()
     for package, executable in re.findall(

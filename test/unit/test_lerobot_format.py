@@ -21,7 +21,8 @@ def make_episode(seed: int, task: str) -> Episode:
     extrinsics = np.tile(np.eye(4), (views, 1, 1))
     extrinsics[:, :3, 3] = rng.normal(size=(views, 3))
     return Episode(
-        cameras=["front", "left"], fps=10.0,
+        cameras=["front", "left"],
+        fps=10.0,
         intrinsics=np.tile([[40.0, 0, 16.5], [0, 41.0, 15.5], [0, 0, 1]], (views, 1, 1)),
         extrinsics=extrinsics,
         # 8 x 8 px blocks of one colour: what H.264 with 4:2:0 chroma keeps closely.
@@ -30,9 +31,10 @@ def make_episode(seed: int, task: str) -> Episode:
         timestamps=1e9 + np.arange(steps) * 0.1 + rng.uniform(-0.004, 0.004, steps),
         positions=rng.normal(size=(steps, 3)),
         quaternions=quaternions / np.linalg.norm(quaternions, axis=1, keepdims=True),
-        gripper=rng.uniform(size=steps), joint_positions=rng.normal(size=(steps, 7)),
+        gripper=rng.uniform(size=steps),
+        joint_positions=rng.normal(size=(steps, 7)),
         meta={"task": task, "frames": {"base": "panda_link0", "end_effector": "panda_hand_tcp"}},
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +50,20 @@ def test_export_has_the_v3_layout_and_features(exported) -> None:
     dataset, _ = exported
     info = json.loads((dataset / "meta/info.json").read_text())
     assert info["codebase_version"] == "v3.0" and info["total_frames"] == 12
-    for key in ("observation.images.front", "action_images.left", "observation.state",
-                "action", "camera.front.intrinsics", "camera.left.extrinsics", "stamp",
-                "timestamp", "frame_index", "episode_index", "index", "task_index"):  # fmt: skip
+    for key in (
+        "observation.images.front",
+        "action_images.left",
+        "observation.state",
+        "action",
+        "camera.front.intrinsics",
+        "camera.left.extrinsics",
+        "stamp",
+        "timestamp",
+        "frame_index",
+        "episode_index",
+        "index",
+        "task_index",
+    ):
         assert key in info["features"], key
     assert all("/" not in key for key in info["features"])
     episodes = pq.read_table(dataset / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
@@ -65,8 +78,15 @@ def test_round_trip_keeps_actions_timestamps_and_cameras_exactly(exported, tmp_p
     paths = import_lerobot(dataset, tmp_path / "back")
     for original, path in zip(originals, paths, strict=True):
         back = read_episode(path)
-        for name in ("timestamps", "positions", "quaternions", "gripper", "intrinsics",
-                     "extrinsics", "joint_positions"):  # fmt: skip
+        for name in (
+            "timestamps",
+            "positions",
+            "quaternions",
+            "gripper",
+            "intrinsics",
+            "extrinsics",
+            "joint_positions",
+        ):
             np.testing.assert_array_equal(getattr(back, name), getattr(original, name), name)
         assert back.meta["task"] == original.meta["task"]
         assert back.meta["frames"] == original.meta["frames"]
@@ -108,9 +128,16 @@ def test_import_needs_camera_models_or_a_calibration_file(exported, tmp_path) ->
         import_lerobot(copy, tmp_path / "a")
     calibration = tmp_path / "cameras.json"
     first = originals[0]
-    calibration.write_text(json.dumps({
-        c: {"K": first.intrinsics[v].tolist(), "T_base_camera": first.extrinsics[v].tolist()}
-        for v, c in enumerate(first.cameras)
-    }))  # fmt: skip
+    calibration.write_text(
+        json.dumps(
+            {
+                c: {
+                    "K": first.intrinsics[v].tolist(),
+                    "T_base_camera": first.extrinsics[v].tolist(),
+                }
+                for v, c in enumerate(first.cameras)
+            }
+        )
+    )
     back = read_episode(import_lerobot(copy, tmp_path / "b", calibration)[0])
     np.testing.assert_array_equal(back.extrinsics, first.extrinsics)

@@ -332,7 +332,7 @@ def test_world_model_figures_cover_every_window_of_the_held_out_episodes(tmp_pat
 
 
 def test_label_bag_names_a_model_it_cannot_load_and_fails(tmp_path: Path) -> None:
-    from action_images_ros.data.label_bag import main
+    from action_images_ros.label_bag import main
 
     old = write_legacy(tmp_path / "old", unet(), {"unet_channels": [8, 16], "text_dim": 16}, [""])
     for model, message in [(tmp_path / "nothing", "no model directory"), (old, "upgrade-model")]:

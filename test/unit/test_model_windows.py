@@ -11,8 +11,8 @@ from bag_fixtures import CAMERAS, write_bag
 
 from action_images_ros.data.bag_reader import BagTopics
 from action_images_ros.data.episode import read_episode
-from action_images_ros.data.label_bag import _describe, label_bag
-from action_images_ros.data.windows import WindowStream, timed_windows
+from action_images_ros.data.windows import WindowStream, disjoint, timed_windows
+from action_images_ros.label_bag import _describe, label_bag
 
 
 def test_the_window_stream_splits_steps_into_timed_windows() -> None:
@@ -21,9 +21,13 @@ def test_the_window_stream_splits_steps_into_timed_windows() -> None:
     events = [event for i, t in enumerate(times) for event in stream.push(t, i)]
     events += stream.finish()
     assert events == [
-        ("window", [0, 2, 4]), ("gap", 1), ("gap", 3), ("window", [5, 7, 9]),
-        ("window", [6, 8, 10]), ("end", 11),
-    ]  # fmt: skip
+        ("window", [0, 2, 4]),
+        ("gap", 1),
+        ("gap", 3),
+        ("window", [5, 7, 9]),
+        ("window", [6, 8, 10]),
+        ("end", 11),
+    ]
     batch = timed_windows(times, 3, 0.2, tolerance=0.04).steps.tolist()
     assert all(steps in batch for kind, steps in events if kind == "window")
 
@@ -39,8 +43,13 @@ def test_label_bag_with_a_model_skips_and_counts_windows_across_a_gap(tmp_path: 
     model = create_model(build_preset("tiny", views=2), views=list(CAMERAS))
     assert model.config.frame_interval == 0.2 and model.config.frames == 3
     topics = BagTopics(cameras={c: f"/{c}/image_raw" for c in CAMERAS}, ee_source="none")
-    result = label_bag(bag, tmp_path / "episode", topics, fps=10.0,
-                       labeler=ModelLabeler(model, num_inference_steps=1))  # fmt: skip
+    result = label_bag(
+        bag,
+        tmp_path / "episode",
+        topics,
+        fps=10.0,
+        labeler=ModelLabeler(model, num_inference_steps=1),
+    )
     episode = read_episode(tmp_path / "episode")
     # Steps at 0.0-0.4 s and 0.7-1.9 s. Windows: (0.0, 0.2, 0.4); 0.1 and 0.3 s have no step
     # 0.2 s later (0.5 missing); (0.7, 0.9, 1.1), (0.8, 1.0, 1.2), (1.3, 1.5, 1.7),
@@ -54,3 +63,11 @@ def test_label_bag_with_a_model_skips_and_counts_windows_across_a_gap(tmp_path: 
     labeled = np.round(episode.timestamps, 1).tolist()
     assert labeled == [0.0, 0.2, 0.4, *np.round(np.arange(0.7, 1.85, 0.1), 1).tolist()]
     assert "2 model windows skipped for gaps in time" in _describe(result)
+
+
+def test_disjoint_windows_share_no_step_and_keep_time_order() -> None:
+    times = np.array([0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.8, 0.9])  # 0.6 is missing
+    windows = timed_windows(times, frames=3, interval=0.1, fps=10.0)
+    kept = disjoint(windows.steps)
+    assert kept.tolist() == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+    assert disjoint(windows.steps[:0]).shape == (0, 3)

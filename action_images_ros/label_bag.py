@@ -1,6 +1,6 @@
 """Label recorded demonstrations: rosbag2 bags in, training episodes and overlay videos out.
 
-    python -m action_images_ros.data.label_bag demos/*/ --out episodes/ \
+    python -m action_images_ros.label_bag demos/*/ --out episodes/ \
         --camera front=/front/image_raw --camera left=/left/image_raw --fps 10 --overlay
 
 Per bag: camera frames synchronized within `--slop`, camera extrinsics and the end-effector pose
@@ -124,23 +124,44 @@ def label_bag(
         if needs_images and drawn is None:  # drawn from what is stored, as a reader redraws it
             orientation = matrix_to_quat(rotation)
             drawn = draw_action_images(
-                position, orientation, gripper, intrinsics, extrinsics, images.shape[2],
-                images.shape[1], config,
-            )[0]  # fmt: skip
+                position,
+                orientation,
+                gripper,
+                intrinsics,
+                extrinsics,
+                images.shape[2],
+                images.shape[1],
+                config,
+            )[0]
         if writer is None:
             source = "model" if labeler else topics.ee_source
             episode_meta = {
-                **(meta or {}), "source": f"bag:{Path(bag).name}", "actions_from": source,
+                **(meta or {}),
+                "source": f"bag:{Path(bag).name}",
+                "actions_from": source,
                 "frames": {"base": topics.base_frame, "end_effector": end_effector},
-            }  # fmt: skip
+            }
             writer = EpisodeWriter(
-                out, cameras, fps, intrinsics, extrinsics, config, episode_meta,
+                out,
+                cameras,
+                fps,
+                intrinsics,
+                extrinsics,
+                config,
+                episode_meta,
                 store_action_images,
-            )  # fmt: skip
+            )
         writer.append(
-            frame_set.stamp, images, drawn, position, orientation, gripper, confidence, valid,
+            frame_set.stamp,
+            images,
+            drawn,
+            position,
+            orientation,
+            gripper,
+            confidence,
+            valid,
             frame_set.joint_positions,
-        )  # fmt: skip
+        )
         if annotated is not None:
             for camera, image in zip(cameras, drawn, strict=True):
                 annotated.write_image(
@@ -148,9 +169,13 @@ def label_bag(
                 )
         if overlay:
             rig = CameraRig.from_arrays(intrinsics, extrinsics, images.shape[2], images.shape[1])
-            overlay_frames.append(np.hstack(draw_overlays(
-                images, position[None], rotation[None], np.array([gripper]), rig, 0, config
-            )))  # fmt: skip
+            overlay_frames.append(
+                np.hstack(
+                    draw_overlays(
+                        images, position[None], rotation[None], np.array([gripper]), rig, 0, config
+                    )
+                )
+            )
 
     import torch
 
@@ -185,11 +210,16 @@ def label_bag(
         frames.close()
     report = frames.report
     result = LabelResult(
-        str(bag), None if writer is None else str(out), 0 if writer is None else writer.steps,
-        report.sets, dict(report.skipped), dict(report.unmatched_frames), report.missing_steps,
+        str(bag),
+        None if writer is None else str(out),
+        0 if writer is None else writer.steps,
+        report.sets,
+        dict(report.skipped),
+        dict(report.unmatched_frames),
+        report.missing_steps,
         report.truncation.describe() if report.truncation else None,
         windows_skipped=0 if windows is None else windows.skipped,
-    )  # fmt: skip
+    )
     if writer is None:
         result.error = _why_no_step(report, cameras)
     elif overlay and overlay_frames:
@@ -265,10 +295,12 @@ def _label_window(window: list[FrameSet], cameras: list[str], labeler: ModelLabe
     steps = []
     for index, frame_set in enumerate(window):
         actions = (
-            labeled.positions[index], labeled.rotations[index],
-            float(np.clip(labeled.gripper[index], 0, 1)), float(labeled.confidence[index]),
+            labeled.positions[index],
+            labeled.rotations[index],
+            float(np.clip(labeled.gripper[index], 0, 1)),
+            float(labeled.confidence[index]),
             bool(labeled.valid[index]),
-        )  # fmt: skip
+        )
         steps.append((frame_set, labeled.action_images[index], actions))
     return steps
 
@@ -293,10 +325,17 @@ def _label_job(job: dict) -> LabelResult:
     bag = Path(job["bag"])
     try:
         return label_bag(
-            bag, Path(job["out"]), job["topics"], job["fps"], job["slop"], job["overlay"],
-            annotated_bag=job["annotated"], labeler=_labeler(job["model"]), meta=job["meta"],
+            bag,
+            Path(job["out"]),
+            job["topics"],
+            job["fps"],
+            job["slop"],
+            job["overlay"],
+            annotated_bag=job["annotated"],
+            labeler=_labeler(job["model"]),
+            meta=job["meta"],
             store_action_images=job["store_action_images"],
-        )  # fmt: skip
+        )
     except Exception as error:  # noqa: BLE001 -- reported per bag, the run's status fails
         from action_images_ros.data.bag_reader import BagError
 
@@ -316,23 +355,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("bags", nargs="+", type=Path, help="rosbag2 directories (or .mcap files)")
     parser.add_argument("--out", type=Path, required=True, help="directory for the episodes")
     parser.add_argument(
-        "--camera", action="append", default=argparse.SUPPRESS, metavar="NAME=TOPIC",
+        "--camera",
+        action="append",
+        default=argparse.SUPPRESS,
+        metavar="NAME=TOPIC",
         help="a camera and its Image or CompressedImage topic (repeat; default: the sim's "
         "front, left and right on /<name>/image_raw)",
-    )  # fmt: skip
+    )
     parser.add_argument("--joint-states", default="/joint_states", help="JointState topic")
     parser.add_argument(
-        "--base-frame", default=base_frame(),
+        "--base-frame",
+        default=base_frame(),
         help="frame the actions and cameras are expressed in (the URDF's root link)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--ee-frame", default=TOOL_FRAME, help="end-effector TF frame (for --ee-source tf)"
     )
     parser.add_argument(
-        "--ee-source", choices=["tf", "joint_states", "none"], default="tf",
+        "--ee-source",
+        choices=["tf", "joint_states", "none"],
+        default="tf",
         help="end-effector pose from TF (base-frame -> ee-frame), by forward kinematics "
         "(base-frame -> tip-link), or none (with --model)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--urdf", default="", help="URDF for --ee-source joint_states ('' = the packaged Panda)"
     )
@@ -341,32 +386,41 @@ def build_parser() -> argparse.ArgumentParser:
         "--fps", type=float, default=10.0, help="episode rate: the set nearest each due time"
     )
     parser.add_argument(
-        "--slop", type=float, default=0.02,
+        "--slop",
+        type=float,
+        default=0.02,
         help="seconds: largest stamp spread within a camera set, and largest distance of a "
         "set from its due time",
-    )  # fmt: skip
+    )
     parser.add_argument("--overlay", action="store_true", help="also write <episode>.mp4")
     parser.add_argument(
-        "--annotated-bags", action="store_true",
+        "--annotated-bags",
+        action="store_true",
         help="also write <episode>_annotated/: the bag plus <camera>/action_image topics",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--store-action-images", action="store_true",
+        "--store-action-images",
+        action="store_true",
         help="also write each episode's action images (lossless video); without, readers draw "
         "them again from the actions, which is exact and makes labeling several times faster",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--model", type=Path, help="label with this model's action-labeling mode instead of "
+        "--model",
+        type=Path,
+        help="label with this model's action-labeling mode instead of "
         "the robot's state (for videos without it; use with --ee-source none)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--task", default="", help="the task the demonstrations show (episode meta 'task': "
+        "--task",
+        default="",
+        help="the task the demonstrations show (episode meta 'task': "
         "the model's task conditioning is learned per task name)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--keep-going", action="store_true",
+        "--keep-going",
+        action="store_true",
         help="after a bag fails, label the others (the exit status still fails at the end)",
-    )  # fmt: skip
+    )
     parser.add_argument("--jobs", type=int, default=1, help="bags labeled in parallel processes")
     return parser
 
@@ -392,10 +446,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ValueError) as error:
             raise SystemExit(f"label-bag: cannot load --model: {error}") from error
     topics = BagTopics(
-        cameras=cameras, joint_states=args.joint_states, base_frame=args.base_frame,
-        ee_frame=args.ee_frame, ee_source=args.ee_source, urdf=args.urdf,
+        cameras=cameras,
+        joint_states=args.joint_states,
+        base_frame=args.base_frame,
+        ee_frame=args.ee_frame,
+        ee_source=args.ee_source,
+        urdf=args.urdf,
         tip_link=args.tip_link,
-    )  # fmt: skip
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     jobs = [
         {
@@ -409,7 +467,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "model": None if args.model is None else str(args.model),
             "meta": {"task": args.task} if args.task else None,
             "store_action_images": args.store_action_images,
-        }  # fmt: skip
+        }
         for bag in args.bags
     ]
     results = _run(jobs, args.jobs, args.keep_going)

@@ -1,6 +1,6 @@
 """Record scripted demonstrations in the sim to rosbag2, as a real robot's bag would look.
 
-    python -m action_images_ros.sim.record_demos --tasks reach pick --seeds 10 --out demos/
+    action-images record-demos --tasks reach pick --seeds 10 --out demos/
 
 Each episode becomes one bag (MCAP by default) holding every camera's Image and CameraInfo,
 /joint_states, /tf (base -> tcp) and /tf_static (base -> camera optical frames), and the
@@ -17,27 +17,13 @@ from typing import Any
 
 from tqdm import tqdm
 
-from action_images_ros.core.robot_assets import TOOL_FRAME, base_frame
+from action_images_ros.core.robot_assets import BASE_FRAME, TCP_FRAME, optical_frame
 from action_images_ros.data.bag_recorder import BagRecorder
-from action_images_ros.sim.experts import (
-    EXPERTS,
-    EpisodeResult,
-    execute_waypoints,
-    start_episode,
-)
+from action_images_ros.sim.experts import EpisodeResult, run_episode
 from action_images_ros.sim.panda_sim import PandaSim
 from action_images_ros.sim.scene import SceneConfig, default_cameras
 from action_images_ros.sim.tasks import make_task
 from action_images_ros.sim.trajectory_controller import Acceptance, TrajectoryGoal
-
-# The frames a real Panda's TF tree names (franka_description): the URDF root and its TCP.
-BASE_FRAME = base_frame()
-TCP_FRAME = TOOL_FRAME
-
-
-def optical_frame(camera: str) -> str:
-    """The TF frame of a camera's optical frame (z forward, x right, y down)."""
-    return f"{camera}_optical_frame"
 
 
 class RecordingSim:
@@ -106,15 +92,23 @@ def record_episode(
     the arm starts at a random pose over the workspace (`experts.random_start`); with
     `miss_first_grasp` it then starts closed beside the cube (`experts.missed_grasp`), so the
     expert shows how to recover from a missed grasp."""
-    task = make_task(task_name)
     with BagRecorder(bag_path, storage=storage) as recorder:
         recording = RecordingSim(sim, recorder, render_period, compression)
-        start_episode(sim, task, seed, random_start_pose, miss_first_grasp)
-        recording.publish_static()
-        recording.publish_state()
-        waypoints = EXPERTS[task.name](sim, task)
-        failures = execute_waypoints(recording, waypoints, lambda _: recording.publish_state())
-    return EpisodeResult(task.success(sim), sim.time, failures, waypoints)
+
+        def record_start() -> None:
+            recording.publish_static()
+            recording.publish_state()
+
+        return run_episode(
+            sim,
+            make_task(task_name),
+            seed,
+            lambda _: recording.publish_state(),
+            random_start_pose,
+            miss_first_grasp,
+            arm=recording,
+            on_start=record_start,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -127,26 +121,31 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--render-period", type=float, default=0.1, help="seconds per frame")
     parser.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap")
     parser.add_argument(
-        "--compression", choices=["", "jpeg", "png"], default="",
+        "--compression",
+        choices=["", "jpeg", "png"],
+        default="",
         help="record CompressedImage (<camera>/image_raw/compressed) instead of Image",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--random-start", action="store_true",
+        "--random-start",
+        action="store_true",
         help="start every episode with the arm at a random pose over the workspace",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--miss-first-grasp", action="store_true",
+        "--miss-first-grasp",
+        action="store_true",
         help="start closed on nothing beside the cube (a missed grasp to recover from)",
-    )  # fmt: skip
+    )
     args = parser.parse_args(argv)
     if args.miss_first_grasp and "reach" in args.tasks:
         parser.error("--miss-first-grasp needs tasks with a grasp (pick, place), not reach")
 
     sim = PandaSim(SceneConfig(cameras=default_cameras(args.size, args.size)))
     episodes = [
-        (task, seed) for task in args.tasks
+        (task, seed)
+        for task in args.tasks
         for seed in range(args.first_seed, args.first_seed + args.seeds)
-    ]  # fmt: skip
+    ]
     summary = []
     for task, seed in tqdm(episodes, desc="recording demonstrations", unit="episode"):
         bag = args.out / f"{task}_seed{seed:04d}"
@@ -162,10 +161,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             args.miss_first_grasp,
         )
         summary.append(
-            {"bag": bag.name, "task": task, "seed": seed, "success": result.success,
-             "duration": result.sim_time, "ik_failures": result.ik_failures,
-             "random_start": args.random_start, "miss_first_grasp": args.miss_first_grasp}
-        )  # fmt: skip
+            {
+                "bag": bag.name,
+                "task": task,
+                "seed": seed,
+                "success": result.success,
+                "duration": result.sim_time,
+                "ik_failures": result.ik_failures,
+                "random_start": args.random_start,
+                "miss_first_grasp": args.miss_first_grasp,
+            }
+        )
     sim.close()
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     for task in args.tasks:
