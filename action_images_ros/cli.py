@@ -7,6 +7,7 @@ action-images evaluate      a checkpoint's closed-loop success and labeling erro
 action-images export-lerobot   episodes to a LeRobot v3 dataset (with camera models)
 action-images import-lerobot   a LeRobot v3 dataset with camera models to episodes
 action-images upgrade-model a model directory of the old format to the current one
+action-images import-checkpoint  the released Action Images checkpoint as a model directory
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ COMMANDS = {
     "export-lerobot": "action_images_ros.data.lerobot:export_main",
     "import-lerobot": "action_images_ros.data.lerobot:import_main",
     "upgrade-model": "action_images_ros.model.upgrade",
+    "import-checkpoint": "action_images_ros.model.import_checkpoint",
 }
 
 
