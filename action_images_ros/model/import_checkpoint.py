@@ -227,7 +227,9 @@ def plan_import(shapes: dict[str, tuple[int, ...]], config: dict[str, object]) -
             more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
             problems.append(f"{len(names)} {label}: {', '.join(names[:SHOWN])}{more}")
     if problems:
-        raise CheckpointError("the checkpoint does not fit the published model: " + "; ".join(problems))
+        raise CheckpointError(
+            "the checkpoint does not fit the published model: " + "; ".join(problems)
+        )
     return plan
 
 
@@ -437,8 +439,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="local Wan2.2-TI2V-5B diffusers directory (vae/, text_encoder/, "
                              "tokenizer/)")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="model directory to write")
-    parser.add_argument("--views", nargs="+", default=["view0", "view1"],
-                        help="camera names of the model's views, conditioning view first")  # fmt: skip
+    parser.add_argument(
+        "--views", nargs="+", default=["view0", "view1"],
+        help="camera names of the model's views, conditioning view first",
+    )  # fmt: skip
     parser.add_argument("--steps", type=int, default=50, help="default denoising steps")
     parser.add_argument("--guidance", type=float, default=5.0, help="default guidance scale")
     parser.add_argument("--frames", type=int, default=RELEASED_CONFIG["frames"])

@@ -38,13 +38,13 @@ from safetensors.torch import load_file
 
 from action_images_ros.model.denoisers import Denoiser, denoiser_classes
 from action_images_ros.model.pipeline import VideoActionPipeline, default_scheduler
-from action_images_ros.model.published_sampler import SAMPLER_CONFIG, SamplerSettings
 from action_images_ros.model.policy_config import (
     POLICY_CONFIG,
     ModelDirectoryError,
     PolicyConfig,
     read_json,
 )
+from action_images_ros.model.published_sampler import SAMPLER_CONFIG, SamplerSettings
 
 WEIGHTS = "diffusion_pytorch_model.safetensors"
 WEIGHTS_INDEX = WEIGHTS + ".index.json"

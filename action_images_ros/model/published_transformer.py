@@ -96,11 +96,11 @@ class PublishedTransformerDenoiser(Denoiser):
                 nn.Linear(latent_channels * camera_pool_size**2, dim),
             )  # fmt: skip
             block.projector = nn.Linear(dim, dim)
-            with torch.no_grad():  # the published initialisation: no camera, identity projector
-                block.cam_encoder[2].weight.zero_()
-                block.cam_encoder[2].bias.zero_()
-                block.projector.weight.copy_(torch.eye(dim))
-                block.projector.bias.zero_()
+            # The published initialisation: no camera, identity projector.
+            nn.init.zeros_(block.cam_encoder[2].weight)
+            nn.init.zeros_(block.cam_encoder[2].bias)
+            nn.init.eye_(block.projector.weight)
+            nn.init.zeros_(block.projector.bias)
         self._camera_cache: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @property
