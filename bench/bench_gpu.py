@@ -28,6 +28,7 @@ The GPU machine has no diffusers: the script installs the wheel it finds in benc
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import json
 import subprocess
@@ -231,9 +232,6 @@ def measure_resolution(bench: Bench, size: dict, vae: dict, steps: list[int], la
         bench.record(f"{label}.peak_memory_gib",
                      round(torch.cuda.max_memory_allocated() / 2**30, 2))  # fmt: skip
         torch.cuda.reset_peak_memory_stats()
-    del bundle, pipeline, denoiser
-    if bench.device.startswith("cuda"):
-        torch.cuda.empty_cache()
 
 
 def precision_check(bench: Bench) -> None:
@@ -246,8 +244,10 @@ def precision_check(bench: Bench) -> None:
 
     torch.manual_seed(0)
     reference = randomise_cameras(PublishedDiT(channels=4, text_dim=16, pool=2)).eval()
-    model = PublishedTransformerDenoiser(frames=5, height=64, width=64, text_dim=16,
-                                         ffn_dim=48, latent_channels=4, camera_pool_size=2)  # fmt: skip
+    model = PublishedTransformerDenoiser(
+        frames=5, height=64, width=64, text_dim=16, ffn_dim=48, latent_channels=4,
+        camera_pool_size=2,
+    )  # fmt: skip
     state = {diffusers_name(k): v for k, v in reference.state_dict().items()}
     state["task_embedding.weight"] = torch.zeros_like(model.task_embedding.weight)
     model.load_state_dict(state, strict=True)
@@ -264,8 +264,8 @@ def precision_check(bench: Bench) -> None:
         expected = expected.permute(0, 2, 3, 4, 1).reshape(clips.shape)
         dtype = torch.bfloat16 if bench.device.startswith("cuda") else torch.float32
         model = model.to(bench.device, dtype)
-        ours = model.network(*(t.to(bench.device, dtype) for t in (clips, timesteps, cameras,
-                                                                   context))).float().cpu()  # fmt: skip
+        inputs = (t.to(bench.device, dtype) for t in (clips, timesteps, cameras, context))
+        ours = model.network(*inputs).float().cpu()
     error = ((ours - expected).norm() / expected.norm()).item()
     bench.record("precision.relative_error_vs_float32_reference", round(error, 5))
     bench.record("precision.ok", error < (0.03 if dtype == torch.bfloat16 else 1e-4))
@@ -310,6 +310,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             size = {**RELEASED_CONFIG, "height": pixels, "width": pixels}
             measure_resolution(bench, size, VAE_5B, [50, 20, 10], f"{pixels}px", 3,
                                args.compile and pixels == 512)  # fmt: skip
+            gc.collect()  # the 5B model of this resolution goes before the next one is built
+            torch.cuda.empty_cache()
         cuda_tests(bench)
     bench.record("elapsed_s", round(time.perf_counter() - bench.start, 1))
     return bench.report
