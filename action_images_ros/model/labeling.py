@@ -60,7 +60,7 @@ class ModelLabeler:
         clips = torch.zeros(1, views, 2, count, c.height, c.width, 3)
         clips[0, :, 0] = torch.from_numpy(small).permute(1, 0, 2, 3, 4).float() / 255
         out = self.pipeline(
-            clips=clips, rays=self.pipeline.camera_rays(rig),
+            clips=clips, rays=self.bundle.pipeline.camera_rays(rig),
             mode=Mode.ACTION_LABELING, num_inference_steps=self.steps, generator=self.generator,
         ).clips  # fmt: skip
         generated = (out[0, :, 1].permute(1, 0, 2, 3, 4) * 255).round().to(torch.uint8)

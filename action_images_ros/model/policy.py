@@ -117,7 +117,7 @@ class VideoActionPolicy:
         clips[0, :, 1, : len(drawn)] = drawn.transpose(0, 1).float()
         out = self.pipeline(
             clips=clips,
-            rays=self.pipeline.camera_rays(rig),
+            rays=self.bundle.pipeline.camera_rays(rig),
             mode=Mode.POLICY,
             task_ids=torch.tensor([self.task_id]),
             num_inference_steps=self.steps,

@@ -5,6 +5,8 @@ layout has a place for every tensor; the sampler, the rays and the policy run it
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,7 @@ from action_images_ros.model.import_checkpoint import (
 )
 from action_images_ros.model.loading import load_model_directory
 from action_images_ros.model.modes import Mode
+from action_images_ros.model.policy_config import ModelDirectoryError
 from action_images_ros.model.published_sampler import SamplerSettings, published_sigmas
 from action_images_ros.model.published_transformer import RELEASED_CONFIG, published_rays
 from action_images_ros.model.views import resize_views
@@ -189,3 +192,37 @@ def test_policy_runs_the_imported_model(imported: Path) -> None:
     assert len(chunk.times) == FRAMES - 1
     np.testing.assert_allclose(chunk.times, 0.2 * np.arange(1, FRAMES))
     assert np.isfinite(chunk.positions).all()
+
+
+def test_a_bad_sampler_config_is_refused_naming_the_file(imported: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "model"
+    shutil.copytree(imported, copy, symlinks=True)
+    (copy / "sampler_config.json").write_text(json.dumps({"reuse_threshold": 2.0}))
+    with pytest.raises(ModelDirectoryError, match=r"sampler_config.json: reuse_threshold"):
+        load_model_directory(copy)
+    (copy / "sampler_config.json").write_text(json.dumps({"reuse": 0.9}))
+    with pytest.raises(ModelDirectoryError, match=r"unknown settings \['reuse'\]"):
+        load_model_directory(copy)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_bf16_on_cuda_matches_the_float32_reference(
+    imported: Path, reference: PublishedDiT
+) -> None:
+    denoiser = load_model_directory(imported, "cuda").denoiser
+    assert denoiser.dtype == torch.bfloat16
+    generator = torch.Generator().manual_seed(4)
+    f, h = 2, SIZE // 16
+    clips = torch.randn(1, VIEWS, 2, f, h, h, Z, generator=generator)
+    cameras = torch.randn(1, VIEWS, f, h, h, 2 * Z, generator=generator)
+    context = torch.randn(1, 7, TEXT, generator=generator)
+    timesteps = torch.full((1, VIEWS, 2, f), 400.0)
+    with torch.no_grad():
+        inputs = (t.cuda().bfloat16() for t in (clips, timesteps, cameras, context))
+        ours = denoiser.network(*inputs).float().cpu()
+        hidden = torch.cat([clips[:, v, k] for v in range(VIEWS) for k in range(2)], dim=1)
+        video = torch.cat([cameras[:, v] for v in range(VIEWS) for _ in range(2)], dim=1)
+        expected = reference(hidden.permute(0, 4, 1, 2, 3), torch.tensor([400.0]), context,
+                             video.permute(0, 1, 4, 2, 3))  # fmt: skip
+    expected = expected.permute(0, 2, 3, 4, 1).reshape(ours.shape)
+    assert ((ours - expected).norm() / expected.norm()) < 0.03
