@@ -7,9 +7,11 @@ random weights) and reports, as text and as JSON (`--json`):
 - per-step latency (one transformer evaluation) at 2 views x 41 frames x 512 px and at 256 px:
   guidance branches batched (one call of batch 2) and separate (two calls), with and without
   torch.compile (`--compile`);
-- per-chunk latency (the whole policy call: VAE encoding of the clips and the camera rays,
-  sampling, VAE decoding) for 50, 20 and 10 steps, each without and with reuse of the previous
-  prediction (cosine similarity 0.95), and how many transformer evaluations each ran;
+- the camera latents' time (the rays of both views through the VAE; once per camera setup);
+- per-chunk latency (the whole policy call: VAE encoding of the clips, sampling, VAE decoding
+  of all segments; the camera latents kept from the previous chunk) for 50, 20 and 10 steps,
+  each without and with reuse of the previous prediction (cosine similarity 0.95), and how
+  many transformer evaluations each ran;
 - peak GPU memory;
 - the CUDA/bf16 check: a tiny published-structure model in bf16 on the GPU against the float32
   reference implementation of the published DiT (test/unit/published_fixtures.py), and the
@@ -196,6 +198,13 @@ def measure_resolution(bench: Bench, size: dict, vae: dict, steps: list[int], la
         bench.record(name, round(bench.timed(step(batched), repeats), 4))
     clips = torch.rand(1, c.views, 2, c.frames, c.height, c.width, 3, device=bench.device)
     rays = pipeline.camera_rays(rig(c.height)).to(bench.device)
+    from action_images_ros.model.published_transformer import encode_camera_latents
+
+    def camera_latents():  # once per camera setup: the chunks below reuse them
+        encode_camera_latents(pipeline.space, rays.to(dtype), c.frames)
+
+    seconds = bench.timed(camera_latents, 1, warm_up=bench.device != "cpu")
+    bench.record(f"{label}.camera_latents_s", round(seconds, 3))
     for count in steps:
         for reuse in (None, 0.95):
             key = f"{label}.chunk_s.steps_{count}.{'reuse_0.95' if reuse else 'no_reuse'}"
@@ -267,7 +276,7 @@ def precision_check(bench: Bench) -> None:
         inputs = (t.to(bench.device, dtype) for t in (clips, timesteps, cameras, context))
         ours = model.network(*inputs).float().cpu()
     error = ((ours - expected).norm() / expected.norm()).item()
-    bench.record("precision.relative_error_vs_float32_reference", round(error, 5))
+    bench.record("precision.relative_error_vs_float32_reference", float(f"{error:.3g}"))
     bench.record("precision.ok", error < (0.03 if dtype == torch.bfloat16 else 1e-4))
 
 
