@@ -18,9 +18,9 @@ random weights) and reports, as text and as JSON (`--json`):
   repository's CUDA tests (`pytest -k cuda`) where pytest is installed.
 
 Stays within `--budget` seconds (default 420): what does not fit is reported as skipped.
-The GPU machine has no diffusers: the script installs the wheel it finds in bench/wheels/
-(`pip install --no-deps`); build it here with
-`pip wheel diffusers==0.42.1 --no-deps -w bench/wheels` and carry that file to the device.
+The GPU machine has no diffusers and no roma: the script installs the wheels it finds in
+bench/wheels/ (`pip install --no-deps`); build them here with
+`pip wheel diffusers==0.42.1 roma==1.8.0 --no-deps -w bench/wheels` and carry that folder.
 `--tiny` runs the same code on the CPU at toy sizes in seconds (the unit tests do).
 
     python bench/bench_gpu.py --json $OUT/bench_gpu.json
@@ -44,23 +44,30 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "test" / "unit"))
 
 
-def ensure_diffusers() -> str:
-    """diffusers, installed from bench/wheels/ without dependencies when missing."""
-    try:
-        return importlib.import_module("diffusers").__version__
-    except ImportError:
-        wheels = sorted(WHEELS.glob("diffusers-*.whl"))
-        if not wheels:
-            raise SystemExit(
-                f"diffusers is not installed and no wheel is in {WHEELS}: build one with "
-                "`pip wheel diffusers==0.42.1 --no-deps -w bench/wheels` and carry it"
-            ) from None
-        subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", str(wheels[-1])],
-            check=True,
-        )
-        importlib.invalidate_caches()
-        return importlib.import_module("diffusers").__version__
+NEEDED = {"diffusers": "diffusers==0.42.1", "roma": "roma==1.8.0"}  # pure Python, no deps
+
+
+def ensure_packages() -> dict[str, str]:
+    """The pure-Python packages the GPU machine lacks, installed from bench/wheels/ without
+    dependencies (or imported from the wheel itself where pip may not install); versions."""
+    versions = {}
+    for name, pin in NEEDED.items():
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            wheels = sorted(WHEELS.glob(f"{name}-*.whl"))
+            if not wheels:
+                raise SystemExit(
+                    f"{name} is not installed and no wheel is in {WHEELS}: build one with "
+                    f"`pip wheel {pin} --no-deps -w bench/wheels` and carry it"
+                ) from None
+            install = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index"]
+            if subprocess.run([*install, str(wheels[-1])], check=False).returncode != 0:
+                sys.path.insert(0, str(wheels[-1]))  # a pure-Python wheel imports as a zip
+            importlib.invalidate_caches()
+            module = importlib.import_module(name)
+        versions[name] = getattr(module, "__version__", "?")
+    return versions
 
 
 VAE_5B = dict(
@@ -301,13 +308,13 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
-    version = ensure_diffusers()
+    versions = ensure_packages()
     import torch
 
     device = "cpu" if args.tiny or not torch.cuda.is_available() else "cuda"
     bench = Bench(device, args.budget, args.json)
     bench.record("device", torch.cuda.get_device_name() if device == "cuda" else "cpu")
-    bench.record("versions", f"torch {torch.__version__}, diffusers {version}")
+    bench.record("versions", {"torch": torch.__version__, **versions})
     precision_check(bench)
     if args.tiny:
         measure_resolution(bench, TINY_MODEL, VAE_TINY, [3], "tiny", 1, args.compile)
