@@ -8,7 +8,9 @@ its shift in `scheduler/scheduler_config.json`). Classifier-free guidance contra
 (or the prompt) with task 0 (or the empty prompt).
 
 Stages of a call, each a method: `check_inputs`, `encode_prompt` (only with a text encoder),
-`prepare_latents(latents=None)`, `denoise` (the loop), `decode_latents`. The components
+`prepare_latents(latents=None)`, the denoiser's `camera_conditioning` (where it has one: the
+published model's ray latents), `denoise` (the loop; `published_sampler`'s when `sampler` is
+set), `decode_latents`. The components
 (`denoiser`, `scheduler`, and optionally `vae`, `text_encoder`, `tokenizer`) are registered
 modules: `save_pretrained` writes them with `model_index.json`; `loading.load_model_directory`
 reads such a directory back (local files and safetensors only).
