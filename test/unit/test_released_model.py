@@ -22,9 +22,13 @@ from action_images_ros.model.import_checkpoint import (
     released_policy,
 )
 from action_images_ros.model.loading import load_model_directory
-from action_images_ros.model.modes import Mode
 from action_images_ros.model.policy_config import ModelDirectoryError
-from action_images_ros.model.published_sampler import SamplerSettings, published_sigmas
+from action_images_ros.model.published_sampler import (
+    SamplerSettings,
+    SamplingStats,
+    denoise,
+    published_sigmas,
+)
 from action_images_ros.model.published_transformer import RELEASED_CONFIG, published_rays
 from action_images_ros.model.views import resize_views
 
@@ -141,25 +145,27 @@ def test_center_crop_keeps_the_camera_model() -> None:
     torch.testing.assert_close(cropped.intrinsics[0, :2, 2], torch.tensor([23.5, 23.5]))
 
 
-def observation_clips() -> torch.Tensor:
-    generator = torch.Generator().manual_seed(0)
-    return torch.rand(1, VIEWS, 2, FRAMES, SIZE, SIZE, 3, generator=generator)
-
-
-def test_sampler_options_on_the_imported_directory(imported: Path) -> None:
+def test_sampler_options(imported: Path) -> None:
     bundle = load_model_directory(imported)
-    pipeline = bundle.pipeline
-    assert pipeline.sampler == SamplerSettings()
+    assert bundle.pipeline.sampler == SamplerSettings()
     assert bundle.config.center_crop and bundle.config.frames == FRAMES
-    rays = pipeline.camera_rays(rig())
-    assert rays.shape == (1, VIEWS, SIZE, SIZE, 6)
+    denoiser = bundle.denoiser
+    generator = torch.Generator().manual_seed(5)
+    f, h = 2, SIZE // 16
+    clean = torch.randn(1, VIEWS, 2, f, h, h, Z, generator=generator)
+    noise = torch.randn(clean.shape, generator=generator)
+    given = torch.zeros(clean.shape, dtype=torch.bool)
+    given[:, :, :, 0] = True  # policy mode: the first latent frame of every segment
+    cameras = torch.randn(1, VIEWS, f, h, h, 2 * Z, generator=generator)
+    text, empty = torch.randn(2, 1, 7, TEXT, generator=generator)
 
     def run(**settings: object) -> tuple[torch.Tensor, int]:
-        pipeline.sampler = SamplerSettings(**settings)
-        out = pipeline(clips=observation_clips(), rays=rays, mode=Mode.POLICY,
-                       prompt=["reach the target"], num_inference_steps=6, guidance_scale=5.0,
-                       generator=torch.Generator().manual_seed(1))  # fmt: skip
-        return out.latents, pipeline.last_sampling.evaluations
+        stats = SamplingStats()
+        with torch.no_grad():
+            out = denoise(denoiser, SamplerSettings(**settings), torch.where(given, clean, noise),
+                          clean, given, cameras, torch.zeros(1, dtype=torch.long), text, empty,
+                          6, 5.0, stats)  # fmt: skip
+        return out, stats.evaluations
 
     batched, evaluations = run(reuse_threshold=None)
     assert evaluations == 6
@@ -169,9 +175,9 @@ def test_sampler_options_on_the_imported_directory(imported: Path) -> None:
     reused, evaluations = run(reuse_threshold=-1.0)
     assert evaluations == 4
     assert not torch.allclose(reused, batched)
-    # The given latent frames (frame 0 of every segment) stay exactly the encoded observation.
-    clean = pipeline.space.encode(observation_clips())
-    torch.testing.assert_close(batched[:, :, :, 0], clean[:, :, :, 0])
+    assert torch.equal(batched[given], clean[given])  # given latents stay exactly as given
+    again, _ = run(reuse_threshold=None)
+    assert torch.equal(again, batched)  # deterministic for the same noise
 
 
 def test_policy_runs_the_imported_model(imported: Path) -> None:
@@ -183,6 +189,7 @@ def test_policy_runs_the_imported_model(imported: Path) -> None:
     images = (np.random.default_rng(0).random((VIEWS, 48, SIZE, 3)) * 255).astype(np.uint8)
     k = camera.intrinsics.numpy().copy()
     k[:, 1, 2] -= 8  # the same cameras with 8 rows fewer above and below
+    assert policy.pipeline.camera_rays(camera).shape == (1, VIEWS, SIZE, SIZE, 6)  # pixels
     chunk = policy.predict(Observation(
         stamp=0.0, joint_positions=np.zeros(7), images=images, intrinsics=k,
         extrinsics=camera.extrinsics.numpy(),
