@@ -8,6 +8,7 @@ action-images export-lerobot   episodes to a LeRobot v3 dataset (with camera mod
 action-images import-lerobot   a LeRobot v3 dataset with camera models to episodes
 action-images upgrade-model a model directory of the old format to the current one
 action-images benchmark metaworld   the policy on Meta-World next to its experts
+action-images import-checkpoint  the released Action Images checkpoint as a model directory
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ COMMANDS = {
     "import-lerobot": "action_images_ros.data.lerobot:import_main",
     "upgrade-model": "action_images_ros.model.upgrade",
     "benchmark": "action_images_ros.benchmarks:main",
+    "import-checkpoint": "action_images_ros.model.import_checkpoint",
 }
 
 

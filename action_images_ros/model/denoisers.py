@@ -111,6 +111,10 @@ def register_denoiser(cls: D) -> D:
 
 def denoiser_classes() -> dict[str, type[Denoiser]]:
     """Every registered denoiser class by name (the built-in ones imported first)."""
-    from action_images_ros.model import view_unet, wan_transformer  # noqa: F401 - registers
+    from action_images_ros.model import (  # noqa: F401 - registers
+        published_transformer,
+        view_unet,
+        wan_transformer,
+    )
 
     return dict(DENOISERS)

@@ -18,7 +18,6 @@ import torch
 from action_images_ros.core.action_decoding import decode
 from action_images_ros.model.loading import ModelBundle
 from action_images_ros.model.modes import Mode
-from action_images_ros.model.rays import plucker_rays
 from action_images_ros.model.views import resize_views
 
 
@@ -55,12 +54,13 @@ class ModelLabeler:
         count, views, height, width, _ = frames.shape
         if count != c.frames or views != c.views:
             raise ValueError(f"the model labels {c.frames} frames of {c.views} views at a time")
-        small, rig = resize_views(frames, intrinsics, extrinsics, c.width, c.height)
+        small, rig = resize_views(
+            frames, intrinsics, extrinsics, c.width, c.height, self.bundle.config.center_crop
+        )
         clips = torch.zeros(1, views, 2, count, c.height, c.width, 3)
         clips[0, :, 0] = torch.from_numpy(small).permute(1, 0, 2, 3, 4).float() / 255
-        _, grid_height, grid_width, _ = self.model.latent_shape
         out = self.pipeline(
-            clips=clips, rays=plucker_rays(rig, grid_height, grid_width)[None],
+            clips=clips, rays=self.bundle.pipeline.camera_rays(rig),
             mode=Mode.ACTION_LABELING, num_inference_steps=self.steps, generator=self.generator,
         ).clips  # fmt: skip
         generated = (out[0, :, 1].permute(1, 0, 2, 3, 4) * 255).round().to(torch.uint8)

@@ -11,6 +11,7 @@ plus `policy_config.json`):
     scheduler/scheduler_config.json
     vae/                        AutoencoderKLWan (latent denoisers only)
     text_encoder/, tokenizer/   optional T5/UMT5 text conditioning
+    sampler_config.json         optional: sample with `published_sampler` (the released model)
 
 Only local files are read and only safetensors weights (nothing is unpickled, nothing is
 downloaded). Every file is checked against the others before anything runs: a denoiser
@@ -43,6 +44,7 @@ from action_images_ros.model.policy_config import (
     PolicyConfig,
     read_json,
 )
+from action_images_ros.model.published_sampler import SAMPLER_CONFIG, SamplerSettings
 
 WEIGHTS = "diffusion_pytorch_model.safetensors"
 WEIGHTS_INDEX = WEIGHTS + ".index.json"
@@ -70,6 +72,8 @@ class ModelBundle:
         directory = Path(directory)
         self.pipeline.save_pretrained(directory, safe_serialization=True)
         self.config.save(directory)
+        if self.pipeline.sampler is not None:
+            self.pipeline.sampler.save(directory)
         return directory
 
 
@@ -84,9 +88,11 @@ def create_model(
     vae: AutoencoderKLWan | None = None,
     text_encoder: torch.nn.Module | None = None,
     tokenizer: object | None = None,
+    sampler: SamplerSettings | None = None,
 ) -> ModelBundle:
     """A bundle around `denoiser`; without `config`, one that fits it (cameras `views`, default
-    view0, view1, ...; `tasks`, default none; the paper's drawing)."""
+    view0, view1, ...; `tasks`, default none; the paper's drawing). `sampler`: sample with the
+    published sampler instead of the scheduler's loop."""
     c = denoiser.config
     if config is None:
         config = PolicyConfig(
@@ -98,6 +104,7 @@ def create_model(
         denoiser=denoiser, scheduler=scheduler or default_scheduler(), vae=vae,
         text_encoder=text_encoder, tokenizer=tokenizer,
     )  # fmt: skip
+    pipeline.sampler = sampler
     check_consistent(pipeline, config, Path(POLICY_CONFIG))
     return ModelBundle(pipeline, config)
 
@@ -141,8 +148,18 @@ def load_model_directory(
         )  # fmt: skip
     except ValueError as error:
         raise ModelDirectoryError(f"{path}: {error}") from error
+    pipeline.sampler = _load_sampler(path / SAMPLER_CONFIG)
     check_consistent(pipeline, config, path / POLICY_CONFIG)
     return ModelBundle(pipeline, config)
+
+
+def _load_sampler(path: Path) -> SamplerSettings | None:
+    if not path.exists():
+        return None
+    try:
+        return SamplerSettings.from_dict(read_json(path), str(path))
+    except ValueError as error:
+        raise ModelDirectoryError(str(error)) from error
 
 
 def check_consistent(pipeline: VideoActionPipeline, config: PolicyConfig, source: Path) -> None:

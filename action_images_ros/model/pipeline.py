@@ -8,7 +8,9 @@ its shift in `scheduler/scheduler_config.json`). Classifier-free guidance contra
 (or the prompt) with task 0 (or the empty prompt).
 
 Stages of a call, each a method: `check_inputs`, `encode_prompt` (only with a text encoder),
-`prepare_latents(latents=None)`, `denoise` (the loop), `decode_latents`. The components
+`prepare_latents(latents=None)`, the denoiser's `camera_conditioning` (where it has one: the
+published model's ray latents), `denoise` (the loop; `published_sampler`'s when `sampler` is
+set), `decode_latents`. The components
 (`denoiser`, `scheduler`, and optionally `vae`, `text_encoder`, `tokenizer`) are registered
 modules: `save_pretrained` writes them with `model_index.json`; `loading.load_model_directory`
 reads such a directory back (local files and safetensors only).
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from diffusers import AutoencoderKLWan, DiffusionPipeline, FlowMatchEulerDiscreteScheduler
@@ -26,7 +29,13 @@ from diffusers.utils import BaseOutput
 from action_images_ros.model.denoisers import Denoiser
 from action_images_ros.model.latent_space import ClipSpace, WanLatentSpace, clip_space
 from action_images_ros.model.modes import Mode, frame_mask, given_mask
+from action_images_ros.model.published_sampler import SamplerSettings, SamplingStats
+from action_images_ros.model.published_sampler import denoise as published_denoise
+from action_images_ros.model.rays import plucker_rays
 from action_images_ros.model.text_conditioning import TextEncoder
+
+if TYPE_CHECKING:
+    from action_images_ros.core.cameras import CameraRig
 
 DEFAULT_SHIFT = 3.0  # the flow-matching shift the shipped models were sampled with
 
@@ -67,6 +76,10 @@ class VideoActionPipeline(DiffusionPipeline):
         )  # fmt: skip
         self.space: ClipSpace = clip_space(denoiser, None if vae is None else WanLatentSpace(vae))
         self.text = None if text_encoder is None else TextEncoder(tokenizer, text_encoder)
+        # The published sampler (`published_sampler`, a model's sampler_config.json) instead of
+        # the scheduler's loop when set; `last_sampling` tells what the last call did.
+        self.sampler: SamplerSettings | None = None
+        self.last_sampling = SamplingStats()
 
     @classmethod
     def from_pretrained(
@@ -95,11 +108,11 @@ class VideoActionPipeline(DiffusionPipeline):
         """Shapes and conditioning that fit the denoiser; raises ValueError naming what not."""
         self.denoiser.check(clips, pixels=True)
         batch, views = clips.shape[:2]
-        _, height, width, _ = self.denoiser.latent_shape
+        height, width = self.ray_size
         if tuple(rays.shape) != (batch, views, height, width, 6):
             raise ValueError(
                 f"rays must be ({batch}, {views}, {height}, {width}, 6) for these clips at the "
-                f"model's resolution, got {tuple(rays.shape)}"
+                f"model's {self.ray_resolution} resolution, got {tuple(rays.shape)}"
             )
         if task_ids is not None and tuple(task_ids.shape) != (batch,):
             raise ValueError(f"task_ids must be ({batch},), got {tuple(task_ids.shape)}")
@@ -111,6 +124,25 @@ class VideoActionPipeline(DiffusionPipeline):
             raise ValueError("give a prompt or prompt_embeds, not both")
         if guidance_scale != 1.0 and prompt_embeds is not None and negative_prompt_embeds is None:
             raise ValueError("guidance with prompt_embeds needs negative_prompt_embeds")
+
+    @property
+    def ray_resolution(self) -> str:
+        """Where the denoiser takes its rays: at every "pixel" or every "latent" cell."""
+        return "pixel" if getattr(self.denoiser, "rays_in_pixels", False) else "latent"
+
+    @property
+    def ray_size(self) -> tuple[int, int]:
+        """(height, width) of the rays the pipeline takes (`ray_resolution`)."""
+        if self.ray_resolution == "pixel":
+            return int(self.denoiser.config.height), int(self.denoiser.config.width)
+        _, height, width, _ = self.denoiser.latent_shape
+        return height, width
+
+    def camera_rays(self, rig: CameraRig) -> torch.Tensor:
+        """(1, V, h, w, 6) rays of `rig` (at the model's size) as this denoiser takes them: its
+        own `camera_rays` (the published model's), else Plücker rays in the base frame."""
+        own = getattr(self.denoiser, "camera_rays", None)
+        return own(rig) if own is not None else plucker_rays(rig, *self.ray_size)[None]
 
     @property
     def task_slots(self) -> int:
@@ -157,7 +189,13 @@ class VideoActionPipeline(DiffusionPipeline):
         num_inference_steps: int,
         guidance_scale: float,
     ) -> torch.Tensor:
-        """The denoising loop: the scheduler's steps, given frames held clean throughout."""
+        """The denoising loop: the scheduler's steps (or the published sampler's, with
+        `sampler` set), given frames held clean throughout."""
+        if self.sampler is not None:
+            return published_denoise(
+                self.denoiser, self.sampler, sample, clean, given, rays, task_ids, prompt_embeds,
+                negative_prompt_embeds, num_inference_steps, guidance_scale, self.last_sampling,
+            )  # fmt: skip
         batch, views, _, frames = sample.shape[:4]
         self.scheduler.set_timesteps(num_inference_steps, device=sample.device)
         frame_given = given[..., 0, 0, 0].expand(batch, views, 2, frames)
@@ -198,7 +236,7 @@ class VideoActionPipeline(DiffusionPipeline):
         return_dict: bool = True,
     ) -> VideoActionPipelineOutput | tuple[torch.Tensor, torch.Tensor]:
         """Complete `clips` (B, V, 2, F, H, W, 3) in [0, 1], read only where `mode` gives
-        frames; `rays` (B, V, h, w, 6) at the denoiser's (latent) resolution. Conditioning:
+        frames; `rays` (B, V, h, w, 6) at the denoiser's `ray_size` (`camera_rays`). Conditioning:
         `task_ids` (0 = none), or a `prompt` (with a text encoder) or `prompt_embeds`, with
         their negatives for guidance. `latents`: the initial noise (else drawn from
         `generator`). `given_action_frames` (policy mode): future action frames 1..n of
@@ -216,8 +254,12 @@ class VideoActionPipeline(DiffusionPipeline):
         given = frame_mask(given_mask(mode, frames, latent_given), clean)
         tasks = torch.zeros(batch, dtype=torch.long) if task_ids is None else task_ids
         sample = self.prepare_latents(clean, given, generator, latents)
+        rays = rays.to(device, dtype)
+        encode_cameras = getattr(self.denoiser, "camera_conditioning", None)
+        if encode_cameras is not None:  # the published model: ray latents through the VAE
+            rays = encode_cameras(rays, self.space)
         sample = self.denoise(
-            sample, clean, given, rays.to(device, dtype), tasks.to(device), prompt_embeds,
+            sample, clean, given, rays, tasks.to(device), prompt_embeds,
             negative_prompt_embeds, num_inference_steps, guidance_scale,
         )  # fmt: skip
         result = self.decode_latents(sample)

@@ -27,7 +27,6 @@ from action_images_ros.core.rotations import matrix_to_quat, quat_to_matrix
 from action_images_ros.model.denoisers import ModelShapeError
 from action_images_ros.model.loading import ModelBundle, load_model_directory
 from action_images_ros.model.modes import Mode
-from action_images_ros.model.rays import plucker_rays
 from action_images_ros.model.views import resize_views
 
 
@@ -99,8 +98,9 @@ class VideoActionPolicy:
             names = ", ".join(self.policy_config.views)
             raise ModelShapeError(f"the model was built for {c.views} views ({names}), got {views}")
         frames, rig = resize_views(
-            observation.images, observation.intrinsics, observation.extrinsics, c.width, c.height
-        )
+            observation.images, observation.intrinsics, observation.extrinsics, c.width, c.height,
+            self.policy_config.center_crop,
+        )  # fmt: skip
         given = self._given_steps(observation)
         positions = np.vstack([observation.ee_position[None], given.positions])
         rotations = quat_to_matrix(np.vstack([observation.ee_quaternion[None], given.quaternions]))
@@ -115,10 +115,9 @@ class VideoActionPolicy:
         clips = torch.zeros(1, views, 2, c.frames, c.height, c.width, 3)
         clips[0, :, 0, 0] = torch.from_numpy(frames).float() / 255
         clips[0, :, 1, : len(drawn)] = drawn.transpose(0, 1).float()
-        _, height, width, _ = self.model.latent_shape
         out = self.pipeline(
             clips=clips,
-            rays=plucker_rays(rig, height, width)[None],
+            rays=self.bundle.pipeline.camera_rays(rig),
             mode=Mode.POLICY,
             task_ids=torch.tensor([self.task_id]),
             num_inference_steps=self.steps,

@@ -39,6 +39,7 @@ class PolicyConfig:
     base_frame: str = "panda_link0"
     tool_frame: str = "tcp"
     tasks: tuple[str, ...] = ("",)
+    center_crop: bool = False  # crop camera images to the model's aspect ratio before resizing
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "views", tuple(self.views))
@@ -63,6 +64,8 @@ class PolicyConfig:
         for name in ("base_frame", "tool_frame"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 problems.append(f"{name} must be a frame name, got {getattr(self, name)!r}")
+        if not isinstance(self.center_crop, bool):
+            problems.append(f"center_crop must be true or false, got {self.center_crop!r}")
         problems += task_problems(self.tasks)
         if problems:
             raise ValueError("; ".join(problems))

@@ -31,7 +31,6 @@ from action_images_ros.model.labeling import ModelLabeler
 from action_images_ros.model.loading import ModelBundle
 from action_images_ros.model.modes import Mode
 from action_images_ros.model.policy import VideoActionPolicy
-from action_images_ros.model.rays import plucker_rays
 from action_images_ros.model.views import resize_views
 
 
@@ -96,14 +95,14 @@ def world_model_figures(
         stride = max(1, round(config.frame_interval * episode.fps))
         span = (config.frames - 1) * stride + 1
         small, rig = resize_views(
-            episode.rgb, episode.intrinsics, episode.extrinsics, config.width, config.height
-        )
+            episode.rgb, episode.intrinsics, episode.extrinsics, config.width, config.height,
+            config.center_crop,
+        )  # fmt: skip
         drawn = encode(
             torch.tensor(episode.positions), torch.tensor(quat_to_matrix(episode.quaternions)),
             torch.tensor(episode.gripper.clip(0, 1)), rig, config.action_images,
         ).images.float()  # fmt: skip
-        _, grid_height, grid_width, _ = bundle.denoiser.latent_shape
-        rays = plucker_rays(rig, grid_height, grid_width)[None]
+        rays = pipeline.camera_rays(rig)
         for start in range(0, episode.steps - span + 1, span):
             windows += 1
             steps = np.arange(start, start + span, stride)
