@@ -28,9 +28,11 @@ restarts the noise sequence from `seed`). /diagnostics reports the state; an err
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
+from collections.abc import AsyncIterator, Generator
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -75,6 +77,14 @@ HOLD_TIME = 0.1  # seconds from start of the single point of a hold trajectory
 # from the commanded state, as the controller does); beyond it, from the measured state.
 TRACKING_TOLERANCE = 0.05
 MIN_SEGMENT = 0.005  # s: the shortest segment a trajectory starts with
+
+
+class _NextWake:
+    """Awaiting it hands control back to the executor until its next wake-up (rclpy resumes
+    pending coroutine callbacks each time it waits for work)."""
+
+    def __await__(self) -> Generator[None, None, None]:
+        yield
 
 
 class PolicyNode(Node):
@@ -135,7 +145,9 @@ class PolicyNode(Node):
         # hold (from the inference thread) must not publish its motion after that hold.
         self._command_lock = threading.Lock()
         self._holds = 0  # holds so far: a tick publishes only if none came since it read the plan
-        self._policy_lock = threading.Lock()  # predict / set_task / reset of the policy
+        # predict / set_task / reset of the policy (reentrant: the services take it before the
+        # parameter callback they go through does)
+        self._policy_lock = threading.RLock()
         self._generation = 0  # bumped by reset and set_task: a chunk in flight is discarded
         self._last_stamp: float | None = None
         self._commanding = False  # a motion trajectory was published since the last hold
@@ -222,13 +234,26 @@ class PolicyNode(Node):
             f"{self._trajectory[enable].topic_name}"
         )
 
-    def _on_set_task(
+    async def _on_set_task(
         self, request: SetTask.Request, response: SetTask.Response
     ) -> SetTask.Response:
-        result = self.set_parameters([Parameter("task", value=request.task)])[0]
+        async with self._policy_free():
+            result = self.set_parameters([Parameter("task", value=request.task)])[0]
         response.success = result.successful
         response.message = f"task {request.task!r}" if result.successful else result.reason
         return response
+
+    @contextlib.asynccontextmanager
+    async def _policy_free(self) -> AsyncIterator[None]:
+        """Hold the policy lock, waiting for an inference in progress without blocking the
+        executor: a service callback that blocked for an inference (seconds on a big model)
+        would hold up the joint states, camera frames and watchdog of this node meanwhile."""
+        while not self._policy_lock.acquire(blocking=False):
+            await _NextWake()
+        try:
+            yield
+        finally:
+            self._policy_lock.release()
 
     def _apply_task(self, task: str) -> str:
         """Condition the policy on `task` and clear the plan; returns why not, or ''."""
@@ -243,13 +268,15 @@ class PolicyNode(Node):
         self.reset()
         return ""
 
-    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+    async def _on_reset(
+        self, request: Trigger.Request, response: Trigger.Response
+    ) -> Trigger.Response:
         seed = int(self.get_parameter("seed").value)
         restarted = hasattr(self.policy, "reset")
-        if restarted:
-            with self._policy_lock:
+        async with self._policy_free():
+            if restarted:
                 self.policy.reset(seed)
-        self.reset()
+            self.reset()
         response.success = True
         response.message = "plan cleared" + (
             f", noise restarted from seed {seed}" if restarted else ""
