@@ -32,7 +32,7 @@ import contextlib
 import dataclasses
 import threading
 import time
-from collections.abc import AsyncIterator, Generator
+from collections.abc import Iterator
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -77,14 +77,6 @@ HOLD_TIME = 0.1  # seconds from start of the single point of a hold trajectory
 # from the commanded state, as the controller does); beyond it, from the measured state.
 TRACKING_TOLERANCE = 0.05
 MIN_SEGMENT = 0.005  # s: the shortest segment a trajectory starts with
-
-
-class _NextWake:
-    """Awaiting it hands control back to the executor until its next wake-up (rclpy resumes
-    pending coroutine callbacks each time it waits for work)."""
-
-    def __await__(self) -> Generator[None, None, None]:
-        yield
 
 
 class PolicyNode(Node):
@@ -148,6 +140,9 @@ class PolicyNode(Node):
         # predict / set_task / reset of the policy (reentrant: the services take it before the
         # parameter callback they go through does)
         self._policy_lock = threading.RLock()
+        self._policy_wanted = threading.Event()  # a service waits for the policy lock
+        # a service held up the callbacks until then: judge the inputs once they are in
+        self._inputs_pending_until: float | None = None
         self._generation = 0  # bumped by reset and set_task: a chunk in flight is discarded
         self._last_stamp: float | None = None
         self._commanding = False  # a motion trajectory was published since the last hold
@@ -234,26 +229,28 @@ class PolicyNode(Node):
             f"{self._trajectory[enable].topic_name}"
         )
 
-    async def _on_set_task(
+    def _on_set_task(
         self, request: SetTask.Request, response: SetTask.Response
     ) -> SetTask.Response:
-        async with self._policy_free():
+        with self._policy_free():
             result = self.set_parameters([Parameter("task", value=request.task)])[0]
         response.success = result.successful
         response.message = f"task {request.task!r}" if result.successful else result.reason
         return response
 
-    @contextlib.asynccontextmanager
-    async def _policy_free(self) -> AsyncIterator[None]:
-        """Hold the policy lock, waiting for an inference in progress without blocking the
-        executor: a service callback that blocked for an inference (seconds on a big model)
-        would hold up the joint states, camera frames and watchdog of this node meanwhile."""
-        while not self._policy_lock.acquire(blocking=False):
-            await _NextWake()
+    @contextlib.contextmanager
+    def _policy_free(self) -> Iterator[None]:
+        """Hold the policy lock for a service, waiting for an inference in progress (the
+        inference thread starts no new one meanwhile). The wait holds up this node's other
+        callbacks, so the watchdog judges the inputs only once the joint states queued meanwhile
+        come in (a fresh one, or watchdog_timeout passes), not from the state before the wait."""
+        self._policy_wanted.set()
         try:
-            yield
+            with self._policy_lock:
+                yield
         finally:
-            self._policy_lock.release()
+            self._policy_wanted.clear()
+            self._inputs_pending_until = time.monotonic() + self.p["watchdog_timeout"]
 
     def _apply_task(self, task: str) -> str:
         """Condition the policy on `task` and clear the plan; returns why not, or ''."""
@@ -268,12 +265,10 @@ class PolicyNode(Node):
         self.reset()
         return ""
 
-    async def _on_reset(
-        self, request: Trigger.Request, response: Trigger.Response
-    ) -> Trigger.Response:
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         seed = int(self.get_parameter("seed").value)
         restarted = hasattr(self.policy, "reset")
-        async with self._policy_free():
+        with self._policy_free():
             if restarted:
                 self.policy.reset(seed)
             self.reset()
@@ -301,6 +296,8 @@ class PolicyNode(Node):
             self.status = "waiting for the clock"
             return
         refused = self.arm.add(msg, now)
+        if self.arm.fresh(now, self.p["watchdog_timeout"])[0] is not None:
+            self._inputs_pending_until = None  # the backlog of a service's wait is in
         if refused:
             self._error(f"refused a joint state: {refused}")
 
@@ -353,7 +350,7 @@ class PolicyNode(Node):
     def _infer_once(self) -> bool:
         """One chunk, if the plan needs one and an observation is ready; True if it ran."""
         now = self.now()
-        if now == 0.0 or not self.queue.needs_new_chunk(now):
+        if now == 0.0 or self._policy_wanted.is_set() or not self.queue.needs_new_chunk(now):
             return False
         if self.arm.fresh(now, self.p["watchdog_timeout"])[0] is None:
             return False
@@ -390,7 +387,7 @@ class PolicyNode(Node):
                 return True  # reset or re-tasked meanwhile: this chunk is for the old episode
             now = self.now()
             late = self.queue.late_chunks
-            kept = self.queue.merge(chunk, observation.stamp, now)
+            kept = self.queue.merge(chunk, observation.stamp, now, now + self.latency)
             retimed = self.queue.late_chunks > late
         self.status = f"chunk of {len(chunk)} steps, {kept} kept, {took:.2f} s" + (
             " (all due on arrival: its last target retimed to the next step)" if retimed else ""
@@ -401,7 +398,12 @@ class PolicyNode(Node):
 
     def _inputs_fresh(self, now: float) -> ArmState | None:
         """The arm state if joint states and every camera are fresh at `now`; else hold (when
-        commanding) and None."""
+        commanding) and None. None without judging right after a service held up the
+        callbacks (see _policy_free)."""
+        if self._inputs_pending_until is not None:
+            if time.monotonic() < self._inputs_pending_until:
+                return None
+            self._inputs_pending_until = None
         state, why = self.arm.fresh(now, self.p["watchdog_timeout"])
         if state is None:
             self._stop(why)
