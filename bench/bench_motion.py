@@ -202,7 +202,7 @@ def _executed_motion(
     trajectories: list[dict], joints: dict
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """The controller's desired motion sampled every CONTROL_PERIOD, and the reasons of the
-    trajectories it refused: each trajectory goes, at the time it was received, to the sim's
+    trajectories it refused: each trajectory goes, at its stamp (or receipt), to the sim's
     joint_trajectory_controller model judging the Franka Panda's limits (as the sim does), which
     splines it from its desired state then (after a reset, from the measured state at rest)
     or refuses it (then the motion before it goes on)."""
@@ -218,17 +218,19 @@ def _executed_motion(
         acceleration_limits=PANDA_ACCELERATION, jerk_limits=PANDA_JERK,
     )  # fmt: skip
     times, positions, refused = [], [], []
+    # The sim's resets: a gap in the joint-state stamps (see _episodes), the arm at rest at a
+    # new start pose from the first state after it.
+    step = np.diff(joints["t"])
+    resets = list(np.flatnonzero(step > 1.5 * np.median(step)) + 1) if len(step) else []
     controller.reset(joints["q"][0])
     for k, entry in enumerate(trajectories):
-        received = entry.get("received", entry["t"])
-        end = (
-            trajectories[k + 1].get("received", trajectories[k + 1]["t"])
-            if k + 1 < len(trajectories)
-            else received + 1.0
-        )
-        measured = joints["q"][max(0, np.searchsorted(joints["t"], received) - 1)]
-        if np.max(np.abs(controller.desired_state(received)[0] - measured)) > RESET_JUMP:
-            controller.reset(measured)  # the sim reset the arm to a new start pose
+        # The stamp where there is one (the controller may receive it any time before its
+        # first point: the same motion then, for a trajectory that keeps the one it replaces
+        # until then), else the recorder's clock on receipt.
+        received = entry["t"]
+        end = trajectories[k + 1]["t"] if k + 1 < len(trajectories) else received + 1.0
+        while resets and joints["t"][resets[0]] <= received:
+            controller.reset(joints["q"][resets.pop(0)])
         points = [
             TrajectoryPoint(p["positions"], p["time"], p["velocities"], p["accelerations"])
             for p in entry["points"]
@@ -238,9 +240,15 @@ def _executed_motion(
         outcome = controller.set_trajectory(goal, received)
         if not outcome.accepted:
             refused.append(outcome.reason)
-        local = received + np.arange(0.0, max(end - received, CONTROL_PERIOD), CONTROL_PERIOD)
+        count = max(1, int(np.ceil((end - received) / CONTROL_PERIOD - 1e-6)))
+        local = received + CONTROL_PERIOD * np.arange(count)  # (no sample twice at a seam)
+        sampled = []
+        for t in local:
+            if resets and joints["t"][resets[0]] <= t:  # reset before the next trajectory
+                controller.reset(joints["q"][resets.pop(0)])
+            sampled.append(controller.desired_state(t)[0])
         times.append(local)
-        positions.append(np.array([controller.desired_state(t)[0] for t in local]))
+        positions.append(np.array(sampled))
     if not times:
         return np.zeros(0), np.zeros((0, 7)), refused
     return np.concatenate(times), np.concatenate(positions), refused
@@ -281,7 +289,7 @@ def analyze(directories: Sequence[Path]) -> None:
         ok_j = ok_a[1:] & ok_a[:-1]
         seam_jump, seam_jerk = [], []
         for entry in trajectories[1:]:
-            i = int(np.searchsorted(t, entry.get("received", entry["t"])))
+            i = int(np.searchsorted(t, entry["t"]))
             if 2 < i < len(v) - 12 and ok_v[i - 2 : i + 2].all():
                 seam_jump.append(np.max(np.abs(v[i + 1] - v[i - 2]) / PANDA_VELOCITY))
                 window = slice(max(0, i - 3), min(len(j), i + 10))
