@@ -38,9 +38,8 @@ class ExecutionConfig:
             (the chunk continued from the given steps: it replaces the plan).
         late_delay: a chunk all of whose steps are due by the time it arrives (inference slower
             than the chunk) is shifted so that its last valid target is due one step interval
-            plus this many seconds after arrival, or when the next chunk is expected if that is
-            later (see ActionQueue.merge), rather than dropped (with slow inference the arm
-            would otherwise never move); None drops it.
+            plus this many seconds after arrival (its end is executed, late) rather than
+            dropped (with slow inference the arm would otherwise never move); None drops it.
     """
 
     blend_time: float = 0.3
@@ -98,20 +97,11 @@ class ActionQueue:
         self.plan: PlannedSteps | None = None
         self.late_chunks = 0  # chunks kept as their last target (see ExecutionConfig.late_delay)
 
-    def merge(
-        self,
-        chunk: ActionChunk,
-        start_time: float,
-        now: float,
-        next_chunk_at: float | None = None,
-    ) -> int:
+    def merge(self, chunk: ActionChunk, start_time: float, now: float) -> int:
         """Merge a chunk whose `times` are relative to `start_time`; returns the steps kept.
 
         Steps due at or before `now` and invalid steps are dropped; a chunk left with none is
-        kept, shifted, where `late_delay` says so: its last target due one step interval +
-        late_delay after `now`, or at `next_chunk_at` (when the next chunk is expected: now +
-        the inference latency) if that is later, so the arm moves on until the next chunk
-        arrives instead of reaching this one's end early and stopping there.
+        kept as its last target where `late_delay` says so.
         """
         new = PlannedSteps(
             start_time + chunk.times, chunk.positions, chunk.quaternions, chunk.gripper_openness
@@ -122,10 +112,10 @@ class ActionQueue:
                 return 0
             times = chunk.times[valid]
             interval = float(np.median(np.diff(times))) if len(times) > 1 else float(times[0])
-            due = max(now + interval + self.config.late_delay, next_chunk_at or -np.inf)
+            due = now + interval + self.config.late_delay
             self.late_chunks += 1
             # Shifted so that its last valid step falls at `due`: only its end is still ahead.
-            return self.merge(chunk, due - float(times[-1]), now, next_chunk_at)
+            return self.merge(chunk, due - float(times[-1]), now)
         old = self.upcoming(now)
         if old is not None and self.config.merge == "crossfade" and self.config.blend_time > 0:
             weight = np.clip((new.times - new.times[0]) / self.config.blend_time, 0.0, 1.0)

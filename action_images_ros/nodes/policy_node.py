@@ -387,7 +387,7 @@ class PolicyNode(Node):
                 return True  # reset or re-tasked meanwhile: this chunk is for the old episode
             now = self.now()
             late = self.queue.late_chunks
-            kept = self.queue.merge(chunk, observation.stamp, now, now + self.latency)
+            kept = self.queue.merge(chunk, observation.stamp, now)
             retimed = self.queue.late_chunks > late
         self.status = f"chunk of {len(chunk)} steps, {kept} kept, {took:.2f} s" + (
             " (all due on arrival: its last target retimed to the next step)" if retimed else ""

@@ -100,14 +100,5 @@ def test_a_chunk_all_due_on_arrival_keeps_its_last_target_where_asked() -> None:
     assert plan.times[-1] == pytest.approx(2.05 + 0.1 + 0.2), "one step interval + late_delay"
     assert plan.positions[-1, 0] == pytest.approx(0.4 + 0.01 * 9), "the chunk's last target"
     assert queue.late_chunks == 1
-    # With the next chunk expected later (slow inference), the chunk's end is due then: the
-    # arm moves on until it arrives, through the chunk's last steps at their own spacing.
-    kept = queue.merge(_chunk(0.4), start_time=0.0, now=2.05, next_chunk_at=2.75)
-    plan = queue.upcoming(2.05)
-    assert plan.times[-1] == pytest.approx(2.75) and plan.positions[-1, 0] == pytest.approx(0.49)
-    np.testing.assert_allclose(np.diff(plan.times), 0.1)
-    assert kept == 7, "the steps still ahead once the chunk's end falls at 2.75 s"
-    kept = queue.merge(_chunk(0.4), start_time=0.0, now=2.05, next_chunk_at=2.1)
-    assert queue.upcoming(2.05).times[-1] == pytest.approx(2.05 + 0.1 + 0.2), "never earlier"
     with pytest.raises(ValueError, match="late_delay"):
         ExecutionConfig(late_delay=-1.0)
