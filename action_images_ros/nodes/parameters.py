@@ -100,7 +100,7 @@ POLICY_PARAMETERS: dict[str, Setting] = {
     "seed": _runtime(0, "noise seed; ~/reset restarts the noise sequence from it", (0, 2**31 - 1)),
     "max_age": _fixed(0.5, "a camera set older than this is never used [s]", (0.001, 60.0)),
     "camera_timeout": _fixed(
-        0.25, "hold the arm when a camera's newest frame is older than this [s]", (0.001, 60.0)
+        0.3, "hold the arm when a camera's newest frame is older than this [s]", (0.001, 60.0)
     ),
     "enable_control": _runtime(
         False, "true: commands go to controller_topic; false: dry run on preview_topic"

@@ -177,11 +177,11 @@ class PolicyNode(Node):
         ]
         self.late_ticks = 0  # control ticks whose trajectory was ready too late to publish
         slowest = max(p["watchdog_timeout"], p["camera_timeout"]) + 1.0 / p["watchdog_rate"]
-        if slowest + p["command_lead"] > 2.0 / p["control_rate"]:
+        if slowest > 2.0 / p["control_rate"]:
             self.get_logger().warning(
-                f"a stopped stream holds the arm only after {slowest + p['command_lead']:.2f} s "
-                f"(watchdog/camera timeout + 1/watchdog_rate + command_lead), more than two "
-                f"control periods ({2.0 / p['control_rate']:.2f} s)"
+                f"a stopped stream holds the arm only after {slowest:.2f} s (watchdog or camera "
+                f"timeout + 1/watchdog_rate), more than two control periods "
+                f"({2.0 / p['control_rate']:.2f} s)"
             )
         if not self.enabled:
             self.get_logger().warning(
