@@ -7,7 +7,8 @@
 The sim node runs the MuJoCo Panda behind its ROS 2 interfaces. The policy node runs the
 packaged default model (or `--checkpoint`) in closed loop (cameras and joint states over DDS
 in, JointTrajectory and gripper commands out, `enable_control` on). The nodes run in this
-process but the demo drives episodes only over ROS 2: the sim's `task`/`seed` parameters and
+process, each spun by its own executor thread (so that one node's slow callback delays no
+other's inputs), but the demo drives episodes only over ROS 2: the sim's `task`/`seed` parameters and
 /sim/reset start an episode, /policy/set_task and /policy/reset prepare the policy, and
 /sim/task_progress says whether and how nearly the task is solved. With `--expert` (or while
 no default model is packaged), a driver node commands the arm with the scripted expert, which
