@@ -8,12 +8,12 @@ The sim node runs the MuJoCo Panda behind its ROS 2 interfaces. The policy node 
 packaged default model (or `--checkpoint`) in closed loop (cameras and joint states over DDS
 in, JointTrajectory and gripper commands out, `enable_control` on). The nodes run in this
 process, each spun by its own executor thread (so that one node's slow callback delays no
-other's inputs), but the demo drives episodes only over ROS 2: the sim's `task`/`seed` parameters and
-/sim/reset start an episode, /policy/set_task and /policy/reset prepare the policy, and
-/sim/task_progress says whether and how nearly the task is solved. With `--expert` (or while
-no default model is packaged), a driver node commands the arm with the scripted expert, which
-reads the task's true object poses (a privileged demonstrator), through the same
-joint_trajectory_controller and gripper topics.
+other's inputs), but the demo drives episodes only over ROS 2: the sim's `task`/`seed`
+parameters and /sim/reset start an episode, /policy/set_task and /policy/reset prepare the
+policy, and /sim/task_progress says whether and how nearly the task is solved. With
+`--expert` (or while no default model is packaged), a driver node commands the arm with the
+scripted expert, which reads the task's true object poses (a privileged demonstrator), through
+the same joint_trajectory_controller and gripper topics.
 The labeling node draws the action images (and the recent end-effector path) over the camera
 images. The report holds the success rate per task, an mp4 per episode (all views side by
 side, with the action-image overlays), a plot of commanded versus achieved end-effector paths,

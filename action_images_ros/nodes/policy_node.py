@@ -495,7 +495,8 @@ class PolicyNode(Node):
         motion from there. With `controller_open_loop` (JTC's open_loop_control, the sim) and
         the arm tracking the trajectory last commanded: that trajectory's state at `at`
         (position, velocity, acceleration). Otherwise (JTC's default, nothing commanded yet,
-        or the arm off the commanded path) the measured state."""
+        or the arm off the commanded path) the measured state, moved on at its velocity to
+        `at` (where the arm will be when the new motion takes over)."""
         with self._lock:
             commanded = self._commanded
         if commanded is not None and self.p["controller_open_loop"]:
@@ -504,7 +505,10 @@ class PolicyNode(Node):
             if np.max(np.abs(tracked - state.positions)) <= TRACKING_TOLERANCE:
                 q, dq, ddq = (np.asarray(a, dtype=np.float64) for a in spline.evaluate(at - start))
                 return {"current": q, "current_velocity": dq, "current_acceleration": ddq}
-        return {"current": state.positions, "current_velocity": state.velocities}
+        if state.velocities is None:
+            return {"current": state.positions}
+        ahead = state.positions + state.velocities * max(at - state.stamp, 0.0)
+        return {"current": ahead, "current_velocity": state.velocities}
 
     def _continuing(self, start_at: float, start_position: np.ndarray) -> tuple | None:
         """The commanded (start, spline) if the new motion starts on it at `start_at` (see
