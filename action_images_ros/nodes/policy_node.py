@@ -243,14 +243,17 @@ class PolicyNode(Node):
         """Hold the policy lock for a service, waiting for an inference in progress (the
         inference thread starts no new one meanwhile). The wait holds up this node's other
         callbacks, so the watchdog judges the inputs only once the joint states queued meanwhile
-        come in (a fresh one, or watchdog_timeout passes), not from the state before the wait."""
+        come in (a fresh one; at the latest after the wait's length + watchdog_timeout), not
+        from the state before the wait."""
         self._policy_wanted.set()
+        began = time.monotonic()
         try:
             with self._policy_lock:
                 yield
         finally:
             self._policy_wanted.clear()
-            self._inputs_pending_until = time.monotonic() + self.p["watchdog_timeout"]
+            ended = time.monotonic()  # the backlog takes about as long to drain as it grew
+            self._inputs_pending_until = ended + (ended - began) + self.p["watchdog_timeout"]
 
     def _apply_task(self, task: str) -> str:
         """Condition the policy on `task` and clear the plan; returns why not, or ''."""
