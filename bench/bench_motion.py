@@ -307,10 +307,9 @@ def analyze(directories: Sequence[Path]) -> None:
             f"  refused by the controller: {logged} in the sim's log; {len(refused)} when "
             "replayed (left out of the figures below: the motion before them went on)"
         )
-        for reason, count in Counter(
-            r.split(" exceeds")[0].split(" ", 1)[1] for r in refused
-        ).most_common(3):
-            print(f"    {count:5d}  {reason}")
+        kinds = Counter(" ".join(reason.split()[:2]) for reason in refused)  # joint, quantity
+        for kind, count in kinds.most_common(3):
+            print(f"    {count:5d}  {kind}")
         holds = log.read_text().count("holding the arm") if log.exists() else "n/a"
         print(f"  holds in the policy node's log: {holds}")
         print(
