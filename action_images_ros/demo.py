@@ -7,12 +7,13 @@
 The sim node runs the MuJoCo Panda behind its ROS 2 interfaces. The policy node runs the
 packaged default model (or `--checkpoint`) in closed loop (cameras and joint states over DDS
 in, JointTrajectory and gripper commands out, `enable_control` on). The nodes run in this
-process but the demo drives episodes only over ROS 2: the sim's `task`/`seed` parameters and
-/sim/reset start an episode, /policy/set_task and /policy/reset prepare the policy, and
-/sim/task_progress says whether and how nearly the task is solved. With `--expert` (or while
-no default model is packaged), a driver node commands the arm with the scripted expert, which
-reads the task's true object poses (a privileged demonstrator), through the same
-joint_trajectory_controller and gripper topics.
+process, each spun by its own executor thread (so that one node's slow callback delays no
+other's inputs), but the demo drives episodes only over ROS 2: the sim's `task`/`seed`
+parameters and /sim/reset start an episode, /policy/set_task and /policy/reset prepare the
+policy, and /sim/task_progress says whether and how nearly the task is solved. With
+`--expert` (or while no default model is packaged), a driver node commands the arm with the
+scripted expert, which reads the task's true object poses (a privileged demonstrator), through
+the same joint_trajectory_controller and gripper topics.
 The labeling node draws the action images (and the recent end-effector path) over the camera
 images. The report holds the success rate per task, an mp4 per episode (all views side by
 side, with the action-image overlays), a plot of commanded versus achieved end-effector paths,
@@ -449,11 +450,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             Parameter("enable_control", value=True),
             Parameter("chunk_merge", value=args.chunk_merge),
         ]))  # fmt: skip
-    executor = SingleThreadedExecutor()
-    for node in nodes:
+    # One executor and thread per node: a slow callback of one (the labeling node's drawing,
+    # the policy's control tick) must not delay another's joint states, camera frames or
+    # clock, as it did with one shared executor (joint states judged 0.2-0.6 s late).
+    executors = [SingleThreadedExecutor() for _ in nodes]
+    spinners = []
+    for node, executor in zip(nodes, executors, strict=True):
         executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
+        spinners.append(
+            threading.Thread(target=executor.spin, name=f"spin {node.get_name()}", daemon=True)
+        )
+        spinners[-1].start()
     try:
         while driver.joint_state is None:
             time.sleep(0.05)
@@ -469,8 +476,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         latencies = policy.latencies if policy else None
         summary = write_report(records, args.out, fps, driver_name, latencies)
     finally:
-        executor.shutdown()
-        spinner.join(timeout=10.0)
+        for executor in executors:
+            executor.shutdown()
+        for spinner in spinners:
+            spinner.join(timeout=10.0)
         for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown()

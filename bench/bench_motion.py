@@ -33,6 +33,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -104,6 +105,8 @@ def record(args: argparse.Namespace) -> None:
                 {
                     "kind": "trajectory",
                     "t": stamp if stamp > 0 else clock["now"],
+                    "stamp": stamp,
+                    "received": clock["now"],
                     "name": list(msg.joint_names),
                     "points": points,
                 }
@@ -141,8 +144,11 @@ def record(args: argparse.Namespace) -> None:
         command += ["--checkpoint", str(args.checkpoint)]
     if args.chunk_merge:  # a demo option of versions that have it
         command += ["--chunk-merge", args.chunk_merge]
-    print("running:", " ".join(command), flush=True)
-    demo = subprocess.Popen(command, env=os.environ.copy())
+    print("running:", " ".join(command), f"(its output in {out / 'demo.log'})", flush=True)
+    demo_log = (out / "demo.log").open("w")
+    demo = subprocess.Popen(
+        command, env=os.environ.copy(), stdout=demo_log, stderr=subprocess.STDOUT
+    )
     started = time.monotonic()
     try:
         while demo.poll() is None:
@@ -152,10 +158,12 @@ def record(args: argparse.Namespace) -> None:
             demo.send_signal(signal.SIGINT)
             demo.wait(timeout=30)
         log.close()
+        demo_log.close()
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
     if demo.returncode != 0:
+        print((out / "demo.log").read_text()[-3000:])
         raise SystemExit(f"the demo failed with exit status {demo.returncode}")
     (out / "meta.json").write_text(
         json.dumps(
@@ -190,44 +198,60 @@ def _load(directory: Path) -> tuple[dict, list[dict], list[tuple[float, bool]], 
     return joints, trajectories, success, report["episodes"]
 
 
-def _executed_motion(trajectories: list[dict], joints: dict) -> tuple[np.ndarray, np.ndarray]:
-    """The controller's desired motion sampled every CONTROL_PERIOD: each trajectory splines
-    from the desired state of the one it replaces (from the measured state after a reset)."""
-    from action_images_ros.core.joint_spline import JointSpline  # analysis only: any version
+def _executed_motion(
+    trajectories: list[dict], joints: dict
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The controller's desired motion sampled every CONTROL_PERIOD, and the reasons of the
+    trajectories it refused: each trajectory goes, at its stamp (or receipt), to the sim's
+    joint_trajectory_controller model judging the Franka Panda's limits (as the sim does), which
+    splines it from its desired state then (after a reset, from the measured state at rest)
+    or refuses it (then the motion before it goes on)."""
+    # analysis only, with this version's controller: any recording is judged the same way
+    from action_images_ros.sim.trajectory_controller import (
+        JointTrajectoryController,
+        TrajectoryGoal,
+        TrajectoryPoint,
+    )
 
-    times, positions = [], []
-    state = None  # (q, dq, ddq) of the desired motion
+    controller = JointTrajectoryController(
+        ARM_JOINTS, np.full(7, -10.0), np.full(7, 10.0), PANDA_VELOCITY,
+        acceleration_limits=PANDA_ACCELERATION, jerk_limits=PANDA_JERK,
+    )  # fmt: skip
+    times, positions, refused = [], [], []
+    # The sim's resets: a gap in the joint-state stamps (see _episodes), the arm at rest at a
+    # new start pose from the first state after it.
+    step = np.diff(joints["t"])
+    resets = list(np.flatnonzero(step > 1.5 * np.median(step)) + 1) if len(step) else []
+    controller.reset(joints["q"][0])
     for k, entry in enumerate(trajectories):
-        start = entry["t"]
-        end = trajectories[k + 1]["t"] if k + 1 < len(trajectories) else start + 1.0
-        index = [entry["name"].index(n) for n in ARM_JOINTS]
-        measured = joints["q"][max(0, np.searchsorted(joints["t"], start) - 1)]
-        if state is None or np.max(np.abs(state[0] - measured)) > RESET_JUMP:
-            state = (measured, np.zeros(7), np.zeros(7))
-        points = entry["points"]
-
-        def column(key: str, points: list = points, index: list = index) -> np.ndarray | None:
-            if not all(p[key] for p in points):
-                return None
-            return np.array([[p[key][i] for i in index] for p in points])
-
-        spline = JointSpline(
-            start_position=state[0],
-            times=np.array([p["time"] for p in points]),
-            positions=column("positions"),
-            velocities=column("velocities"),
-            accelerations=column("accelerations"),
-            start_velocity=state[1],
-            start_acceleration=state[2],
-        )
-        local = np.arange(0.0, max(end - start, CONTROL_PERIOD), CONTROL_PERIOD)
-        q, dq, ddq = spline.evaluate(local)
-        times.append(start + local)
-        positions.append(q)
-        state = tuple(a[-1] for a in spline.evaluate(np.array([end - start])))
+        # The stamp where there is one (the controller may receive it any time before its
+        # first point: the same motion then, for a trajectory that keeps the one it replaces
+        # until then), else the recorder's clock on receipt.
+        received = entry["t"]
+        end = trajectories[k + 1]["t"] if k + 1 < len(trajectories) else received + 1.0
+        while resets and joints["t"][resets[0]] <= received:
+            controller.reset(joints["q"][resets.pop(0)])
+        points = [
+            TrajectoryPoint(p["positions"], p["time"], p["velocities"], p["accelerations"])
+            for p in entry["points"]
+        ]
+        stamp = entry.get("stamp", 0.0)
+        goal = TrajectoryGoal(entry["name"], points, start_time=stamp or None)
+        outcome = controller.set_trajectory(goal, received)
+        if not outcome.accepted:
+            refused.append(outcome.reason)
+        count = max(1, int(np.ceil((end - received) / CONTROL_PERIOD - 1e-6)))
+        local = received + CONTROL_PERIOD * np.arange(count)  # (no sample twice at a seam)
+        sampled = []
+        for t in local:
+            if resets and joints["t"][resets[0]] <= t:  # reset before the next trajectory
+                controller.reset(joints["q"][resets.pop(0)])
+            sampled.append(controller.desired_state(t)[0])
+        times.append(local)
+        positions.append(np.array(sampled))
     if not times:
-        return np.zeros(0), np.zeros((0, 7))
-    return np.concatenate(times), np.concatenate(positions)
+        return np.zeros(0), np.zeros((0, 7)), refused
+    return np.concatenate(times), np.concatenate(positions), refused
 
 
 def _episodes(joints: dict, count: int) -> list[tuple[float, float]]:
@@ -254,7 +278,7 @@ def analyze(directories: Sequence[Path]) -> None:
 
     for directory in directories:
         joints, trajectories, success, episodes = _load(directory)
-        t, q = _executed_motion(trajectories, joints)
+        t, q, refused = _executed_motion(trajectories, joints)
         dt = CONTROL_PERIOD
         v = np.diff(q, axis=0) / dt
         a = np.diff(v, axis=0) / dt
@@ -277,6 +301,17 @@ def analyze(directories: Sequence[Path]) -> None:
         over_j = np.mean(np.any(np.abs(j[ok_j]) > PANDA_JERK, axis=1))
         print(f"== {directory}")
         print(f"  trajectories: {len(trajectories)}, executed motion {t[-1] - t[0]:.0f} s sim")
+        log = directory / "demo.log"
+        logged = log.read_text().count("trajectory rejected") if log.exists() else "n/a"
+        print(
+            f"  refused by the controller: {logged} in the sim's log; {len(refused)} when "
+            "replayed (left out of the figures below: the motion before them went on)"
+        )
+        kinds = Counter(" ".join(reason.split()[:2]) for reason in refused)  # joint, quantity
+        for kind, count in kinds.most_common(3):
+            print(f"    {count:5d}  {kind}")
+        holds = log.read_text().count("holding the arm") if log.exists() else "n/a"
+        print(f"  holds in the policy node's log: {holds}")
         print(
             f"  seam velocity jump (x limit): median {np.median(seam_jump):.3f}, "
             f"p95 {np.percentile(seam_jump, 95):.3f}, max {np.max(seam_jump):.3f}"

@@ -12,7 +12,9 @@ from the arm's actual state (JointSpline), analytically and at 1 kHz as a Panda 
 
 Prints: number of cases, how many were refused and why, for each algorithm the share of
 accepted cases exceeding each limit and the worst ratio of peak to limit (must be <= 1 after),
-the distribution of the time stretch, braking points, and the time per call (p50 / p99).
+the distribution of the time stretch (the largest factor by which one segment was slowed),
+braking points, the share of waypoints (before the last) still reached at their given time,
+the duration relative to the given one, and the time per call (p50 / p99).
 """
 
 from __future__ import annotations
@@ -137,7 +139,7 @@ def main() -> None:
     worst = {"legacy": dict.fromkeys(QUANTITIES, 0.0), "new": dict.fromkeys(QUANTITIES, 0.0)}
     exceeded = {"legacy": Counter(), "new": Counter()}
     accepted = {"legacy": 0, "new": 0}
-    stretch, call_time, braking = [], [], 0
+    stretch, call_time, braking, on_time, duration = [], [], 0, [], []
     stretch_by_kind: dict[str, list[float]] = {}
     for _ in range(args.cases):
         kind, (start, velocity, acceleration, chunk, times) = draw_case(rng)
@@ -155,6 +157,10 @@ def main() -> None:
             continue
         call_time.append(time.perf_counter() - began)
         stretch.append(result.time_scale)
+        kept = result.times[1:] if result.braking else result.times
+        # the given waypoints before the last (where the arm comes to rest) reached on time
+        on_time.extend(np.isclose(kept[:-1], times[:-1], rtol=1e-9, atol=0.0))
+        duration.append(kept[-1] / times[-1])
         stretch_by_kind.setdefault(kind, []).append(result.time_scale)
         braking += result.braking
         _tally("new", ratios(result.spline(), PANDA), worst, exceeded, accepted)
@@ -184,6 +190,12 @@ def main() -> None:
             kind: round(float(np.median(v)), 2) for kind, v in sorted(stretch_by_kind.items())
         }
         print(f"median time stretch by kind: {medians}")
+        q = np.percentile(duration, [50, 90, 99])
+        print(
+            f"waypoints before the last reached at their given time: "
+            f"{100 * np.mean(on_time):.1f} %; duration / given: p50 {q[0]:.3g}  p90 {q[1]:.3g}  "
+            f"p99 {q[2]:.3g}"
+        )
         ms = 1e3 * np.percentile(call_time, [50, 99])
         print(f"time per call (new): p50 {ms[0]:.2f} ms  p99 {ms[1]:.2f} ms")
 

@@ -12,7 +12,8 @@ piecewise quintic Hermite interpolant with per-knot accelerations for vector-val
 written out here (the standard closed form, the same polynomial JTC evaluates).
 
 Two views of the motion:
-- :meth:`JointSpline.peaks`: per joint, the peak |velocity|, |acceleration|, |jerk| and the
+- :meth:`JointSpline.peaks` (and per segment :meth:`JointSpline.segment_peaks`): per joint,
+  the peak |velocity|, |acceleration|, |jerk| and the
   position range (widened by that bound, so it always holds) over the whole motion. Each
   segment is sampled at ``SAMPLES_PER_SEGMENT``
   equally spaced instants and, from the largest sample, Newton's method on the next
@@ -194,6 +195,18 @@ class JointSpline:
 
     def peaks(self) -> Peaks:
         """Peak |v|, |a|, |jerk| and the position range over the whole motion (module doc)."""
+        per_segment = self.segment_peaks()
+        return Peaks(
+            velocity=per_segment.velocity.max(axis=0),
+            acceleration=per_segment.acceleration.max(axis=0),
+            jerk=per_segment.jerk.max(axis=0),
+            lowest=np.minimum(per_segment.lowest.min(axis=0), self.end_position),
+            highest=np.maximum(per_segment.highest.max(axis=0), self.end_position),
+        )
+
+    def segment_peaks(self) -> Peaks:
+        """Like :meth:`peaks`, per segment: every field (S, J), segment s from knots[s] to
+        knots[s + 1] (what a planner needs to slow down only the segments that break a limit)."""
         h = np.diff(self.knots)[:, None, None]  # (S, 1, 1)
         scaled = self.coefficients * h ** np.arange(_DEGREE + 1)[:, None]  # in s = tau / h
         # f[d]: coefficients in s of the d-th derivative (d = 0..5), still in s units
@@ -223,18 +236,31 @@ class JointSpline:
         refined = _horner_s(value, s)  # (5, S, CANDIDATES, J)
         units = h[None] ** np.arange(4)[:, None, None, None]  # back from s to seconds
         both = np.concatenate([at_samples, refined[:4]], axis=2) / units
-        peak = np.abs(both[1:]).max(axis=(1, 2))  # (3, J)
-        positions = np.concatenate([both[0], refined[4]], axis=1)
+        peak = np.abs(both[1:]).max(axis=2)  # (3, S, J)
+        positions = np.concatenate([both[0], refined[4]], axis=1)  # (S, M + C, J)
         # Positions get the rigorous margin: an extremum can rise above its samples by at
         # most max|acceleration| * (sample spacing)^2 / 8.
-        slack = (np.abs(both[2]).max(axis=1) * (h[:, 0] * spacing) ** 2 / 8).max(axis=0)
+        slack = np.abs(both[2]).max(axis=1) * (h[:, 0] * spacing) ** 2 / 8  # (S, J)
         return Peaks(
             velocity=peak[0],
             acceleration=peak[1],
             jerk=peak[2],
-            lowest=np.minimum(positions.min(axis=(0, 1)) - slack, self.end_position),
-            highest=np.maximum(positions.max(axis=(0, 1)) + slack, self.end_position),
+            lowest=positions.min(axis=1) - slack,
+            highest=positions.max(axis=1) + slack,
         )
+
+    def knot_states(
+        self, after: float, before: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The knots strictly between `after` and `before` (s from the start): times (K,),
+        positions, velocities, accelerations (K, J). A trajectory through these states from
+        any state of this spline between two of them reproduces this spline exactly there (a
+        quintic Hermite segment between two states of one quintic is that quintic)."""
+        knots = self.knots[1:]
+        knots = knots[(knots > after) & (knots < before)]
+        q, dq, ddq = self.evaluate(knots)
+        shape = (len(knots), self.joints)
+        return knots, q.reshape(shape), dq.reshape(shape), ddq.reshape(shape)
 
     def positions_at(self, t: np.ndarray) -> np.ndarray:
         """Positions (T, J) at times ``t`` (T,) (the start before 0, the hold after the end)."""

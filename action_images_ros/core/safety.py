@@ -11,8 +11,12 @@ A command is made safe or refused, never passed through unchecked:
   does). Waypoint velocities are monotonicity-preserving slope means (as PCHIP chooses them),
   accelerations the slope of those velocities, so the arm moves through the waypoints without
   stopping, and it comes to rest at the last one (JTC rejects a non-zero final velocity);
-- the whole trajectory is slowed down by the smallest time stretch for which that spline keeps
-  within every limit (the path is kept, only the timing changes; never clipped point by point);
+- each segment whose motion breaks a limit is slowed down, by its own factor and only as much
+  as it needs (the path is kept, only the timing changes; never clipped point by point), so a
+  chunk keeps its timing wherever it is feasible: typically only the last segment, where the
+  arm comes to rest, is slowed;
+- where that does not settle (the start state decides, not a segment's timing), the whole
+  trajectory is slowed down by the smallest time stretch for which the spline keeps the limits;
 - if the arm moves so fast that no stretch works (it must brake first), a braking point is
   inserted where the arm comes to rest before the rest of the trajectory, or, where even that
   breaks a limit (a joint too close to its bound to stop), the command is refused;
@@ -22,6 +26,7 @@ A command is made safe or refused, never passed through unchecked:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -33,6 +38,9 @@ from action_images_ros.core.robot_assets import PANDA_MAX_ACCELERATION, PANDA_MA
 CONTROL_PERIOD = 1e-3  # s: the rate at which a Panda checks its commanded signal
 MAX_DURATION = 300.0  # s: a motion that needs longer to keep the limits is refused
 STRETCH_TOLERANCE = 5e-3  # relative accuracy of the smallest time stretch
+KNOT_GAP = 1e-6  # s: closest knots kept apart in a continuation
+SEGMENT_ITERATIONS = 40  # rounds of slowing down the segments that break a limit
+SEGMENT_OVERSHOOT = 1e-4  # each round slows a segment by its excess ratio and this much more
 
 
 class SafetyError(ValueError):
@@ -134,7 +142,7 @@ class SafeTrajectory:
     velocities: np.ndarray  # (N, J), zero at the last point
     accelerations: np.ndarray  # (N, J), zero at the last point
     clamped_joints: tuple[int, ...]  # joints whose waypoint positions were clamped
-    time_scale: float  # >= 1: how much the given timing was stretched
+    time_scale: float  # >= 1: the largest factor by which a given segment was slowed down
     braking: bool  # a braking point was inserted before the given waypoints
     start_position: np.ndarray  # (J,) the state the spline starts from
     start_velocity: np.ndarray
@@ -215,31 +223,43 @@ def limit_joint_trajectory(
     safe = np.clip(positions, lower, upper)
     clamped = tuple(int(j) for j in np.flatnonzero(np.any(safe != positions, axis=0)))
     planner = _Planner(q0, v0, a0, safe, times, limits)
-    k = planner.smallest_stretch(None)
-    brake = None
-    if k is None:
-        brake = planner.braking_point()
-        k = planner.smallest_stretch(brake)
-    if k is None:
-        raise SafetyError(
-            f"no timing of this trajectory within {MAX_DURATION:.0f} s keeps the limits"
-        )
-    path, knot_times, velocities, accelerations = planner.points(k, brake)
-    result = SafeTrajectory(
-        positions=path,
-        times=knot_times,
-        velocities=velocities,
-        accelerations=accelerations,
-        clamped_joints=clamped,
-        time_scale=k,
-        braking=brake is not None,
-        start_position=q0,
-        start_velocity=v0,
-        start_acceleration=a0,
-        peaks=planner.spline(k, brake).peaks(),
+    result = planner.segment_stretched()
+    if result is None:  # the start state needs the whole trajectory slowed, or a braking point
+        result = planner.uniformly_stretched()
+    return dataclasses.replace(result, clamped_joints=clamped)
+
+
+def continuation_points(
+    safe: SafeTrajectory,
+    now: float,
+    start_at: float,
+    commanded: tuple[float, JointSpline] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The points of a trajectory message stamped `now` (times from `now`, positions,
+    velocities, accelerations) that makes a controller execute `safe`, planned from the state
+    at `start_at`, exactly.
+
+    `commanded` (its start time, spline): the motion the controller executes now, if `safe`
+    starts on it at `start_at`. Its knots between `now` and `start_at` come first: a controller
+    that splines from its state on receipt (JTC) through them reproduces that motion (a quintic
+    Hermite segment between two states of one quintic is that quintic), wherever it is when the
+    message arrives before `start_at`. Then `safe`'s start state at `start_at`, then its points.
+    (A knot within KNOT_GAP of `now` or `start_at` is left out; the segments it would make
+    are numerically exact down to far shorter lengths.)
+    """
+    joints = len(safe.start_position)
+    times, q, dq, ddq = np.zeros(0), *(np.zeros((0, joints)) for _ in range(3))
+    if commanded is not None:
+        start, spline = commanded
+        times, q, dq, ddq = spline.knot_states(now + KNOT_GAP - start, start_at - KNOT_GAP - start)
+        times = times + start - now
+    lead = start_at - now
+    return (
+        np.concatenate([times, [lead], lead + safe.times]),
+        np.vstack([q, safe.start_position, safe.positions]),
+        np.vstack([dq, safe.start_velocity, safe.velocities]),
+        np.vstack([ddq, safe.start_acceleration, safe.accelerations]),
     )
-    verify_trajectory(result, limits)
-    return result
 
 
 def limit_violations(
@@ -343,24 +363,102 @@ class _Planner:
         self.high = np.maximum(limits.upper, q0)
 
     def points(
-        self, k: float, brake: tuple[float, np.ndarray] | None
+        self, times: np.ndarray, brake: tuple[float, np.ndarray] | None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Positions, times, velocities, accelerations of the points for stretch `k`."""
+        """Positions, times, velocities, accelerations of the points when the waypoints are
+        due at `times` (after the braking point, if any)."""
         if brake is None:
-            times = k * self.times
             path = np.vstack([self.q0, self.waypoints])
             v, a = knot_derivatives(path, np.concatenate([[0.0], times]), self.v0)
             return self.waypoints, times, v, a
         tb, qb = brake
-        times = tb + k * self.times
         path = np.vstack([qb, self.waypoints])
         rest = np.zeros_like(qb)
         v, a = knot_derivatives(path, np.concatenate([[tb], times]), rest)
         return path, np.concatenate([[tb], times]), np.vstack([rest, v]), np.vstack([rest, a])
 
-    def spline(self, k: float, brake: tuple[float, np.ndarray] | None) -> JointSpline:
-        path, times, v, a = self.points(k, brake)
-        return JointSpline(self.q0, times, path, v, a, self.v0, self.a0)
+    def uniform_times(self, k: float, brake: tuple[float, np.ndarray] | None) -> np.ndarray:
+        """The waypoint times for the whole timing stretched by `k` (after the braking point)."""
+        return (0.0 if brake is None else brake[0]) + k * self.times
+
+    def spline(self, times: np.ndarray, brake: tuple[float, np.ndarray] | None) -> JointSpline:
+        path, knot_times, v, a = self.points(times, brake)
+        return JointSpline(self.q0, knot_times, path, v, a, self.v0, self.a0)
+
+    def trajectory(
+        self, times: np.ndarray, brake: tuple[float, np.ndarray] | None, time_scale: float
+    ) -> SafeTrajectory:
+        """The verified trajectory through the waypoints due at `times` (SafetyError if it
+        breaks a limit)."""
+        path, knot_times, velocities, accelerations = self.points(times, brake)
+        result = SafeTrajectory(
+            positions=path,
+            times=knot_times,
+            velocities=velocities,
+            accelerations=accelerations,
+            clamped_joints=(),
+            time_scale=time_scale,
+            braking=brake is not None,
+            start_position=self.q0,
+            start_velocity=self.v0,
+            start_acceleration=self.a0,
+            peaks=self.spline(times, brake).peaks(),
+        )
+        verify_trajectory(result, self.limits)
+        return result
+
+    def segment_stretched(self) -> SafeTrajectory | None:
+        """The given timing where it keeps the limits, each segment that breaks one slowed
+        down by its own factor (so a fast stretch of the chunk does not slow the rest of it);
+        None where that does not converge (the start state needs a braking point or a uniform
+        stretch)."""
+        given = np.diff(np.concatenate([[0.0], self.times]))
+        durations = given.copy()
+        grown = np.zeros(len(given), dtype=bool)
+        limits = self.limits
+        for _ in range(SEGMENT_ITERATIONS):
+            times = np.cumsum(durations)
+            if times[-1] > MAX_DURATION:
+                return None
+            peaks = self.spline(times, None).segment_peaks()
+            ratio = np.maximum.reduce(
+                [
+                    np.max(peaks.velocity / limits.velocity_limit, axis=1),
+                    np.max(peaks.acceleration / limits.acceleration_limit, axis=1) ** 0.5,
+                    np.max(peaks.jerk / limits.jerk_limit, axis=1) ** (1 / 3),
+                ]
+            )
+            outside = np.any(peaks.lowest < self.low, axis=1) | np.any(
+                peaks.highest > self.high, axis=1
+            )
+            if not outside.any() and ratio.max() <= 1.0:
+                try:
+                    return self.trajectory(times, None, float(np.max(durations / given)))
+                except SafetyError:  # (the 1 kHz view disagrees): the uniform stretch decides
+                    return None
+            # The ratio is exact for a segment between rests (velocity ~ 1/k, acceleration
+            # 1/k^2, jerk 1/k^3); one tied to a fixed start state (or its neighbours) falls
+            # slower: a segment slowed before and still too fast takes the cube.
+            grow = np.where(ratio > 1.0, ratio ** np.where(grown, 3, 1), 1.0)
+            grow = np.where(ratio > 1.0, grow * (1 + SEGMENT_OVERSHOOT), 1.0)
+            grow = np.where(outside, np.maximum(grow, 1.25), grow)
+            grown |= grow > 1.0
+            durations = durations * grow
+        return None
+
+    def uniformly_stretched(self) -> SafeTrajectory:
+        """The whole timing stretched by the smallest factor that keeps the limits, after a
+        braking point where no factor does."""
+        k = self.smallest_stretch(None)
+        brake = None
+        if k is None:
+            brake = self.braking_point()
+            k = self.smallest_stretch(brake)
+        if k is None:
+            raise SafetyError(
+                f"no timing of this trajectory within {MAX_DURATION:.0f} s keeps the limits"
+            )
+        return self.trajectory(self.uniform_times(k, brake), brake, k)
 
     def within(self, spline: JointSpline) -> tuple[bool, float]:
         """Whether `spline` keeps every limit, and the factor by which time would have to
@@ -381,7 +479,9 @@ class _Planner:
         limit, or None if there is none up to MAX_DURATION."""
         start = 0.0 if brake is None else brake[0]
         k_max = max(1.0, (MAX_DURATION - start) / self.times[-1])
-        return _smallest(lambda k: self.within(self.spline(k, brake)), 1.0, k_max)
+        return _smallest(
+            lambda k: self.within(self.spline(self.uniform_times(k, brake), brake)), 1.0, k_max
+        )
 
     def braking_point(self) -> tuple[float, np.ndarray]:
         """The earliest (time, position) at which the arm can be at rest within the limits,

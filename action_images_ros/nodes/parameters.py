@@ -100,7 +100,7 @@ POLICY_PARAMETERS: dict[str, Setting] = {
     "seed": _runtime(0, "noise seed; ~/reset restarts the noise sequence from it", (0, 2**31 - 1)),
     "max_age": _fixed(0.5, "a camera set older than this is never used [s]", (0.001, 60.0)),
     "camera_timeout": _fixed(
-        0.25, "hold the arm when a camera's newest frame is older than this [s]", (0.001, 60.0)
+        0.3, "hold the arm when a camera's newest frame is older than this [s]", (0.001, 60.0)
     ),
     "enable_control": _runtime(
         False, "true: commands go to controller_topic; false: dry run on preview_topic"
@@ -112,6 +112,12 @@ POLICY_PARAMETERS: dict[str, Setting] = {
     "preview_topic": _fixed("~/preview/joint_trajectory", "dry-run trajectories go here"),
     "control_rate": _fixed(5.0, "trajectories published per second [Hz]", (0.1, 1000.0)),
     "horizon": _fixed(1.0, "seconds of the plan in each trajectory [s]", (0.01, 60.0)),
+    "command_lead": _fixed(
+        0.1,
+        "each trajectory keeps the motion already commanded until this long after the control "
+        "tick and continues from its state then (longer than computing and delivering it) [s]",
+        (0.001, 10.0),
+    ),
     "controller_open_loop": _fixed(
         True,
         "the controller splines a new trajectory from its last commanded state (JTC "
@@ -146,6 +152,9 @@ POLICY_PARAMETERS: dict[str, Setting] = {
     ),
     "max_gripper_switches": _fixed(
         1, "a chunk switching the gripper more often than this is refused", (0, 1000)
+    ),
+    "watchdog_rate": _fixed(
+        20.0, "how often the joint-state and camera watchdogs are checked [Hz]", (0.1, 1000.0)
     ),
     "watchdog_timeout": _fixed(
         0.2, "hold the arm when joint states are older than this [s]", (0.001, 60.0)

@@ -12,6 +12,11 @@ the chunk (core.chunk_checks) and merges it into the plan (core.chunk_execution)
 timer turns the next `horizon` seconds of the plan into joint targets by IK (where IK fails
 mid-plan, only the solved prefix is commanded), makes them safe from the arm's current state
 (core.safety) and publishes them: to `controller_topic` when enabled, else to `preview_topic`.
+Each trajectory is stamped with the tick's time and keeps the motion already commanded for
+`command_lead` s (its knots, which the controller reproduces exactly from wherever it is when
+the message arrives), then continues from that motion's state: so the spline the controller
+executes is the one the safety layer verified, however late the message arrives within
+`command_lead`. A watchdog timer (`watchdog_rate`) holds the arm as soon as a stream stops.
 When joint states or a camera stream stop, or arrive stamped in the future, or a chunk is
 refused, the node stops commanding and publishes one hold trajectory at the current position.
 
@@ -23,9 +28,11 @@ restarts the noise sequence from `seed`). /diagnostics reports the state; an err
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
+from collections.abc import Iterator
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -47,6 +54,7 @@ from action_images_ros.core.safety import (
     SafetyError,
     SafetyLimits,
     clamp_to_workspace,
+    continuation_points,
     limit_joint_trajectory,
 )
 from action_images_ros.core.synchronizer import CameraSynchronizer
@@ -68,6 +76,7 @@ HOLD_TIME = 0.1  # seconds from start of the single point of a hold trajectory
 # rad: within this of the commanded path, the arm is taken to track it (a new trajectory starts
 # from the commanded state, as the controller does); beyond it, from the measured state.
 TRACKING_TOLERANCE = 0.05
+MIN_SEGMENT = 0.005  # s: the shortest segment a trajectory starts with
 
 
 class PolicyNode(Node):
@@ -128,7 +137,12 @@ class PolicyNode(Node):
         # hold (from the inference thread) must not publish its motion after that hold.
         self._command_lock = threading.Lock()
         self._holds = 0  # holds so far: a tick publishes only if none came since it read the plan
-        self._policy_lock = threading.Lock()  # predict / set_task / reset of the policy
+        # predict / set_task / reset of the policy (reentrant: the services take it before the
+        # parameter callback they go through does)
+        self._policy_lock = threading.RLock()
+        self._policy_wanted = threading.Event()  # a service waits for the policy lock
+        # a service held up the callbacks until then: judge the inputs once they are in
+        self._inputs_pending_until: float | None = None
         self._generation = 0  # bumped by reset and set_task: a chunk in flight is discarded
         self._last_stamp: float | None = None
         self._commanding = False  # a motion trajectory was published since the last hold
@@ -158,8 +172,17 @@ class PolicyNode(Node):
         self.add_on_set_parameters_callback(self._on_parameters)
         self._own_timers = [
             self.create_timer(1.0 / p["control_rate"], self._control),
+            self.create_timer(1.0 / p["watchdog_rate"], self._watchdog),
             self.create_timer(1.0, self._publish_diagnostics),
         ]
+        self.late_ticks = 0  # control ticks whose trajectory was ready too late to publish
+        slowest = max(p["watchdog_timeout"], p["camera_timeout"]) + 1.0 / p["watchdog_rate"]
+        if slowest > 2.0 / p["control_rate"]:
+            self.get_logger().warning(
+                f"a stopped stream holds the arm only after {slowest:.2f} s (watchdog or camera "
+                f"timeout + 1/watchdog_rate), more than two control periods "
+                f"({2.0 / p['control_rate']:.2f} s)"
+            )
         if not self.enabled:
             self.get_logger().warning(
                 f"dry run: commands go to {self._trajectory[False].topic_name}; call "
@@ -209,10 +232,28 @@ class PolicyNode(Node):
     def _on_set_task(
         self, request: SetTask.Request, response: SetTask.Response
     ) -> SetTask.Response:
-        result = self.set_parameters([Parameter("task", value=request.task)])[0]
+        with self._policy_free():
+            result = self.set_parameters([Parameter("task", value=request.task)])[0]
         response.success = result.successful
         response.message = f"task {request.task!r}" if result.successful else result.reason
         return response
+
+    @contextlib.contextmanager
+    def _policy_free(self) -> Iterator[None]:
+        """Hold the policy lock for a service, waiting for an inference in progress (the
+        inference thread starts no new one meanwhile). The wait holds up this node's other
+        callbacks, so the watchdog judges the inputs only once the joint states queued meanwhile
+        come in (a fresh one; at the latest after the wait's length + watchdog_timeout), not
+        from the state before the wait."""
+        self._policy_wanted.set()
+        began = time.monotonic()
+        try:
+            with self._policy_lock:
+                yield
+        finally:
+            self._policy_wanted.clear()
+            ended = time.monotonic()  # the backlog takes about as long to drain as it grew
+            self._inputs_pending_until = ended + (ended - began) + self.p["watchdog_timeout"]
 
     def _apply_task(self, task: str) -> str:
         """Condition the policy on `task` and clear the plan; returns why not, or ''."""
@@ -230,10 +271,10 @@ class PolicyNode(Node):
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         seed = int(self.get_parameter("seed").value)
         restarted = hasattr(self.policy, "reset")
-        if restarted:
-            with self._policy_lock:
+        with self._policy_free():
+            if restarted:
                 self.policy.reset(seed)
-        self.reset()
+            self.reset()
         response.success = True
         response.message = "plan cleared" + (
             f", noise restarted from seed {seed}" if restarted else ""
@@ -258,6 +299,8 @@ class PolicyNode(Node):
             self.status = "waiting for the clock"
             return
         refused = self.arm.add(msg, now)
+        if self.arm.fresh(now, self.p["watchdog_timeout"])[0] is not None:
+            self._inputs_pending_until = None  # the backlog of a service's wait is in
         if refused:
             self._error(f"refused a joint state: {refused}")
 
@@ -310,7 +353,7 @@ class PolicyNode(Node):
     def _infer_once(self) -> bool:
         """One chunk, if the plan needs one and an observation is ready; True if it ran."""
         now = self.now()
-        if now == 0.0 or not self.queue.needs_new_chunk(now):
+        if now == 0.0 or self._policy_wanted.is_set() or not self.queue.needs_new_chunk(now):
             return False
         if self.arm.fresh(now, self.p["watchdog_timeout"])[0] is None:
             return False
@@ -356,24 +399,49 @@ class PolicyNode(Node):
 
     # -- commands ---------------------------------------------------------------------------
 
+    def _inputs_fresh(self, now: float) -> ArmState | None:
+        """The arm state if joint states and every camera are fresh at `now`; else hold (when
+        commanding) and None. None without judging right after a service held up the
+        callbacks (see _policy_free)."""
+        if self._inputs_pending_until is not None:
+            if time.monotonic() < self._inputs_pending_until:
+                return None
+            self._inputs_pending_until = None
+        state, why = self.arm.fresh(now, self.p["watchdog_timeout"])
+        if state is None:
+            self._stop(why)
+            return None
+        stalled = self.sync.stalled(now, self.p["camera_timeout"])
+        if stalled:
+            self._stop(f"no frames from {', '.join(stalled)} for {self.p['camera_timeout']} s")
+            return None
+        return state
+
+    def _watchdog(self) -> None:
+        """Hold as soon as a stream stops, not only at the next control tick."""
+        now = self.now()
+        if now != 0.0:
+            self._inputs_fresh(now)
+
     def _control(self) -> None:
         now = self.now()
         if now == 0.0:
             return
-        state, why = self.arm.fresh(now, self.p["watchdog_timeout"])
+        state = self._inputs_fresh(now)
         if state is None:
-            self._stop(why)
             return
-        stalled = self.sync.stalled(now, self.p["camera_timeout"])
-        if stalled:
-            self._stop(f"no frames from {', '.join(stalled)} for {self.p['camera_timeout']} s")
-            return
+        start_at = now + self.p["command_lead"]
         with self._lock:
             plan = self.queue.upcoming(now)
             enabled, holds = self.enabled, self._holds
+            commanded = self._commanded
         if plan is None:
             return
-        plan = plan.select(plan.times <= now + self.p["horizon"])
+        if commanded is not None and commanded[0] > now:
+            return  # the last trajectory has not taken over yet (a tick within command_lead)
+        plan = plan.select(
+            (plan.times > start_at + MIN_SEGMENT) & (plan.times <= now + self.p["horizon"])
+        )
         if len(plan) == 0:
             return
         try:
@@ -399,9 +467,9 @@ class PolicyNode(Node):
                 )
             safe = limit_joint_trajectory(
                 positions=np.stack(solutions),
-                times=plan.times[: len(solutions)] - now,
+                times=plan.times[: len(solutions)] - start_at,
                 limits=self.limits,
-                **self._start_state(state, now),
+                **self._start_state(state, start_at),
             )
         except SafetyError as error:
             self._error(f"command refused: {error}")
@@ -410,7 +478,14 @@ class PolicyNode(Node):
         with self._command_lock:
             if holds != self._holds:  # held while this tick computed: its plan is gone
                 return
-            if self._publish_trajectory(safe, enabled, now):
+            if self.now() > start_at - MIN_SEGMENT:  # the controller would skip the bridge
+                self.late_ticks += 1
+                self._error(
+                    f"a trajectory was ready after its start (command_lead "
+                    f"{self.p['command_lead']} s is too short): skipped, the last one goes on"
+                )
+                return
+            if self._publish_trajectory(safe, enabled, now, start_at):
                 self._guard.publish(
                     self._gripper[enabled], Float64MultiArray(data=[float(plan.gripper[0])])
                 )
@@ -418,32 +493,60 @@ class PolicyNode(Node):
                     self._commanding = True
                 self.commands_published += 1
 
-    def _start_state(self, state: ArmState, now: float) -> dict[str, np.ndarray]:
-        """Where the controller will spline a new trajectory from, for the safety layer to
-        verify the motion from there. With `controller_open_loop` (JTC's open_loop_control,
-        the sim) and the arm tracking the trajectory last commanded: that trajectory's state
-        now (position, velocity, acceleration). Otherwise (JTC's default, nothing commanded
-        yet, or the arm off the commanded path) the measured state."""
+    def _start_state(self, state: ArmState, at: float) -> dict[str, np.ndarray]:
+        """Where the controller will be at time `at`, for the safety layer to verify the new
+        motion from there. With `controller_open_loop` (JTC's open_loop_control, the sim) and
+        the arm tracking the trajectory last commanded: that trajectory's state at `at`
+        (position, velocity, acceleration). Otherwise (JTC's default, nothing commanded yet,
+        or the arm off the commanded path) the measured state, moved on at its velocity to
+        `at` (where the arm will be when the new motion takes over)."""
         with self._lock:
             commanded = self._commanded
         if commanded is not None and self.p["controller_open_loop"]:
             start, spline = commanded
-            q, dq, ddq = (np.asarray(a, dtype=np.float64) for a in spline.evaluate(now - start))
-            if np.max(np.abs(q - state.positions)) <= TRACKING_TOLERANCE:
+            tracked = spline.evaluate(state.stamp - start)[0]
+            if np.max(np.abs(tracked - state.positions)) <= TRACKING_TOLERANCE:
+                q, dq, ddq = (np.asarray(a, dtype=np.float64) for a in spline.evaluate(at - start))
                 return {"current": q, "current_velocity": dq, "current_acceleration": ddq}
-        return {"current": state.positions, "current_velocity": state.velocities}
+        if state.velocities is None:
+            return {"current": state.positions}
+        ahead = state.positions + state.velocities * max(at - state.stamp, 0.0)
+        return {"current": ahead, "current_velocity": state.velocities}
 
-    def _publish_trajectory(self, safe: SafeTrajectory, enabled: bool, now: float) -> bool:
-        """Publish positions, velocities and accelerations (JTC then interpolates quintically,
-        the spline the safety layer verified) and remember it to continue from."""
+    def _continuing(self, start_at: float, start_position: np.ndarray) -> tuple | None:
+        """The commanded (start, spline) if the new motion starts on it at `start_at` (see
+        _start_state), for continuation_points to keep it until then; else None."""
+        with self._lock:
+            commanded = self._commanded
+        if commanded is None or not self.p["controller_open_loop"]:
+            return None
+        start, spline = commanded
+        if not np.array_equal(spline.evaluate(start_at - start)[0], start_position):
+            return None  # the new motion starts from the measured state
+        return commanded
+
+    def _publish_trajectory(
+        self, safe: SafeTrajectory, enabled: bool, now: float, start_at: float
+    ) -> bool:
+        """Publish, stamped `now`, the motion commanded until `start_at` and then `safe`
+        (core.safety.continuation_points: positions, velocities and accelerations, which JTC
+        interpolates quintically, the spline the safety layer verified), and remember it to
+        continue from."""
+        times, positions, velocities, accelerations = continuation_points(
+            safe, now, start_at, self._continuing(start_at, safe.start_position)
+        )
         msg = joint_trajectory_to_msg(
-            self.joint_names, safe.positions, safe.times, safe.velocities,
-            accelerations=safe.accelerations,
-        )  # fmt: skip
+            self.joint_names,
+            positions,
+            times,
+            velocities,
+            header=Header(stamp=time_to_msg(now)),
+            accelerations=accelerations,
+        )
         if not self._guard.publish(self._trajectory[enabled], msg):
             return False
         with self._lock:
-            self._commanded = (now, safe.spline())
+            self._commanded = (start_at, safe.spline())
         return True
 
     def _stop(self, why: str) -> None:
@@ -469,8 +572,9 @@ class PolicyNode(Node):
             if not was_commanding or state is None:
                 return
             now = self.now()
+            start_at = now + self.p["command_lead"]
             try:
-                start = self._start_state(state, now)
+                start = self._start_state(state, start_at)
                 safe = limit_joint_trajectory(
                     positions=start["current"][None],
                     times=np.array([HOLD_TIME]),
@@ -480,7 +584,7 @@ class PolicyNode(Node):
             except SafetyError as error:
                 self.get_logger().error(f"cannot hold ({why}): {error}")
                 return
-            self._publish_trajectory(safe, enabled, now)
+            self._publish_trajectory(safe, enabled, now, start_at)
         self.get_logger().warning(f"holding the arm: {why}")
 
     # -- status -----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ shuts down cleanly when the launch ends.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -69,8 +70,25 @@ def test_sim_launch_publishes_cameras_and_joint_states() -> None:
     assert len(received["joints"].position) == 9
 
 
-@pytest.mark.launch(fixture=sim_launch, shutdown=True)
-def test_sim_node_exits_cleanly_at_shutdown() -> None:
+@pytest.mark.launch(fixture=sim_launch)
+def test_sim_node_exits_cleanly_at_shutdown() -> Iterator[None]:
+    """Once the node runs (its joint states arrive: its signal handling is in place), the
+    launch's shutdown (SIGINT) ends it with exit status 0. (Shut down before the node's
+    Python code runs, the interpreter's default SIGINT handling would end it with -2.)"""
+    EXITS.clear()
+    rclpy.init()
+    node = rclpy.create_node("exit_probe")
+    states: list[JointState] = []
+    node.create_subscription(JointState, "/joint_states", states.append, 10)
+    try:
+        deadline = time.monotonic() + 60
+        while not states and time.monotonic() < deadline:
+            rclpy.spin_once(node, timeout_sec=0.1)
+    finally:
+        node.destroy_node()
+        rclpy.shutdown()
+    assert states, "the sim node never published joint states"
+    yield  # launch_pytest shuts the launch down here; what follows runs after that
     assert EXITS and all(code == 0 for code in EXITS), EXITS
 
 

@@ -398,16 +398,18 @@ def test_the_robot_model_may_be_given_as_text(tmp_path: Path) -> None:
 
 
 def test_a_new_trajectory_continues_the_arm_motion(tmp_path: Path) -> None:
-    """The arm reports a velocity: each trajectory starts from it (not from rest) and from the
-    acceleration of the one before, evaluated now, and the motion JTC executes from there
-    (positions, velocities and accelerations: quintic) stays within every limit."""
+    """The arm reports a velocity: each trajectory starts from it (not from rest), where the
+    arm will be when it takes over (command_lead after the tick, moving on at that velocity
+    from the latest joint state, at most a few state periods old), and the motion JTC executes
+    from there (positions, velocities and accelerations: quintic) stays within every limit."""
     velocity = np.array([0.2, -0.1, 0.0, 0.1, 0.0, 0.0, 0.0])
     with running(Toward(), tmp_path, faults={"arm_velocity": velocity}) as (robot, node):
         assert wait_until(commanding(robot, 3)), node.status
         start, spline = node._commanded
     q0, dq0, _ = spline.evaluate(0.0)
     np.testing.assert_allclose(dq0, velocity, atol=1e-9)
-    np.testing.assert_allclose(q0, HOME, atol=2e-3)
+    lead = node.p["command_lead"]
+    np.testing.assert_allclose(q0, HOME + velocity * lead, atol=0.06 * velocity.max() + 2e-3)
     peaks = spline.peaks()
     assert np.all(peaks.velocity <= node.limits.velocity_limit * (1 + 1e-6))
     assert np.all(peaks.acceleration <= node.limits.acceleration_limit * (1 + 1e-6))

@@ -298,3 +298,62 @@ def test_consecutive_accepted_trajectories_join_without_jumps(panda_like) -> Non
 def test_bad_limits_are_refused() -> None:
     with pytest.raises(ValueError, match="jerk limits need one value per joint"):
         JointTrajectoryController(NAMES, [-1] * 3, [1] * 3, jerk_limits=[1.0])
+
+
+def _goal(names, times, positions, velocities, accelerations, stamp) -> TrajectoryGoal:
+    points = [
+        P(q.tolist(), float(t), v.tolist(), a.tolist())
+        for t, q, v, a in zip(times, positions, velocities, accelerations, strict=True)
+    ]
+    return TrajectoryGoal(names, points, start_time=stamp)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.013, 0.05, 0.08, 0.094])
+def test_verified_continuations_are_accepted_and_executed_as_verified(delay: float) -> None:
+    """The policy node's commands (core.safety.continuation_points: the commanded motion's
+    knots until start_at, then the new trajectory verified from the state there), delivered
+    any time before start_at, are accepted by a controller judging the same limits and
+    execute exactly the motion the safety layer verified."""
+    from action_images_ros.core.safety import (
+        SafetyLimits,
+        continuation_points,
+        limit_joint_trajectory,
+    )
+
+    names = [f"j{i}" for i in range(7)]
+    limits = SafetyLimits(np.full(7, -2.8), np.full(7, 2.8), np.full(7, 2.0))
+    controller = JointTrajectoryController(
+        names, limits.lower, limits.upper, limits.velocity_limit,
+        acceleration_limits=limits.acceleration_limit, jerk_limits=limits.jerk_limit,
+        limit_tolerance=1e-6,
+    )  # fmt: skip
+    controller.reset(np.zeros(7))
+    rng = np.random.default_rng(3)
+    direction = rng.uniform(-1, 1, 7)
+    commanded, tick, lead, period = None, 1.0, 0.1, 0.2  # (a stamp 0 means "now")
+    for _ in range(6):  # ticks at 1.0, 1.2, ...: chunks of 0.1 s steps along a wavy path
+        start_at = tick + lead
+        if commanded is None:
+            state = np.zeros(7), np.zeros(7), np.zeros(7)
+        else:
+            state = commanded[1].evaluate(start_at - commanded[0])
+        steps = start_at + 0.1 * np.arange(1, 9)
+        targets = np.sin(steps)[:, None] * direction * 0.8 + rng.normal(0, 0.01, (8, 7))
+        safe = limit_joint_trajectory(state[0], targets, steps - start_at, limits, *state[1:])
+        points = continuation_points(safe, tick, start_at, commanded)
+        received = tick + delay
+        before = controller.desired_state(received)
+        outcome = controller.set_trajectory(_goal(names, *points, stamp=tick), received)
+        assert outcome.accepted, outcome.reason
+        for a, b in zip(controller.desired_state(received), before, strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-9)  # no jump on receipt
+        probe = np.linspace(start_at, start_at + safe.times[-1], 50)
+        verified = safe.spline().evaluate(probe - start_at)
+        executed = np.array([controller.desired_state(t)[0] for t in probe])
+        np.testing.assert_allclose(executed, verified[0], atol=1e-9)
+        if commanded is not None:  # until start_at, the motion already commanded goes on
+            bridge = np.linspace(received, start_at, 7)
+            old = commanded[1].evaluate(bridge - commanded[0])[0]
+            executed = np.array([controller.desired_state(t)[0] for t in bridge])
+            np.testing.assert_allclose(executed, old, atol=1e-9)
+        commanded, tick = (start_at, safe.spline()), tick + period
