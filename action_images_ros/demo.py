@@ -29,45 +29,41 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import rclpy
+from rcl_interfaces.srv import SetParameters
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float64MultiArray
+from std_srvs.srv import Trigger
+from tqdm import tqdm
+from trajectory_msgs.msg import JointTrajectory
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import rclpy  # noqa: E402
-from rcl_interfaces.srv import SetParameters  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-from rclpy.parameter import Parameter  # noqa: E402
-from rosgraph_msgs.msg import Clock  # noqa: E402
-from sensor_msgs.msg import Image, JointState  # noqa: E402
-from std_msgs.msg import Float64MultiArray  # noqa: E402
-from std_srvs.srv import Trigger  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-from trajectory_msgs.msg import JointTrajectory  # noqa: E402
-
-from action_images_ros.core.action_chunk import ActionChunk  # noqa: E402
-from action_images_ros.core.chunk_execution import MERGE_MODES  # noqa: E402
-from action_images_ros.core.policy import Observation, Policy  # noqa: E402
-from action_images_ros.core.robot_assets import PANDA_URDF as URDF_PATH  # noqa: E402
-from action_images_ros.core.robot_assets import panda_chain  # noqa: E402
-from action_images_ros.data.video import write_video  # noqa: E402
-from action_images_ros.model.config import DEFAULT_CHECKPOINT  # noqa: E402
-from action_images_ros.msg import ActionChunk as ActionChunkMsg  # noqa: E402
-from action_images_ros.msg import TaskProgress  # noqa: E402
-from action_images_ros.nodes.conversions import (  # noqa: E402
+from action_images_ros.core.action_chunk import ActionChunk
+from action_images_ros.core.chunk_execution import MERGE_MODES
+from action_images_ros.core.policy import Observation, Policy
+from action_images_ros.core.robot_assets import PANDA_URDF as URDF_PATH
+from action_images_ros.core.robot_assets import panda_chain
+from action_images_ros.data.video import write_video
+from action_images_ros.model.config import DEFAULT_CHECKPOINT
+from action_images_ros.msg import ActionChunk as ActionChunkMsg
+from action_images_ros.msg import TaskProgress
+from action_images_ros.nodes.conversions import (
     action_chunk_from_msg,
     duration_from_msg,
     joint_trajectory_to_msg,
 )
-from action_images_ros.nodes.image_conversions import image_to_rgb  # noqa: E402
-from action_images_ros.nodes.labeling_node import LabelingNode  # noqa: E402
-from action_images_ros.nodes.policy_node import PolicyNode  # noqa: E402
-from action_images_ros.nodes.sim_node import SimNode  # noqa: E402
-from action_images_ros.sim.experts import EXPERTS, execute_waypoints  # noqa: E402
-from action_images_ros.sim.tasks import TASKS, make_task  # noqa: E402
-from action_images_ros.sim.trajectory_controller import Acceptance, TrajectoryGoal  # noqa: E402
-from action_images_ros.srv import SetTask  # noqa: E402
+from action_images_ros.nodes.image_conversions import image_to_rgb
+from action_images_ros.nodes.labeling_node import LabelingNode
+from action_images_ros.nodes.policy_node import PolicyNode
+from action_images_ros.nodes.sim_node import SimNode
+from action_images_ros.sim.experts import EXPERTS, execute_waypoints
+from action_images_ros.sim.tasks import TASKS, make_task
+from action_images_ros.sim.trajectory_controller import Acceptance, TrajectoryGoal
+from action_images_ros.srv import SetTask
 
 PANDA = panda_chain()
 
@@ -245,10 +241,15 @@ def run_policy_episode(
     final = driver.measure()
     driver.wait_sim_time(driver.sim_time + 0.3)
     return {
-        "task": task, "seed": seed, "success": solved, "final": final,
-        "duration": driver.sim_time - start, "frames": driver.take_frames(),
-        "commanded": driver.take_targets(), "achieved": np.array(achieved),
-    }  # fmt: skip
+        "task": task,
+        "seed": seed,
+        "success": solved,
+        "final": final,
+        "duration": driver.sim_time - start,
+        "frames": driver.take_frames(),
+        "commanded": driver.take_targets(),
+        "achieved": np.array(achieved),
+    }
 
 
 def run_episode(sim_node: SimNode, driver: DemoDriver, task: str, seed: int) -> dict:
@@ -318,6 +319,11 @@ def write_report(
     records: list[dict], out: Path, fps: float, driver: str, latencies: list[float] | None = None
 ) -> dict:
     """mp4s, the path plot and report.json; returns the per-task success summary."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
     out.mkdir(parents=True, exist_ok=True)
     figure = plt.figure(figsize=(6, 5))
     axes = figure.add_subplot(projection="3d")
@@ -346,9 +352,11 @@ def write_report(
     }
     if latencies:
         report["inference_latency_s"] = {
-            "chunks": len(latencies), "p50": float(np.percentile(latencies, 50)),
-            "p90": float(np.percentile(latencies, 90)), "max": float(np.max(latencies)),
-        }  # fmt: skip
+            "chunks": len(latencies),
+            "p50": float(np.percentile(latencies, 50)),
+            "p90": float(np.percentile(latencies, 90)),
+            "max": float(np.max(latencies)),
+        }
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return summary
 
@@ -362,9 +370,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("outputs/demo"))
     parser.add_argument(
-        "--size", type=int,
+        "--size",
+        type=int,
         help="camera image size (64 with a model: the default model's demonstrations; 128)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--real-time-factor", type=float, help="sim seconds per wall second (1; 0.5 with a model)"
     )
@@ -378,10 +387,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--inference-steps", type=int, default=5, help="denoising steps per chunk (5: as evaluated)"
     )
     parser.add_argument(
-        "--chunk-merge", choices=MERGE_MODES, default="crossfade",
+        "--chunk-merge",
+        choices=MERGE_MODES,
+        default="crossfade",
         help="how the policy node joins a new chunk to the plan (inpaint: the model continues "
         "the steps that execute while it runs)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--max-duration",
         type=float,
@@ -399,9 +410,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.size = 64 if args.checkpoint else 128
 
     driver_name = (
-        f"policy node with {args.checkpoint} through ROS 2" if args.checkpoint
+        f"policy node with {args.checkpoint} through ROS 2"
+        if args.checkpoint
         else "scripted expert through ROS 2 (privileged demonstrator)"
-    )  # fmt: skip
+    )
     print(
         f"action_images_ros demo: the MuJoCo Panda behind ROS 2, driven in closed loop through "
         f"its topics by the {driver_name}; the labeling node draws the action images into the "
@@ -411,9 +423,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.checkpoint:
         from action_images_ros.model.policy import VideoActionPolicy  # torch only when needed
 
-        policy = TimedPolicy(VideoActionPolicy.from_pretrained(
-            args.checkpoint, num_inference_steps=args.inference_steps
-        ))  # fmt: skip
+        policy = TimedPolicy(
+            VideoActionPolicy.from_pretrained(
+                args.checkpoint, num_inference_steps=args.inference_steps
+            )
+        )
         if args.tasks is None and policy.policy.knows_tasks:
             args.tasks = [task for task in policy.policy.tasks if task in TASKS]
     args.tasks = args.tasks or list(TASKS)
@@ -442,14 +456,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     driver = DemoDriver(cameras)
     nodes = [sim_node, labeling_node, driver]
     if policy is not None:
-        nodes.append(PolicyNode(policy, parameter_overrides=[
-            Parameter("use_sim_time", value=True),
-            Parameter("urdf", value=str(URDF_PATH)),
-            Parameter("cameras", value=[f"/{c}" for c in cameras]),
-            Parameter("calibration_file", value=str(calibration)),
-            Parameter("enable_control", value=True),
-            Parameter("chunk_merge", value=args.chunk_merge),
-        ]))  # fmt: skip
+        nodes.append(
+            PolicyNode(
+                policy,
+                parameter_overrides=[
+                    Parameter("use_sim_time", value=True),
+                    Parameter("urdf", value=str(URDF_PATH)),
+                    Parameter("cameras", value=[f"/{c}" for c in cameras]),
+                    Parameter("calibration_file", value=str(calibration)),
+                    Parameter("enable_control", value=True),
+                    Parameter("chunk_merge", value=args.chunk_merge),
+                ],
+            )
+        )
     # One executor and thread per node: a slow callback of one (the labeling node's drawing,
     # the policy's control tick) must not delay another's joint states, camera frames or
     # clock, as it did with one shared executor (joint states judged 0.2-0.6 s late).
@@ -468,10 +487,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         episodes = [(t, s) for t in args.tasks for s in seeds]
         tell_task = policy is not None and policy.policy.knows_tasks
         records = [
-            run_policy_episode(driver, task, seed, tell_task, args.max_duration) if policy
+            run_policy_episode(driver, task, seed, tell_task, args.max_duration)
+            if policy
             else run_episode(sim_node, driver, task, seed)
             for task, seed in tqdm(episodes, desc="demo episodes", unit="episode")
-        ]  # fmt: skip
+        ]
         fps = sim_node.get_parameter("render_rate").value
         latencies = policy.latencies if policy else None
         summary = write_report(records, args.out, fps, driver_name, latencies)

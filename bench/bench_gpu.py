@@ -71,21 +71,49 @@ def ensure_packages() -> dict[str, str]:
 
 
 VAE_5B = dict(
-    base_dim=160, decoder_base_dim=256, z_dim=48, dim_mult=[1, 2, 4, 4], num_res_blocks=2,
-    temperal_downsample=[False, True, True], is_residual=True, patch_size=2, in_channels=12,
-    out_channels=12, scale_factor_spatial=16, scale_factor_temporal=4,
-    latents_mean=[0.0] * 48, latents_std=[1.0] * 48,
-)  # fmt: skip
+    base_dim=160,
+    decoder_base_dim=256,
+    z_dim=48,
+    dim_mult=[1, 2, 4, 4],
+    num_res_blocks=2,
+    temperal_downsample=[False, True, True],
+    is_residual=True,
+    patch_size=2,
+    in_channels=12,
+    out_channels=12,
+    scale_factor_spatial=16,
+    scale_factor_temporal=4,
+    latents_mean=[0.0] * 48,
+    latents_std=[1.0] * 48,
+)
 VAE_TINY = dict(
-    base_dim=8, z_dim=4, dim_mult=[1, 2, 2, 2], num_res_blocks=1, is_residual=True,
-    patch_size=2, in_channels=12, out_channels=12, scale_factor_spatial=16,
-    scale_factor_temporal=4, latents_mean=[0.0] * 4, latents_std=[1.0] * 4,
-)  # fmt: skip
+    base_dim=8,
+    z_dim=4,
+    dim_mult=[1, 2, 2, 2],
+    num_res_blocks=1,
+    is_residual=True,
+    patch_size=2,
+    in_channels=12,
+    out_channels=12,
+    scale_factor_spatial=16,
+    scale_factor_temporal=4,
+    latents_mean=[0.0] * 4,
+    latents_std=[1.0] * 4,
+)
 TINY_MODEL = dict(
-    views=2, frames=5, height=32, width=32, num_layers=2, num_attention_heads=2,
-    attention_head_dim=16, ffn_dim=64, text_dim=32, freq_dim=32, latent_channels=4,
+    views=2,
+    frames=5,
+    height=32,
+    width=32,
+    num_layers=2,
+    num_attention_heads=2,
+    attention_head_dim=16,
+    ffn_dim=64,
+    text_dim=32,
+    freq_dim=32,
+    latent_channels=4,
     camera_pool_size=1,
-)  # fmt: skip
+)
 
 
 class Bench:
@@ -168,8 +196,15 @@ def rig(size: int):
     return CameraRig.from_arrays([k, k], [np.eye(4), second], size, size)
 
 
-def measure_resolution(bench: Bench, size: dict, vae: dict, steps: list[int], label: str,
-                       repeats: int, compile_too: bool) -> None:  # fmt: skip
+def measure_resolution(
+    bench: Bench,
+    size: dict,
+    vae: dict,
+    steps: list[int],
+    label: str,
+    repeats: int,
+    compile_too: bool,
+) -> None:
     torch = bench.torch
     from action_images_ros.model.modes import Mode
     from action_images_ros.model.published_sampler import SamplerSettings
@@ -191,9 +226,13 @@ def measure_resolution(bench: Bench, size: dict, vae: dict, steps: list[int], la
         def run():
             with torch.no_grad():
                 if batch_guidance:
-                    denoiser(torch.cat([sample, sample]), torch.cat([timesteps, timesteps]),
-                             torch.cat([cameras, cameras]), torch.cat([tasks, tasks]),
-                             torch.cat([text, text]))  # fmt: skip
+                    denoiser(
+                        torch.cat([sample, sample]),
+                        torch.cat([timesteps, timesteps]),
+                        torch.cat([cameras, cameras]),
+                        torch.cat([tasks, tasks]),
+                        torch.cat([text, text]),
+                    )
                 else:
                     denoiser(sample, timesteps, cameras, tasks, text)
                     denoiser(sample, timesteps, cameras, tasks, text)
@@ -224,10 +263,16 @@ def measure_resolution(bench: Bench, size: dict, vae: dict, steps: list[int], la
             pipeline.sampler = SamplerSettings(reuse_threshold=reuse)
 
             def chunk(count=count):
-                pipeline(clips=clips, rays=rays, mode=Mode.POLICY, prompt_embeds=text,
-                         negative_prompt_embeds=torch.zeros_like(text),
-                         num_inference_steps=count, guidance_scale=5.0,
-                         generator=torch.Generator().manual_seed(0))  # fmt: skip
+                pipeline(
+                    clips=clips,
+                    rays=rays,
+                    mode=Mode.POLICY,
+                    prompt_embeds=text,
+                    negative_prompt_embeds=torch.zeros_like(text),
+                    num_inference_steps=count,
+                    guidance_scale=5.0,
+                    generator=torch.Generator().manual_seed(0),
+                )
 
             bench.record(key, round(bench.timed(chunk, 1, warm_up=bench.device != "cpu"), 3))
             bench.record(key.replace("chunk_s", "evaluations"), pipeline.last_sampling.evaluations)
@@ -245,8 +290,9 @@ def measure_resolution(bench: Bench, size: dict, vae: dict, steps: list[int], la
             bench.record(f"{label}.compile_and_first_step_s", round(time.perf_counter() - begin, 1))
             bench.record(key, round(bench.timed(step(True), repeats), 4))
     if bench.device.startswith("cuda"):
-        bench.record(f"{label}.peak_memory_gib",
-                     round(torch.cuda.max_memory_allocated() / 2**30, 2))  # fmt: skip
+        bench.record(
+            f"{label}.peak_memory_gib", round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        )
         torch.cuda.reset_peak_memory_stats()
 
 
@@ -261,9 +307,14 @@ def precision_check(bench: Bench) -> None:
     torch.manual_seed(0)
     reference = randomise_cameras(PublishedDiT(channels=4, text_dim=16, pool=2)).eval()
     model = PublishedTransformerDenoiser(
-        frames=5, height=64, width=64, text_dim=16, ffn_dim=48, latent_channels=4,
+        frames=5,
+        height=64,
+        width=64,
+        text_dim=16,
+        ffn_dim=48,
+        latent_channels=4,
         camera_pool_size=2,
-    )  # fmt: skip
+    )
     state = {diffusers_name(k): v for k, v in reference.state_dict().items()}
     state["task_embedding.weight"] = torch.zeros_like(model.task_embedding.weight)
     model.load_state_dict(state, strict=True)
@@ -275,8 +326,12 @@ def precision_check(bench: Bench) -> None:
     with torch.no_grad():
         hidden = torch.cat([clips[:, v, k] for v in range(2) for k in range(2)], 1)
         video = torch.cat([cameras[:, v] for v in range(2) for _ in range(2)], 1)
-        expected = reference(hidden.permute(0, 4, 1, 2, 3), torch.tensor([600.0]), context,
-                             video.permute(0, 1, 4, 2, 3))  # fmt: skip
+        expected = reference(
+            hidden.permute(0, 4, 1, 2, 3),
+            torch.tensor([600.0]),
+            context,
+            video.permute(0, 1, 4, 2, 3),
+        )
         expected = expected.permute(0, 2, 3, 4, 1).reshape(clips.shape)
         dtype = torch.bfloat16 if bench.device.startswith("cuda") else torch.float32
         model = model.to(bench.device, dtype)
@@ -294,9 +349,22 @@ def cuda_tests(bench: Bench) -> None:
         bench.record("cuda_tests", "not run: pytest is not installed on this machine")
         return
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-k", "cuda", "-p", "no:cacheprovider",
-         str(ROOT / "test" / "unit")], capture_output=True, text=True, cwd=ROOT, timeout=240,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-k",
+            "cuda",
+            "-p",
+            "no:cacheprovider",
+            str(ROOT / "test" / "unit"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=240,
+    )
     last = (result.stdout.strip().splitlines() or ["no output"])[-1]
     bench.record("cuda_tests", f"exit {result.returncode}: {last}")
 
@@ -324,8 +392,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         torch.backends.cuda.matmul.allow_tf32 = True
         for pixels in (512, 256):
             size = {**RELEASED_CONFIG, "height": pixels, "width": pixels}
-            measure_resolution(bench, size, VAE_5B, [50, 20, 10], f"{pixels}px", 3,
-                               args.compile and pixels == 512)  # fmt: skip
+            measure_resolution(
+                bench, size, VAE_5B, [50, 20, 10], f"{pixels}px", 3, args.compile and pixels == 512
+            )
             gc.collect()  # the 5B model of this resolution goes before the next one is built
             torch.cuda.empty_cache()
         cuda_tests(bench)

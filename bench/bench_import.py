@@ -34,15 +34,24 @@ def write_checkpoint(path: Path, layers: int) -> int:
     from published_fixtures import PublishedDiT
 
     with torch.device("meta"):
-        model = PublishedDiT(dim=3072, heads=24, ffn=14336, layers=layers, channels=48,
-                             text_dim=4096, freq_dim=256, pool=16)  # fmt: skip
+        model = PublishedDiT(
+            dim=3072,
+            heads=24,
+            ffn=14336,
+            layers=layers,
+            channels=48,
+            text_dim=4096,
+            freq_dim=256,
+            pool=16,
+        )
     scratch = path.parent / "scratch"
     scratch.mkdir()
     state = {}
     for index, (name, value) in enumerate(model.state_dict().items()):
         # One file-backed storage per tensor, as in the released file (no shared storages).
-        tensor = torch.from_file(str(scratch / f"{index}"), shared=True, size=value.numel(),
-                                 dtype=torch.bfloat16).view(value.shape)  # fmt: skip
+        tensor = torch.from_file(
+            str(scratch / f"{index}"), shared=True, size=value.numel(), dtype=torch.bfloat16
+        ).view(value.shape)
         tensor.fill_(0.02 * (index % 7 - 3))  # the values do not matter here, only the bytes
         state[name] = tensor
     torch.save(state, path)
@@ -53,10 +62,16 @@ def write_checkpoint(path: Path, layers: int) -> int:
 
 def write_base(path: Path) -> Path:
     (path / "vae").mkdir(parents=True)
-    (path / "vae" / "config.json").write_text(json.dumps({
-        "_class_name": "AutoencoderKLWan", "z_dim": 48, "scale_factor_spatial": 16,
-        "scale_factor_temporal": 4,
-    }))  # fmt: skip
+    (path / "vae" / "config.json").write_text(
+        json.dumps(
+            {
+                "_class_name": "AutoencoderKLWan",
+                "z_dim": 48,
+                "scale_factor_spatial": 16,
+                "scale_factor_temporal": 4,
+            }
+        )
+    )
     save_file({"placeholder": torch.zeros(1)}, str(path / "vae" / "model.safetensors"))
     (path / "text_encoder").mkdir()
     (path / "text_encoder" / "config.json").write_text(
@@ -90,12 +105,24 @@ def main() -> None:
     args.work.mkdir(parents=True)
     begin = time.perf_counter()
     size = write_checkpoint(args.work / "step.ckpt", args.layers)
-    print(f"checkpoint: {args.layers} blocks, {size / 1e9:.2f} GB, written in "
-          f"{time.perf_counter() - begin:.0f} s")  # fmt: skip
+    print(
+        f"checkpoint: {args.layers} blocks, {size / 1e9:.2f} GB, written in "
+        f"{time.perf_counter() - begin:.0f} s"
+    )
     base = write_base(args.work / "base")
-    command = [sys.executable, "-m", "action_images_ros.cli", "import-checkpoint",
-               str(args.work / "step.ckpt"), "--base", str(base), "--out",
-               str(args.work / "model"), "--shard-mb", str(args.shard_mb)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "action_images_ros.cli",
+        "import-checkpoint",
+        str(args.work / "step.ckpt"),
+        "--base",
+        str(base),
+        "--out",
+        str(args.work / "model"),
+        "--shard-mb",
+        str(args.shard_mb),
+    ]
     begin = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT)
     peaks: dict[str, int] = {}
@@ -113,9 +140,11 @@ def main() -> None:
     seconds = time.perf_counter() - begin
     written = sum(f.stat().st_size for f in (args.work / "model").rglob("*") if f.is_file())
     print(f"import: exit {code}, {seconds:.1f} s, wrote {written / 1e9:.2f} GB")
-    print(f"peak anonymous memory (beyond the mapped file): {peaks.get('RssAnon', 0) / 2**30:.2f} "
-          f"GiB; peak file-backed: {peaks.get('RssFile', 0) / 2**30:.2f} GiB; peak RSS: "
-          f"{peaks.get('VmRSS', 0) / 2**30:.2f} GiB")  # fmt: skip
+    print(
+        f"peak anonymous memory (beyond the mapped file): {peaks.get('RssAnon', 0) / 2**30:.2f} "
+        f"GiB; peak file-backed: {peaks.get('RssFile', 0) / 2**30:.2f} GiB; peak RSS: "
+        f"{peaks.get('VmRSS', 0) / 2**30:.2f} GiB"
+    )
     shutil.rmtree(args.work, ignore_errors=True)
 
 

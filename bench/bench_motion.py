@@ -214,9 +214,13 @@ def _executed_motion(
     )
 
     controller = JointTrajectoryController(
-        ARM_JOINTS, np.full(7, -10.0), np.full(7, 10.0), PANDA_VELOCITY,
-        acceleration_limits=PANDA_ACCELERATION, jerk_limits=PANDA_JERK,
-    )  # fmt: skip
+        ARM_JOINTS,
+        np.full(7, -10.0),
+        np.full(7, 10.0),
+        PANDA_VELOCITY,
+        acceleration_limits=PANDA_ACCELERATION,
+        jerk_limits=PANDA_JERK,
+    )
     times, positions, refused = [], [], []
     # The sim's resets: a gap in the joint-state stamps (see _episodes), the arm at rest at a
     # new start pose from the first state after it.

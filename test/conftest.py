@@ -40,6 +40,12 @@ LEROBOT_VENV = Path(
 LEROBOT_PYTHON = LEROBOT_VENV / "bin" / "python"
 
 
+@pytest.fixture
+def lerobot_python() -> Path:
+    """The Python of the lerobot environment (the lerobot tier skips where it is absent)."""
+    return LEROBOT_PYTHON
+
+
 def _missing(*modules: str) -> list[str]:
     return [m for m in modules if importlib.util.find_spec(m) is None]
 

@@ -56,10 +56,14 @@ def record_demonstration(
         while True:
             if scene.steps % frame_stride == 0:
                 writer.append(
-                    scene.steps * scene.dt, scene.render(), None, scene.commanded_position(),
-                    scene.hand_quaternion(), scene.gripper_command,
+                    scene.steps * scene.dt,
+                    scene.render(),
+                    None,
+                    scene.commanded_position(),
+                    scene.hand_quaternion(),
+                    scene.gripper_command,
                     joint_positions=scene.joint_positions(),
-                )  # fmt: skip
+                )
                 if success or scene.done:
                     break
             success = scene.step(expert.get_action(scene.observation_vector)).success or success

@@ -42,8 +42,16 @@ from action_images_ros.sim.metaworld_adapter import (
 if TYPE_CHECKING:  # the model stack is imported only when a run needs it
     from action_images_ros.model.policy import VideoActionPolicy
 
-QUICK = {"config": "tiny", "demos": 1, "seeds": 2, "train_steps": 2, "size": 32,
-         "max_steps": 16, "batch_size": 2, "inference_steps": 1}  # fmt: skip
+QUICK = {
+    "config": "tiny",
+    "demos": 1,
+    "seeds": 2,
+    "train_steps": 2,
+    "size": 32,
+    "max_steps": 16,
+    "batch_size": 2,
+    "inference_steps": 1,
+}
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -70,9 +78,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--video-episodes", type=int, default=1, help="videos per task")
     parser.add_argument("--out", type=Path, default=Path("outputs/metaworld"))
     parser.add_argument(
-        "--quick", action="store_true",
+        "--quick",
+        action="store_true",
         help="a seconds-long run, for tests (changes the settings left at their defaults)",
-    )  # fmt: skip
+    )
     args = parser.parse_args(argv)
     if args.quick:
         for key, value in QUICK.items():
@@ -127,14 +136,32 @@ def train_model(args: argparse.Namespace, episodes: Path, interval: float) -> tu
     from action_images_ros.model import train
 
     began = time.perf_counter()
-    train.main([
-        "--config", args.config, "--episodes", str(episodes), "--out", str(args.out / "training"),
-        "--views", str(len(args.cameras)), "--frame-interval", str(interval),
-        "--steps", str(args.train_steps), "--batch-size", str(args.batch_size),
-        "--num-tasks", str(len(args.tasks) + 1), "--balance-tasks", "--cpu",
-        "--warmup", str(max(1, min(100, args.train_steps // 10))),
-        "--checkpoint-every", str(args.train_steps),
-    ])  # fmt: skip
+    train.main(
+        [
+            "--config",
+            args.config,
+            "--episodes",
+            str(episodes),
+            "--out",
+            str(args.out / "training"),
+            "--views",
+            str(len(args.cameras)),
+            "--frame-interval",
+            str(interval),
+            "--steps",
+            str(args.train_steps),
+            "--batch-size",
+            str(args.batch_size),
+            "--num-tasks",
+            str(len(args.tasks) + 1),
+            "--balance-tasks",
+            "--cpu",
+            "--warmup",
+            str(max(1, min(100, args.train_steps // 10))),
+            "--checkpoint-every",
+            str(args.train_steps),
+        ]
+    )
     return args.out / "training" / "model", time.perf_counter() - began
 
 
@@ -175,9 +202,13 @@ def evaluate(
         for index, seed in enumerate(seeds):
             policy.reset(seed)
             episode = run_policy_episode(
-                scene, policy, seed, args.frame_stride, args.max_steps,
+                scene,
+                policy,
+                seed,
+                args.frame_stride,
+                args.max_steps,
                 record_video=index < args.video_episodes,
-            )  # fmt: skip
+            )
             outcomes.append(episode.success)
             inference += episode.inference_s
             frames += episode.frames
@@ -187,13 +218,18 @@ def evaluate(
             fps = 1.0 / (scene.dt * args.frame_stride)
             video = write_video(args.out / "videos" / f"{task}.mp4", np.stack(frames), fps)
         results[task] = {
-            "success": float(np.mean(outcomes)), "expert_success": expert,
-            "successes": int(np.sum(outcomes)), "episodes": len(seeds),
-            "chunks": len(inference), "inference_s_per_chunk": float(np.mean(inference)),
+            "success": float(np.mean(outcomes)),
+            "expert_success": expert,
+            "successes": int(np.sum(outcomes)),
+            "episodes": len(seeds),
+            "chunks": len(inference),
+            "inference_s_per_chunk": float(np.mean(inference)),
             "video": None if video is None else str(video.relative_to(args.out)),
-        }  # fmt: skip
-        print(f"{task}: policy {results[task]['success']:.0%}, expert {expert:.0%} "
-              f"over seeds {seeds[0]}..{seeds[-1]}")  # fmt: skip
+        }
+        print(
+            f"{task}: policy {results[task]['success']:.0%}, expert {expert:.0%} "
+            f"over seeds {seeds[0]}..{seeds[-1]}"
+        )
     return results
 
 
@@ -221,17 +257,24 @@ def plot(results: dict[str, dict], path: Path) -> None:
 def write_report(report: dict, out: Path) -> None:
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     lines = [
-        "# Meta-World benchmark", "",
+        "# Meta-World benchmark",
+        "",
         f"Seeds {report['evaluation_seeds'][0]}..{report['evaluation_seeds'][1]} per task; "
         f"{report['demonstrations_per_task']} demonstrations per task; model {report['model']}; "
-        f"training {report['training_s']:.0f} s ({report['training_steps']} steps).", "",
-        "| task | policy | expert | s per chunk |", "| --- | --- | --- | --- |",
-    ]  # fmt: skip
+        f"training {report['training_s']:.0f} s ({report['training_steps']} steps).",
+        "",
+        "| task | policy | expert | s per chunk |",
+        "| --- | --- | --- | --- |",
+    ]
     for task, result in report["tasks"].items():
-        lines.append(f"| {task} | {result['success']:.0%} | {result['expert_success']:.0%} | "
-                     f"{result['inference_s_per_chunk']:.3f} |")  # fmt: skip
-    lines.append(f"| mean | {report['mean_success']:.0%} | {report['mean_expert_success']:.0%} "
-                 f"| {report['inference_s_per_chunk']:.3f} |")  # fmt: skip
+        lines.append(
+            f"| {task} | {result['success']:.0%} | {result['expert_success']:.0%} | "
+            f"{result['inference_s_per_chunk']:.3f} |"
+        )
+    lines.append(
+        f"| mean | {report['mean_success']:.0%} | {report['mean_expert_success']:.0%} "
+        f"| {report['inference_s_per_chunk']:.3f} |"
+    )
     (out / "report.md").write_text("\n".join(lines) + "\n")
 
 
@@ -268,20 +311,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     chunks = sum(r["chunks"] for r in results.values())
     report = {
         "suite": "MT10" if args.tasks == list(MT10) else "custom",
-        "tasks": results, "cameras": list(args.cameras), "image_size": args.size,
-        "frame_interval_s": interval, "model": str(model), "preset": args.config,
-        "demonstrations_per_task": args.demos, "demonstration_seeds": demo_seeds,
+        "tasks": results,
+        "cameras": list(args.cameras),
+        "image_size": args.size,
+        "frame_interval_s": interval,
+        "model": str(model),
+        "preset": args.config,
+        "demonstrations_per_task": args.demos,
+        "demonstration_seeds": demo_seeds,
         "evaluation_seeds": [args.first_seed, args.first_seed + args.seeds - 1],
         "training_steps": args.train_steps if args.model is None else None,
-        "training_s": training_s, "inference_steps": args.inference_steps,
+        "training_s": training_s,
+        "inference_steps": args.inference_steps,
         "mean_success": float(np.mean([r["success"] for r in results.values()])),
         "mean_expert_success": float(np.mean([r["expert_success"] for r in results.values()])),
         "inference_s_per_chunk": float(
             sum(r["inference_s_per_chunk"] * r["chunks"] for r in results.values()) / chunks
         ),
-    }  # fmt: skip
+    }
     write_report(report, args.out)
     plot(results, args.out / "success.png")
-    print(f"mean success {report['mean_success']:.0%} (expert {report['mean_expert_success']:.0%});"
-          f" report in {args.out}/")  # fmt: skip
+    print(
+        f"mean success {report['mean_success']:.0%} (expert {report['mean_expert_success']:.0%});"
+        f" report in {args.out}/"
+    )
     return 0

@@ -190,11 +190,17 @@ def infer_config(
         )
     layers = {int(m.group(1)) for k in shapes if (m := re.match(r"blocks\.(\d+)\.", k))}
     return {
-        **RELEASED_CONFIG, "num_layers": max(layers) + 1, "attention_head_dim": attention_head_dim,
-        "num_attention_heads": dim // attention_head_dim, "ffn_dim": ffn_dim,
-        "text_dim": text_dim, "freq_dim": freq_dim, "latent_channels": channels,
-        "patch_size": patch, "camera_pool_size": pool,
-    }  # fmt: skip
+        **RELEASED_CONFIG,
+        "num_layers": max(layers) + 1,
+        "attention_head_dim": attention_head_dim,
+        "num_attention_heads": dim // attention_head_dim,
+        "ffn_dim": ffn_dim,
+        "text_dim": text_dim,
+        "freq_dim": freq_dim,
+        "latent_channels": channels,
+        "patch_size": patch,
+        "camera_pool_size": pool,
+    }
 
 
 def expected_layout(config: dict[str, object]) -> dict[str, tuple[int, ...]]:
@@ -221,8 +227,11 @@ def plan_import(shapes: dict[str, tuple[int, ...]], config: dict[str, object]) -
             plan[name] = original
     missing = sorted(set(expected) - set(plan) - {diffusers_name(m.split()[0]) for m in misshapen})
     problems = []
-    for label, names in (("missing", missing), ("unexpected", sorted(unexpected)),
-                         ("misshapen", sorted(misshapen))):  # fmt: skip
+    for label, names in (
+        ("missing", missing),
+        ("unexpected", sorted(unexpected)),
+        ("misshapen", sorted(misshapen)),
+    ):
         if names:
             more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
             problems.append(f"{len(names)} {label}: {', '.join(names[:SHOWN])}{more}")
@@ -243,8 +252,11 @@ def check_base(base: str | Path, config: dict[str, object]) -> Path:
     if vae.get("_class_name") != "AutoencoderKLWan":
         raise CheckpointError(f"{base / 'vae'} holds a {vae.get('_class_name')!r}, not a Wan VAE")
     found = (vae.get("z_dim"), vae.get("scale_factor_spatial"), vae.get("scale_factor_temporal"))
-    wanted = (config["latent_channels"], config["spatial_compression"],
-              config["temporal_compression"])  # fmt: skip
+    wanted = (
+        config["latent_channels"],
+        config["spatial_compression"],
+        config["temporal_compression"],
+    )
     if found != wanted:
         raise CheckpointError(
             f"{base / 'vae'} is a VAE of another Wan version: {found[0]} latent channels, "
@@ -301,8 +313,9 @@ def import_checkpoint(
     source = read_checkpoint(checkpoint)
     config = infer_config(source.shapes, attention_head_dim)
     policy = policy or released_policy()
-    config.update(views=len(policy.views), frames=policy.frames, height=policy.height,
-                  width=policy.width)  # fmt: skip
+    config.update(
+        views=len(policy.views), frames=policy.frames, height=policy.height, width=policy.width
+    )
     plan = plan_import(source.shapes, config)
     base = check_base(base, config)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -329,10 +342,15 @@ def released_policy(
     """The published settings: 2 views, 41 frames at 5 Hz, 512 px centre crops, 50 steps,
     guidance 5 (the published default; its inference script used 7.5), the paper's drawing."""
     return PolicyConfig(
-        views=tuple(views), frames=frames, frame_interval=0.2, height=size, width=size,
-        num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
+        views=tuple(views),
+        frames=frames,
+        frame_interval=0.2,
+        height=size,
+        width=size,
+        num_inference_steps=num_inference_steps,
+        guidance_scale=guidance_scale,
         center_crop=True,
-    )  # fmt: skip
+    )
 
 
 def _write(
@@ -351,8 +369,10 @@ def _write(
     with init_empty_weights():
         model = PublishedTransformerDenoiser(**config)
     model.save_config(denoiser)
-    filled = {name: torch.zeros(model.state_dict()[name].shape, dtype=_dtype(source, plan))
-              for name in FILLED}  # fmt: skip
+    filled = {
+        name: torch.zeros(model.state_dict()[name].shape, dtype=_dtype(source, plan))
+        for name in FILLED
+    }
     shards = list(_shards(source, plan, filled, shard_size))
     weight_map = {}
     for index, (names, tensors) in enumerate(shards):
@@ -361,24 +381,28 @@ def _write(
         weight_map.update(dict.fromkeys(names, file))
         del tensors
     total = sum(source.tensor(plan[n]).nbytes for n in plan)
-    (denoiser / WEIGHTS_INDEX).write_text(json.dumps(
-        {"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2
-    ) + "\n")  # fmt: skip
+    (denoiser / WEIGHTS_INDEX).write_text(
+        json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2) + "\n"
+    )
     FlowMatchEulerDiscreteScheduler(shift=PUBLISHED_SHIFT).save_pretrained(folder / "scheduler")
     for part in ("vae", "text_encoder", "tokenizer"):
         shutil.copytree(base / part, folder / part, copy_function=_link_or_copy)
     tokenizer_class = _tokenizer_class(base / "tokenizer")
-    text_class = "UMT5EncoderModel" if _json(
-        base / "text_encoder" / "config.json", "the text encoder"
-    ).get("model_type") == "umt5" else "T5EncoderModel"  # fmt: skip
+    text_class = (
+        "UMT5EncoderModel"
+        if _json(base / "text_encoder" / "config.json", "the text encoder").get("model_type")
+        == "umt5"
+        else "T5EncoderModel"
+    )
     index = {
-        "_class_name": PIPELINE_CLASS, "_diffusers_version": diffusers.__version__,
+        "_class_name": PIPELINE_CLASS,
+        "_diffusers_version": diffusers.__version__,
         "denoiser": ["action_images_ros", PublishedTransformerDenoiser.__name__],
         "scheduler": ["diffusers", FlowMatchEulerDiscreteScheduler.__name__],
         "text_encoder": ["transformers", text_class],
         "tokenizer": ["transformers", tokenizer_class],
         "vae": ["diffusers", "AutoencoderKLWan"],
-    }  # fmt: skip
+    }
     (folder / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
     policy.save(folder)
     SamplerSettings().save(folder)
@@ -435,26 +459,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Import the released Action Images checkpoint as a model directory.",
     )
     parser.add_argument("checkpoint", type=Path, help="step125750.ckpt or a .safetensors file")
-    parser.add_argument("--base", type=Path, required=True,
-                        help="local Wan2.2-TI2V-5B diffusers directory (vae/, text_encoder/, "
-                             "tokenizer/)")  # fmt: skip
+    parser.add_argument(
+        "--base",
+        type=Path,
+        required=True,
+        help="local Wan2.2-TI2V-5B diffusers directory (vae/, text_encoder/, tokenizer/)",
+    )
     parser.add_argument("--out", type=Path, required=True, help="model directory to write")
     parser.add_argument(
-        "--views", nargs="+", default=["view0", "view1"],
+        "--views",
+        nargs="+",
+        default=["view0", "view1"],
         help="camera names of the model's views, conditioning view first",
-    )  # fmt: skip
+    )
     parser.add_argument("--steps", type=int, default=50, help="default denoising steps")
     parser.add_argument("--guidance", type=float, default=5.0, help="default guidance scale")
     parser.add_argument("--frames", type=int, default=RELEASED_CONFIG["frames"])
-    parser.add_argument("--size", type=int, default=RELEASED_CONFIG["height"],
-                        help="square image size [px]")  # fmt: skip
+    parser.add_argument(
+        "--size", type=int, default=RELEASED_CONFIG["height"], help="square image size [px]"
+    )
     parser.add_argument("--head-dim", type=int, default=128, help="attention head size")
     parser.add_argument("--shard-mb", type=int, default=1024, help="largest weight file [MiB]")
     args = parser.parse_args(argv)
     try:
         policy = released_policy(args.views, args.steps, args.guidance, args.frames, args.size)
-        out = import_checkpoint(args.checkpoint, args.base, args.out, policy, args.head_dim,
-                                args.shard_mb * 2**20)  # fmt: skip
+        out = import_checkpoint(
+            args.checkpoint, args.base, args.out, policy, args.head_dim, args.shard_mb * 2**20
+        )
     except (CheckpointError, ValueError) as error:
         print(f"import-checkpoint: {error}", file=sys.stderr)
         return 1

@@ -119,9 +119,16 @@ def denoise(
             timestep = torch.tensor(1000.0 * level, dtype=sample.dtype, device=sample.device)
             timesteps = torch.where(frame_given, torch.zeros_like(timestep), timestep)
             velocity = _velocity(
-                denoiser, settings, sample, timesteps, rays, task_ids, prompt_embeds,
-                negative_prompt_embeds, guidance_scale if guided else None,
-            )  # fmt: skip
+                denoiser,
+                settings,
+                sample,
+                timesteps,
+                rays,
+                task_ids,
+                prompt_embeds,
+                negative_prompt_embeds,
+                guidance_scale if guided else None,
+            )
             stats.evaluations += 1
             if previous is not None and settings.reuse_threshold is not None:
                 similarity = torch.nn.functional.cosine_similarity(
@@ -153,9 +160,12 @@ def _velocity(
         if prompt_embeds is not None:
             text = torch.cat([prompt_embeds, negative_prompt_embeds])
         both = denoiser(
-            torch.cat([sample, sample]), torch.cat([timesteps, timesteps]),
-            torch.cat([rays, rays]), torch.cat([task_ids, unconditional_tasks]), text,
-        )  # fmt: skip
+            torch.cat([sample, sample]),
+            torch.cat([timesteps, timesteps]),
+            torch.cat([rays, rays]),
+            torch.cat([task_ids, unconditional_tasks]),
+            text,
+        )
         conditional, unconditional = both.chunk(2)
     else:
         conditional = denoiser(sample, timesteps, rays, task_ids, prompt_embeds)

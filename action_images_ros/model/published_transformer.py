@@ -35,11 +35,24 @@ RAY_MOMENT_SCALE = 3.0  # the published rays' moment is divided by this
 
 # The released checkpoint's transformer (Wan 2.2 TI2V-5B) at the published clip size.
 RELEASED_CONFIG: dict[str, object] = dict(
-    views=2, frames=41, height=512, width=512, num_layers=30, num_attention_heads=24,
-    attention_head_dim=128, ffn_dim=14336, text_dim=4096, freq_dim=256, num_tasks=1,
-    latent_channels=48, spatial_compression=16, temporal_compression=4, patch_size=2,
-    camera_pool_size=16, shared_timestep=True,
-)  # fmt: skip
+    views=2,
+    frames=41,
+    height=512,
+    width=512,
+    num_layers=30,
+    num_attention_heads=24,
+    attention_head_dim=128,
+    ffn_dim=14336,
+    text_dim=4096,
+    freq_dim=256,
+    num_tasks=1,
+    latent_channels=48,
+    spatial_compression=16,
+    temporal_compression=4,
+    patch_size=2,
+    camera_pool_size=16,
+    shared_timestep=True,
+)
 
 
 @register_denoiser
@@ -82,19 +95,28 @@ class PublishedTransformerDenoiser(Denoiser):
         self._build_common()
         self.latent_shape  # noqa: B018 - validates frames against the temporal compression
         self.transformer = WanTransformer3DModel(
-            patch_size=(1, patch_size, patch_size), num_attention_heads=num_attention_heads,
-            attention_head_dim=attention_head_dim, in_channels=latent_channels,
-            out_channels=latent_channels, text_dim=text_dim, freq_dim=freq_dim, ffn_dim=ffn_dim,
-            num_layers=num_layers, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
-            eps=1e-6, rope_max_seq_len=1024,
-        )  # fmt: skip
+            patch_size=(1, patch_size, patch_size),
+            num_attention_heads=num_attention_heads,
+            attention_head_dim=attention_head_dim,
+            in_channels=latent_channels,
+            out_channels=latent_channels,
+            text_dim=text_dim,
+            freq_dim=freq_dim,
+            ffn_dim=ffn_dim,
+            num_layers=num_layers,
+            cross_attn_norm=True,
+            qk_norm="rms_norm_across_heads",
+            eps=1e-6,
+            rope_max_seq_len=1024,
+        )
         dim = num_attention_heads * attention_head_dim
         pooled = (latent_channels, camera_pool_size, camera_pool_size)
         for block in self.transformer.blocks:
             block.cam_encoder = nn.Sequential(
-                nn.AdaptiveAvgPool3d(pooled), nn.Flatten(start_dim=2),
+                nn.AdaptiveAvgPool3d(pooled),
+                nn.Flatten(start_dim=2),
                 nn.Linear(latent_channels * camera_pool_size**2, dim),
-            )  # fmt: skip
+            )
             block.projector = nn.Linear(dim, dim)
             # The published initialisation: no camera, identity projector.
             nn.init.zeros_(block.cam_encoder[2].weight)
@@ -183,9 +205,11 @@ class PublishedTransformerDenoiser(Denoiser):
         x = model.patch_embedding(hidden).flatten(2).transpose(1, 2).contiguous()
         per_token = timestep.ndim == 2
         temb, projection, context, _ = model.condition_embedder(
-            timestep.flatten(), context, None,
+            timestep.flatten(),
+            context,
+            None,
             timestep_seq_len=timestep.shape[1] if per_token else None,
-        )  # fmt: skip
+        )
         projection = projection.unflatten(2 if per_token else 1, (6, -1))
         for block in model.blocks:
             camera = block.cam_encoder(cameras)  # (B, T, dim): one vector per latent frame

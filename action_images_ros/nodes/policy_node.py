@@ -651,10 +651,13 @@ def _load_policy(p: dict[str, object]) -> Policy:
 
     try:
         return VideoActionPolicy.from_pretrained(
-            p["checkpoint"], device=p["device"], task=p["task"],
-            num_inference_steps=p["num_inference_steps"], guidance_scale=p["guidance_scale"],
+            p["checkpoint"],
+            device=p["device"],
+            task=p["task"],
+            num_inference_steps=p["num_inference_steps"],
+            guidance_scale=p["guidance_scale"],
             seed=p["seed"],
-        )  # fmt: skip
+        )
     except OSError as error:
         raise ValueError(f"cannot load a model from '{p['checkpoint']}': {error}") from error
 

@@ -41,9 +41,17 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 # The multi-task suite of ten tasks Meta-World's papers report (MT10).
 MT10 = (
-    "reach", "push", "pick-place", "door-open", "drawer-open", "drawer-close",
-    "button-press-topdown", "peg-insert-side", "window-open", "window-close",
-)  # fmt: skip
+    "reach",
+    "push",
+    "pick-place",
+    "door-open",
+    "drawer-open",
+    "drawer-close",
+    "button-press-topdown",
+    "peg-insert-side",
+    "window-open",
+    "window-close",
+)
 # Fixed cameras that see the whole workspace (the others ride on the hand).
 DEFAULT_CAMERAS = ("corner", "corner2", "topview")
 BASE_BODY = "right_arm_base_link"
@@ -239,10 +247,12 @@ class MetaWorldScene:
     def extrinsics(self) -> np.ndarray:
         """(V, 4, 4) T_base_camera per camera (OpenCV convention)."""
         base_world = np.linalg.inv(self.base_pose())
-        return np.stack([
-            base_world @ opencv_pose(self.data.cam_xpos[i], self.data.cam_xmat[i])
-            for i in self._camera_ids
-        ])  # fmt: skip
+        return np.stack(
+            [
+                base_world @ opencv_pose(self.data.cam_xpos[i], self.data.cam_xmat[i])
+                for i in self._camera_ids
+            ]
+        )
 
     def render(self) -> np.ndarray:
         """(V, H, W, 3) uint8 RGB of every camera, as rendered (row 0 at the top)."""

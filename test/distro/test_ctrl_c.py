@@ -15,12 +15,11 @@ import subprocess
 import time
 
 import pytest
+import rclpy
+from sensor_msgs.msg import JointState
 
 pytest.importorskip("ros2launch", reason="needs ros2launch (`ros2 launch`, a ROS distribution)")
 ament_index = pytest.importorskip("ament_index_python.packages")
-
-import rclpy  # noqa: E402
-from sensor_msgs.msg import JointState  # noqa: E402
 
 
 def _launch_is_installed() -> bool:

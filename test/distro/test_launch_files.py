@@ -11,17 +11,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import rclpy
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image, JointState
 
-launch_pytest = pytest.importorskip("launch_pytest", reason="needs launch_pytest (ROS distro)")
-pytest.importorskip("launch_ros", reason="needs launch_ros (a ROS distribution)")
-
-import rclpy  # noqa: E402
-from launch import LaunchDescription  # noqa: E402
-from launch.actions import IncludeLaunchDescription, RegisterEventHandler  # noqa: E402
-from launch.event_handlers import OnProcessExit  # noqa: E402
-from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
-from rclpy.qos import qos_profile_sensor_data  # noqa: E402
-from sensor_msgs.msg import Image, JointState  # noqa: E402
+try:
+    import launch_pytest
+    import launch_ros  # noqa: F401  (the launch files' nodes)
+    from launch import LaunchDescription
+    from launch.actions import IncludeLaunchDescription, RegisterEventHandler
+    from launch.event_handlers import OnProcessExit
+    from launch.launch_description_sources import PythonLaunchDescriptionSource
+except ImportError as missing:
+    pytest.skip(
+        f"needs launch, launch_ros, launch_pytest (a ROS distribution): {missing}",
+        allow_module_level=True,
+    )
 
 LAUNCH = Path(__file__).parents[2] / "launch"
 EXITS: list[int] = []

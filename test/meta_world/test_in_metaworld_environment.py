@@ -36,11 +36,28 @@ def test_metaworld_tier_and_panda_sim_pass_in_the_metaworld_environment() -> Non
     environment = {**os.environ, "PYTHONPATH": str(REPO), "MUJOCO_GL": "egl"}
     environment.pop("PYTEST_XDIST_WORKER", None)
     result = subprocess.run(
-        [str(PYTHON), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
-         "--ignore", "test/meta_world/test_in_metaworld_environment.py", "test/meta_world",
-         "test/unit/test_sim.py", "-k", "not missed_grasp and not random_starts"],
-        cwd=REPO, env=environment, capture_output=True, text=True, timeout=400,
-    )  # fmt: skip
+        [
+            str(PYTHON),
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:xdist",
+            "--ignore",
+            "test/meta_world/test_in_metaworld_environment.py",
+            "test/meta_world",
+            "test/unit/test_sim.py",
+            "-k",
+            "not missed_grasp and not random_starts",
+        ],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     assert " passed" in result.stdout and " failed" not in result.stdout
     assert "skipped" not in result.stdout.splitlines()[-1], result.stdout[-2000:]

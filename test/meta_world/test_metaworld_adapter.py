@@ -6,20 +6,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-pytest.importorskip("metaworld", reason="needs the Meta-World environment (metaworld 3.1.1)")
-
-import mujoco  # noqa: E402
-import torch  # noqa: E402
-
-from action_images_ros.core.cameras import CameraError, CameraRig  # noqa: E402
-from action_images_ros.sim.metaworld_adapter import (  # noqa: E402
+from action_images_ros.core.cameras import CameraError, CameraRig
+from action_images_ros.sim.metaworld_adapter import (
     DEFAULT_CAMERAS,
     MetaWorldError,
     MetaWorldScene,
     known_tasks,
     task_name,
 )
+
+pytest.importorskip("metaworld", reason="needs the Meta-World environment (metaworld 3.1.1)")
+mujoco = pytest.importorskip("mujoco")  # after the sim package has set MUJOCO_GL
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("metaworld", reason="needs the Meta-World environment (metaworld 3.1.1)")
+from action_images_ros import cli
+from action_images_ros.data.episode import find_episodes, read_episode
+from action_images_ros.data.video import read_video
 
-from action_images_ros import cli  # noqa: E402
-from action_images_ros.data.episode import find_episodes, read_episode  # noqa: E402
-from action_images_ros.data.video import read_video  # noqa: E402
+pytest.importorskip("metaworld", reason="needs the Meta-World environment (metaworld 3.1.1)")
 
 TASKS = ["reach", "button-press-topdown"]
 
@@ -67,8 +67,9 @@ def test_unknown_task_or_camera_is_refused(tmp_path: Path, capsys: pytest.Captur
     code, _ = run(["--quick", "--tasks", "reach", "pick-plac", "--out", str(tmp_path)])
     assert code == 2
     assert "unknown Meta-World task 'pick-plac'; known tasks: assembly" in capsys.readouterr().err
-    code, message = run(["--quick", "--tasks", "reach", "--cameras", "corner", "front",
-                         "--out", str(tmp_path)])  # fmt: skip
+    code, message = run(
+        ["--quick", "--tasks", "reach", "--cameras", "corner", "front", "--out", str(tmp_path)]
+    )
     assert "no camera ['front']" in message
     code, _ = run(["--quick", "--tasks", "reach", "--config", "huge", "--out", str(tmp_path)])
     assert (

@@ -9,18 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("metaworld", reason="needs the Meta-World environment (metaworld 3.1.1)")
-
-from action_images_ros.benchmarks.metaworld_rollouts import (  # noqa: E402
+from action_images_ros.benchmarks.metaworld_rollouts import (
     DRAWING,
     expert_success,
     record_demonstration,
     run_policy_episode,
 )
-from action_images_ros.core.action_chunk import ActionChunk  # noqa: E402
-from action_images_ros.core.policy import Observation  # noqa: E402
-from action_images_ros.data.episode import Episode, read_episode  # noqa: E402
-from action_images_ros.sim.metaworld_adapter import MetaWorldScene  # noqa: E402
+from action_images_ros.core.action_chunk import ActionChunk
+from action_images_ros.core.policy import Observation
+from action_images_ros.data.episode import Episode, read_episode
+from action_images_ros.sim.metaworld_adapter import MetaWorldScene
+
+pytest.importorskip("metaworld", reason="needs the Meta-World environment (metaworld 3.1.1)")
 
 STRIDE = 4
 
@@ -35,10 +35,13 @@ class EpisodeReplay:
         now = int(round(observation.stamp / self.interval))
         steps = np.minimum(np.arange(now + 1, now + 3), self.episode.steps - 1)
         return ActionChunk(
-            positions=self.episode.positions[steps], quaternions=self.episode.quaternions[steps],
+            positions=self.episode.positions[steps],
+            quaternions=self.episode.quaternions[steps],
             gripper_openness=self.episode.gripper[steps],
-            times=self.interval * np.arange(1, 3), confidence=np.ones(2), valid=np.ones(2, bool),
-        )  # fmt: skip
+            times=self.interval * np.arange(1, 3),
+            confidence=np.ones(2),
+            valid=np.ones(2, bool),
+        )
 
 
 def test_recorded_demonstration_replays_to_success(tmp_path: Path) -> None:
@@ -74,10 +77,13 @@ def test_a_policy_that_holds_still_fails_and_is_timed() -> None:
         def predict(self, observation: Observation) -> ActionChunk:
             here = np.repeat(observation.ee_position[None], 2, 0)
             return ActionChunk(
-                positions=here, quaternions=np.repeat(observation.ee_quaternion[None], 2, 0),
-                gripper_openness=np.ones(2), times=np.array([0.05, 0.1]),
-                confidence=np.ones(2), valid=np.ones(2, bool),
-            )  # fmt: skip
+                positions=here,
+                quaternions=np.repeat(observation.ee_quaternion[None], 2, 0),
+                gripper_openness=np.ones(2),
+                times=np.array([0.05, 0.1]),
+                confidence=np.ones(2),
+                valid=np.ones(2, bool),
+            )
 
     try:
         episode = run_policy_episode(scene, Still(), 3, STRIDE, max_steps=40)

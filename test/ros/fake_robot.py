@@ -113,9 +113,15 @@ class FakeRobot(Node):
             if self.camera_info_on:
                 self._info.publish(camera_info_to_msg(K, SIZE, SIZE, header))
             self._image.publish(
-                Image(header=header, height=SIZE, width=SIZE, encoding="rgb8", step=SIZE * 3,
-                      data=bytes(SIZE * SIZE * 3))
-            )  # fmt: skip
+                Image(
+                    header=header,
+                    height=SIZE,
+                    width=SIZE,
+                    encoding="rgb8",
+                    step=SIZE * 3,
+                    data=bytes(SIZE * SIZE * 3),
+                )
+            )
 
     def taken(self) -> tuple[list[JointTrajectory], list[JointTrajectory]]:
         with self._lock:

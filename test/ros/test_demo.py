@@ -19,10 +19,24 @@ can_render, why_not = render_available()
 def test_demo_runs_episodes_and_writes_report(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     result = subprocess.run(
-        [sys.executable, "-m", "action_images_ros.demo", "--tasks", "reach", "--expert",
-         "--episodes", "1", "--size", "48", "--out", str(out)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "action_images_ros.demo",
+            "--tasks",
+            "reach",
+            "--expert",
+            "--episodes",
+            "1",
+            "--size",
+            "48",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert report["per_task"]["reach"] == {"episodes": 1, "success_rate": 1.0}
@@ -45,11 +59,31 @@ def test_demo_runs_a_model_through_the_policy_node(tmp_path: Path) -> None:
     model.save(tmp_path / "model")
     out = tmp_path / "demo"
     result = subprocess.run(
-        [sys.executable, "-m", "action_images_ros.demo", "--tasks", "reach", "--episodes", "1",
-         "--size", "48", "--out", str(out), "--checkpoint", str(tmp_path / "model"),
-         "--inference-steps", "2", "--real-time-factor", "2", "--max-duration", "4"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "action_images_ros.demo",
+            "--tasks",
+            "reach",
+            "--episodes",
+            "1",
+            "--size",
+            "48",
+            "--out",
+            str(out),
+            "--checkpoint",
+            str(tmp_path / "model"),
+            "--inference-steps",
+            "2",
+            "--real-time-factor",
+            "2",
+            "--max-duration",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert report["driver"].startswith("policy node with")

@@ -90,8 +90,9 @@ class TurnsBad(Toward):
             positions[5:] += [0.0, 0.6, 0.0]  # across the workspace in one 0.1 s step
         elif self.kind == "gripper_flips":
             gripper[::2] = 0.0
-        return ActionChunk(positions, chunk.quaternions, gripper, chunk.times,
-                           chunk.confidence, chunk.valid)  # fmt: skip
+        return ActionChunk(
+            positions, chunk.quaternions, gripper, chunk.times, chunk.confidence, chunk.valid
+        )
 
 
 @contextmanager
@@ -99,14 +100,19 @@ def running(
     policy, tmp_path: Path, faults: dict | None = None, **parameters
 ) -> Iterator[tuple[FakeRobot, PolicyNode]]:
     settings = {
-        "cameras": ["/cam"], "calibration_file": str(write_calibration(tmp_path / "cal.yaml")),
-        "urdf": str(URDF_PATH), "controller_topic": CONTROLLER, "preview_topic": PREVIEW,
-        "control_rate": 10.0, "enable_control": True, "error_age": 1.0,
+        "cameras": ["/cam"],
+        "calibration_file": str(write_calibration(tmp_path / "cal.yaml")),
+        "urdf": str(URDF_PATH),
+        "controller_topic": CONTROLLER,
+        "preview_topic": PREVIEW,
+        "control_rate": 10.0,
+        "enable_control": True,
+        "error_age": 1.0,
         # The fake arm stays where it is, whatever is commanded: a controller that splines
         # from the measured state (JTC's default) is the one that fits it.
         "controller_open_loop": False,
         **parameters,
-    }  # fmt: skip
+    }
     robot = FakeRobot()
     for name, value in (faults or {}).items():  # from the first message on
         setattr(robot, name, value)
@@ -255,11 +261,16 @@ def test_future_stamped_joint_state_then_silence_holds_and_recovers(tmp_path: Pa
     [
         (JointState(name=[f"panda_joint{i}" for i in range(1, 8)], position=[]), "0 positions"),
         (JointState(name=["panda_joint1", "panda_joint2"], position=[0.0, 0.0]), "lacks"),
-        (JointState(name=[f"panda_joint{i}" for i in range(1, 8)],
-                    position=[0.0, float("nan"), 0, -2.3, 0, 1.5, 0.7]), "non-finite"),
+        (
+            JointState(
+                name=[f"panda_joint{i}" for i in range(1, 8)],
+                position=[0.0, float("nan"), 0, -2.3, 0, 1.5, 0.7],
+            ),
+            "non-finite",
+        ),
     ],
     ids=["no_positions", "missing_joints", "nan"],
-)  # fmt: skip
+)
 def test_malformed_joint_states_are_refused_and_the_node_recovers(
     tmp_path: Path, bad: JointState, reason: str
 ) -> None:
@@ -328,14 +339,24 @@ def test_ik_failure_mid_plan_commands_only_the_solved_prefix(tmp_path: Path) -> 
             chunk = super().chunk(observation)
             positions = chunk.positions.copy()
             positions[4:] = [2.5, 0.0, 0.3]
-            return ActionChunk(positions, chunk.quaternions, chunk.gripper_openness,
-                               chunk.times, chunk.confidence, chunk.valid)  # fmt: skip
+            return ActionChunk(
+                positions,
+                chunk.quaternions,
+                chunk.gripper_openness,
+                chunk.times,
+                chunk.confidence,
+                chunk.valid,
+            )
 
     policy = HalfReachable()
     with running(
-        policy, tmp_path, max_tcp_speed=100.0, horizon=2.0,
-        workspace_min=[-3.0, -3.0, -1.0], workspace_max=[3.0, 3.0, 3.0],
-    ) as (robot, node):  # fmt: skip
+        policy,
+        tmp_path,
+        max_tcp_speed=100.0,
+        horizon=2.0,
+        workspace_min=[-3.0, -3.0, -1.0],
+        workspace_max=[3.0, 3.0, 3.0],
+    ) as (robot, node):
         assert wait_until(commanding(robot)), node.status
         assert wait_until(lambda: "IK failed at step" in node.last_error), node.last_error
         chain = panda_chain()
@@ -428,9 +449,14 @@ def test_a_chunk_all_due_on_arrival_still_moves_the_arm(tmp_path: Path) -> None:
             time.sleep(0.45)
             chunk = super().chunk(observation)
             keep = np.arange(3)
-            return ActionChunk(chunk.positions[keep], chunk.quaternions[keep],
-                               chunk.gripper_openness[keep], chunk.times[keep],
-                               chunk.confidence[keep], chunk.valid[keep])  # fmt: skip
+            return ActionChunk(
+                chunk.positions[keep],
+                chunk.quaternions[keep],
+                chunk.gripper_openness[keep],
+                chunk.times[keep],
+                chunk.confidence[keep],
+                chunk.valid[keep],
+            )
 
     policy = Slow()
     with running(policy, tmp_path) as (robot, node):
@@ -451,8 +477,11 @@ def test_labeling_node_refuses_malformed_joint_states_and_recovers(tmp_path: Pat
 
     robot = FakeRobot()
     robot.bad_joint_state = JointState(name=[f"panda_joint{i}" for i in range(1, 8)], position=[])
-    settings = {"cameras": ["/cam"], "urdf": str(URDF_PATH),
-                "calibration_file": str(write_calibration(tmp_path / "cal.yaml"))}  # fmt: skip
+    settings = {
+        "cameras": ["/cam"],
+        "urdf": str(URDF_PATH),
+        "calibration_file": str(write_calibration(tmp_path / "cal.yaml")),
+    }
     node = LabelingNode(parameter_overrides=[Parameter(k, value=v) for k, v in settings.items()])
     overlays: list[Image] = []
     robot.create_subscription(Image, "/labeling/cam/overlay", overlays.append, 10)

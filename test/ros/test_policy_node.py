@@ -281,8 +281,16 @@ def test_bad_images_are_refused_and_named(
     def publish() -> None:
         header = Header(stamp=camera.get_clock().now().to_msg(), frame_id="bad_optical_frame")
         infos.publish(camera_info_to_msg(np.eye(3), 64, 64, header))
-        images.publish(Image(header=header, height=64, width=width, encoding=encoding,
-                             step=width * 3, data=bytes(64 * width * 3)))  # fmt: skip
+        images.publish(
+            Image(
+                header=header,
+                height=64,
+                width=width,
+                encoding=encoding,
+                step=width * 3,
+                data=bytes(64 * width * 3),
+            )
+        )
 
     camera.create_timer(0.05, publish)
     spinner = SingleThreadedExecutor()

@@ -32,11 +32,14 @@ def rope_apply(x: torch.Tensor, grid: tuple[int, int, int], table: torch.Tensor)
     f, h, w = grid
     half = dim // 2
     time, rows, cols = table.split([half - 2 * (half // 3), half // 3, half // 3], dim=1)
-    angles = torch.cat([
-        time[:f].view(f, 1, 1, -1).expand(f, h, w, -1),
-        rows[:h].view(1, h, 1, -1).expand(f, h, w, -1),
-        cols[:w].view(1, 1, w, -1).expand(f, h, w, -1),
-    ], dim=-1).reshape(tokens, 1, -1)  # fmt: skip
+    angles = torch.cat(
+        [
+            time[:f].view(f, 1, 1, -1).expand(f, h, w, -1),
+            rows[:h].view(1, h, 1, -1).expand(f, h, w, -1),
+            cols[:w].view(1, 1, w, -1).expand(f, h, w, -1),
+        ],
+        dim=-1,
+    ).reshape(tokens, 1, -1)
     pairs = torch.view_as_complex(x.double().reshape(batch, tokens, heads, -1, 2))
     return torch.view_as_real(pairs * angles).flatten(3).to(x.dtype)
 
@@ -55,8 +58,9 @@ class Attention(nn.Module):
         v = self.v(context).view(b, context.shape[1], self.heads, -1)
         if table is not None:
             q, k = rope_apply(q, grid, table), rope_apply(k, grid, table)
-        out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2),
-                                             v.transpose(1, 2))  # fmt: skip
+        out = F.scaled_dot_product_attention(
+            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        )
         return self.o(out.transpose(1, 2).reshape(b, n, d))
 
 
@@ -73,9 +77,10 @@ class Block(nn.Module):
         self.ffn = nn.Sequential(nn.Linear(dim, ffn), nn.GELU("tanh"), nn.Linear(ffn, dim))
         self.modulation = nn.Parameter(torch.randn(1, 6, dim) / dim**0.5)
         self.cam_encoder = nn.Sequential(
-            nn.AdaptiveAvgPool3d((channels, pool, pool)), nn.Flatten(start_dim=2),
+            nn.AdaptiveAvgPool3d((channels, pool, pool)),
+            nn.Flatten(start_dim=2),
             nn.Linear(channels * pool * pool, dim),
-        )  # fmt: skip
+        )
         self.projector = nn.Linear(dim, dim)
 
     def forward(self, x, e, context, grid, table, camera) -> torch.Tensor:
@@ -101,15 +106,27 @@ class Head(nn.Module):
 class PublishedDiT(nn.Module):
     """The published DiT with one shared timestep per sample, written out plainly."""
 
-    def __init__(self, dim=32, heads=2, ffn=48, layers=2, channels=4, text_dim=16, freq_dim=32,
-                 patch=2, pool=1) -> None:  # fmt: skip
+    def __init__(
+        self,
+        dim=32,
+        heads=2,
+        ffn=48,
+        layers=2,
+        channels=4,
+        text_dim=16,
+        freq_dim=32,
+        patch=2,
+        pool=1,
+    ) -> None:
         super().__init__()
         self.dim, self.heads, self.patch, self.freq_dim = dim, heads, patch, freq_dim
         self.patch_embedding = nn.Conv3d(channels, dim, (1, patch, patch), (1, patch, patch))
-        self.text_embedding = nn.Sequential(nn.Linear(text_dim, dim), nn.GELU("tanh"),
-                                            nn.Linear(dim, dim))  # fmt: skip
-        self.time_embedding = nn.Sequential(nn.Linear(freq_dim, dim), nn.SiLU(),
-                                            nn.Linear(dim, dim))  # fmt: skip
+        self.text_embedding = nn.Sequential(
+            nn.Linear(text_dim, dim), nn.GELU("tanh"), nn.Linear(dim, dim)
+        )
+        self.time_embedding = nn.Sequential(
+            nn.Linear(freq_dim, dim), nn.SiLU(), nn.Linear(dim, dim)
+        )
         self.time_projection = nn.Sequential(nn.SiLU(), nn.Linear(dim, dim * 6))
         self.blocks = nn.ModuleList(Block(dim, ffn, heads, channels, pool) for _ in range(layers))
         self.head = Head(dim, channels * patch * patch)
@@ -154,17 +171,33 @@ def write_base(path: Path, z_dim: int = 4, text_dim: int = 16, spatial: int = 16
 
     torch.manual_seed(0)
     AutoencoderKLWan(
-        base_dim=8, z_dim=z_dim, dim_mult=[1, 2, 2, 2], num_res_blocks=1, is_residual=True,
-        patch_size=2, in_channels=12, out_channels=12, scale_factor_spatial=spatial,
-        scale_factor_temporal=4, latents_mean=[0.1] * z_dim, latents_std=[2.0] * z_dim,
-    ).save_pretrained(path / "vae")  # fmt: skip
+        base_dim=8,
+        z_dim=z_dim,
+        dim_mult=[1, 2, 2, 2],
+        num_res_blocks=1,
+        is_residual=True,
+        patch_size=2,
+        in_channels=12,
+        out_channels=12,
+        scale_factor_spatial=spatial,
+        scale_factor_temporal=4,
+        latents_mean=[0.1] * z_dim,
+        latents_std=[2.0] * z_dim,
+    ).save_pretrained(path / "vae")
     words = ["<pad>", "</s>", "<unk>", "reach", "pick", "the", "target", "up", "cube"]
     tokenizer = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, "<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
     ).save_pretrained(path / "tokenizer")
-    config = T5Config(vocab_size=len(words), d_model=text_dim, d_kv=8, d_ff=32, num_layers=1,
-                      num_heads=2, decoder_start_token_id=0)  # fmt: skip
+    config = T5Config(
+        vocab_size=len(words),
+        d_model=text_dim,
+        d_kv=8,
+        d_ff=32,
+        num_layers=1,
+        num_heads=2,
+        decoder_start_token_id=0,
+    )
     T5EncoderModel(config).save_pretrained(path / "text_encoder")
     return path

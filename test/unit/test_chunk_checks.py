@@ -15,13 +15,21 @@ def _chunk(positions, gripper=None, valid=None) -> ActionChunk:
     positions = np.asarray(positions, dtype=float)
     steps = len(positions)
     chunk = ActionChunk.from_poses(
-        positions, np.tile(QUATERNION, (steps, 1)),
-        np.ones(steps) if gripper is None else np.asarray(gripper, float), 0.1,
-    )  # fmt: skip
+        positions,
+        np.tile(QUATERNION, (steps, 1)),
+        np.ones(steps) if gripper is None else np.asarray(gripper, float),
+        0.1,
+    )
     if valid is None:
         return chunk
-    return ActionChunk(chunk.positions, chunk.quaternions, chunk.gripper_openness, chunk.times,
-                       chunk.confidence, np.asarray(valid))  # fmt: skip
+    return ActionChunk(
+        chunk.positions,
+        chunk.quaternions,
+        chunk.gripper_openness,
+        chunk.times,
+        chunk.confidence,
+        np.asarray(valid),
+    )
 
 
 def test_a_smooth_chunk_passes() -> None:

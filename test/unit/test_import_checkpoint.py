@@ -59,10 +59,12 @@ def test_import_writes_a_directory_with_the_checkpoints_tensors(
     for file in (out / "denoiser").glob("*.safetensors"):
         weights.update(load_file(file))
     assert len(weights) == len(state) + 1  # + the (zero) task embedding
-    assert torch.equal(weights["transformer.blocks.1.attn1.to_q.weight"],
-                       state["blocks.1.self_attn.q.weight"])  # fmt: skip
-    assert torch.equal(weights["transformer.blocks.0.ffn.net.0.proj.bias"],
-                       state["blocks.0.ffn.0.bias"])  # fmt: skip
+    assert torch.equal(
+        weights["transformer.blocks.1.attn1.to_q.weight"], state["blocks.1.self_attn.q.weight"]
+    )
+    assert torch.equal(
+        weights["transformer.blocks.0.ffn.net.0.proj.bias"], state["blocks.0.ffn.0.bias"]
+    )
     assert weights["transformer.blocks.0.cam_encoder.2.weight"].dtype == torch.bfloat16
     policy = json.loads((out / "policy_config.json").read_text())
     assert policy["views"] == ["a", "b"] and policy["frames"] == 5 and policy["center_crop"]

@@ -52,14 +52,28 @@ def imported(tmp_path_factory: pytest.TempPathFactory, reference: PublishedDiT, 
     folder = tmp_path_factory.mktemp("released")
     torch.save(reference.state_dict(), folder / "step.ckpt")
     policy = released_policy(["front", "side"], num_inference_steps=4, frames=FRAMES, size=SIZE)
-    return import_checkpoint(folder / "step.ckpt", base, folder / "model", policy,
-                             attention_head_dim=16, shard_size=20_000)  # fmt: skip
+    return import_checkpoint(
+        folder / "step.ckpt",
+        base,
+        folder / "model",
+        policy,
+        attention_head_dim=16,
+        shard_size=20_000,
+    )
 
 
 def test_full_size_layout_has_a_place_for_every_released_tensor() -> None:
     with torch.device("meta"):
-        full = PublishedDiT(dim=3072, heads=24, ffn=14336, layers=30, channels=48,
-                            text_dim=4096, freq_dim=256, pool=16)  # fmt: skip
+        full = PublishedDiT(
+            dim=3072,
+            heads=24,
+            ffn=14336,
+            layers=30,
+            channels=48,
+            text_dim=4096,
+            freq_dim=256,
+            pool=16,
+        )
     shapes = {k: tuple(v.shape) for k, v in full.state_dict().items()}
     assert len(shapes) == 945
     assert sum(v.numel() for v in full.state_dict().values()) / 1e9 == pytest.approx(6.42, abs=0.01)
@@ -123,23 +137,29 @@ def test_published_rays_are_relative_to_the_first_view() -> None:
     rays = published_rays(rig(), SIZE, SIZE).double()
     assert rays.shape == (2, SIZE, SIZE, 6)
     assert rays[0, ..., 3:].abs().max() < 1e-6  # the conditioning view sits at the origin
-    torch.testing.assert_close(rays[0, 0, 0, :3], torch.tensor([-31.5, -31.5, 70.0]).double()
-                               / np.sqrt(31.5**2 * 2 + 70**2), atol=1e-6, rtol=0)  # fmt: skip
+    torch.testing.assert_close(
+        rays[0, 0, 0, :3],
+        torch.tensor([-31.5, -31.5, 70.0]).double() / np.sqrt(31.5**2 * 2 + 70**2),
+        atol=1e-6,
+        rtol=0,
+    )
     poses = rig().extrinsics
     relative = torch.linalg.inv(poses[0]) @ poses[1]
     direction = rays[1, 10, 40, :3]
     expected = relative[:3, :3] @ torch.tensor([(40 - 31.5) / 70, (10 - 31.5) / 70, 1.0]).double()
     torch.testing.assert_close(direction, expected / expected.norm())
-    torch.testing.assert_close(rays[1, 10, 40, 3:],
-                               torch.linalg.cross(relative[:3, 3], direction) / 3)  # fmt: skip
+    torch.testing.assert_close(
+        rays[1, 10, 40, 3:], torch.linalg.cross(relative[:3, 3], direction) / 3
+    )
 
 
 def test_center_crop_keeps_the_camera_model() -> None:
     images = np.zeros((2, 48, 64, 3), np.uint8)
     images[:, 20, 40] = 255  # column 40 of 64: column 32 of the centred 48 x 48 crop
     k = np.array([[50.0, 0, 31.5], [0, 50.0, 23.5], [0, 0, 1]])
-    small, cropped = resize_views(images, np.stack([k, k]), np.stack([np.eye(4)] * 2), 48, 48,
-                                  center_crop=True)  # fmt: skip
+    small, cropped = resize_views(
+        images, np.stack([k, k]), np.stack([np.eye(4)] * 2), 48, 48, center_crop=True
+    )
     assert small.shape == (2, 48, 48, 3)
     assert (small[0, 20, 32] == 255).all() and small[0].sum() == 255 * 3
     torch.testing.assert_close(cropped.intrinsics[0, :2, 2], torch.tensor([23.5, 23.5]))
@@ -162,9 +182,20 @@ def test_sampler_options(imported: Path) -> None:
     def run(**settings: object) -> tuple[torch.Tensor, int]:
         stats = SamplingStats()
         with torch.no_grad():
-            out = denoise(denoiser, SamplerSettings(**settings), torch.where(given, clean, noise),
-                          clean, given, cameras, torch.zeros(1, dtype=torch.long), text, empty,
-                          6, 5.0, stats)  # fmt: skip
+            out = denoise(
+                denoiser,
+                SamplerSettings(**settings),
+                torch.where(given, clean, noise),
+                clean,
+                given,
+                cameras,
+                torch.zeros(1, dtype=torch.long),
+                text,
+                empty,
+                6,
+                5.0,
+                stats,
+            )
         return out, stats.evaluations
 
     batched, evaluations = run(reuse_threshold=None)
@@ -190,12 +221,18 @@ def test_policy_runs_the_imported_model(imported: Path) -> None:
     k = camera.intrinsics.numpy().copy()
     k[:, 1, 2] -= 8  # the same cameras with 8 rows fewer above and below
     assert policy.pipeline.camera_rays(camera).shape == (1, VIEWS, SIZE, SIZE, 6)  # pixels
-    chunk = policy.predict(Observation(
-        stamp=0.0, joint_positions=np.zeros(7), images=images, intrinsics=k,
-        extrinsics=camera.extrinsics.numpy(),
-        ee_position=np.array([0.4, 0.0, 0.3]), ee_quaternion=np.array([1.0, 0, 0, 0.0]),
-        gripper_openness=1.0,
-    ))  # fmt: skip
+    chunk = policy.predict(
+        Observation(
+            stamp=0.0,
+            joint_positions=np.zeros(7),
+            images=images,
+            intrinsics=k,
+            extrinsics=camera.extrinsics.numpy(),
+            ee_position=np.array([0.4, 0.0, 0.3]),
+            ee_quaternion=np.array([1.0, 0, 0, 0.0]),
+            gripper_openness=1.0,
+        )
+    )
     assert len(chunk.times) == FRAMES - 1
     np.testing.assert_allclose(chunk.times, 0.2 * np.arange(1, FRAMES))
     assert np.isfinite(chunk.positions).all()
@@ -229,7 +266,11 @@ def test_bf16_on_cuda_matches_the_float32_reference(
         ours = denoiser.network(*inputs).float().cpu()
         hidden = torch.cat([clips[:, v, k] for v in range(VIEWS) for k in range(2)], dim=1)
         video = torch.cat([cameras[:, v] for v in range(VIEWS) for _ in range(2)], dim=1)
-        expected = reference(hidden.permute(0, 4, 1, 2, 3), torch.tensor([400.0]), context,
-                             video.permute(0, 1, 4, 2, 3))  # fmt: skip
+        expected = reference(
+            hidden.permute(0, 4, 1, 2, 3),
+            torch.tensor([400.0]),
+            context,
+            video.permute(0, 1, 4, 2, 3),
+        )
     expected = expected.permute(0, 2, 3, 4, 1).reshape(ours.shape)
     assert ((ours - expected).norm() / expected.norm()) < 0.03

@@ -117,9 +117,12 @@ def test_a_jerk_limited_move_is_stretched_by_the_expected_factor() -> None:
     # Limits under which a 1 rad move is bound by jerk: the minimum-jerk quintic's peak
     # jerk 60 d / T^3 meets 1 rad/s^3 at T = 60^(1/3) s.
     limits = SafetyLimits(
-        np.full(7, -3.0), np.full(7, 3.0), np.full(7, 10.0), max_acceleration=np.full(7, 100.0),
+        np.full(7, -3.0),
+        np.full(7, 3.0),
+        np.full(7, 10.0),
+        max_acceleration=np.full(7, 100.0),
         max_jerk=np.full(7, 1.0),
-    )  # fmt: skip
+    )
     targets = np.zeros((1, 7))
     targets[0, 2] = 1.0
     result = limit_joint_trajectory(np.zeros(7), targets, np.array([0.5]), limits)

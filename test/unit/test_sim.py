@@ -3,30 +3,26 @@
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
 
-os.environ.setdefault("MUJOCO_GL", "egl")  # headless offscreen rendering, before mujoco loads
-pytest.importorskip("mujoco", reason="mujoco is not installed (pip install mujoco)")
-
-from action_images_ros.core.kinematics import quat_to_matrix, rotation_error  # noqa: E402
-from action_images_ros.core.safety import SafetyLimits, limit_joint_trajectory  # noqa: E402
-from action_images_ros.sim.experts import (  # noqa: E402
+from action_images_ros.core.kinematics import quat_to_matrix, rotation_error
+from action_images_ros.core.safety import SafetyLimits, limit_joint_trajectory
+from action_images_ros.sim.experts import (
     START_REGION,
     random_start,
     run_episode,
     start_episode,
 )
-from action_images_ros.sim.panda_sim import (  # noqa: E402
+from action_images_ros.sim.panda_sim import (
     PandaSim,
     render_available,
     write_calibration,
 )
-from action_images_ros.sim.scene import CUBE_HALF, CameraConfig, SceneConfig  # noqa: E402
-from action_images_ros.sim.tasks import TASKS, make_task  # noqa: E402
-from action_images_ros.sim.trajectory_controller import (  # noqa: E402
+from action_images_ros.sim.scene import CUBE_HALF, CameraConfig, SceneConfig
+from action_images_ros.sim.tasks import TASKS, make_task
+from action_images_ros.sim.trajectory_controller import (
     Status,
     TrajectoryGoal,
     TrajectoryPoint,

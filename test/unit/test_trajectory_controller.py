@@ -277,9 +277,13 @@ def test_a_replacement_is_judged_from_the_moving_state(panda_like) -> None:
     result = send(panda_like, back, now=0.5)
     assert not result.accepted and "j3" in result.reason
     fresh = JointTrajectoryController(
-        NAMES, [-3.0] * 3, [3.0] * 3, [2.0] * 3, acceleration_limits=[15, 7.5, 10],
+        NAMES,
+        [-3.0] * 3,
+        [3.0] * 3,
+        [2.0] * 3,
+        acceleration_limits=[15, 7.5, 10],
         jerk_limits=[7500, 3750, 5000],
-    )  # fmt: skip
+    )
     fresh.reset(panda_like.sample(0.5)[0])
     assert send(fresh, back, now=0.5).accepted
 
@@ -323,10 +327,14 @@ def test_verified_continuations_are_accepted_and_executed_as_verified(delay: flo
     names = [f"j{i}" for i in range(7)]
     limits = SafetyLimits(np.full(7, -2.8), np.full(7, 2.8), np.full(7, 2.0))
     controller = JointTrajectoryController(
-        names, limits.lower, limits.upper, limits.velocity_limit,
-        acceleration_limits=limits.acceleration_limit, jerk_limits=limits.jerk_limit,
+        names,
+        limits.lower,
+        limits.upper,
+        limits.velocity_limit,
+        acceleration_limits=limits.acceleration_limit,
+        jerk_limits=limits.jerk_limit,
         limit_tolerance=1e-6,
-    )  # fmt: skip
+    )
     controller.reset(np.zeros(7))
     rng = np.random.default_rng(3)
     direction = rng.uniform(-1, 1, 7)
