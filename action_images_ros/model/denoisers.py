@@ -111,6 +111,6 @@ def register_denoiser(cls: D) -> D:
 
 def denoiser_classes() -> dict[str, type[Denoiser]]:
     """Every registered denoiser class by name (the built-in ones imported first)."""
-    from action_images_ros.model import view_unet, wan_transformer  # noqa: F401 - registers
+    from action_images_ros.model import multiview_unet, view_unet, wan_transformer  # noqa: F401
 
     return dict(DENOISERS)
