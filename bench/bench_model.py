@@ -140,6 +140,10 @@ def main() -> None:
     parser.add_argument(
         "--frame-interval", type=float, default=0.2, help="s per frame (for the horizon)"
     )
+    parser.add_argument(
+        "--override", nargs="+", default=[], metavar="KEY=JSON",
+        help="replace preset settings, e.g. block_channels=[32,64,128] layers_per_block=2",
+    )  # fmt: skip
     parser.add_argument("--wan5b", action="store_true", help="the 5B layout, random weights")
     parser.add_argument("--size", type=int, default=256, help="--wan5b: frame size")
     parser.add_argument("--frames", type=int, default=5, help="--wan5b: frames per segment")
@@ -149,6 +153,10 @@ def main() -> None:
         "--inference-steps", type=int, help="--held-out: steps (default: the model's)"
     )
     args = parser.parse_args()
+    try:
+        args.override = {k: json.loads(v) for k, _, v in (o.partition("=") for o in args.override)}
+    except json.JSONDecodeError as error:
+        parser.error(f"--override takes KEY=JSON, e.g. patch_size=2: {error}")
     if args.wan5b:
         bench_wan5b(args.device, args.views, args.size, args.frames)
         return
@@ -164,7 +172,7 @@ def main() -> None:
         if args.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
         torch.manual_seed(0)
-        model = build_preset(name, args.views).to(args.device)
+        model = build_preset(name, args.views, **args.override).to(args.device)
         if dtype != torch.float32:
             model = model.to(dtype)
         c = model.config
