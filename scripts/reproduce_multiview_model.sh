@@ -10,15 +10,16 @@
 #
 # WORK_DIR (default: outputs/multiview_model) gets demos/, episodes/ and run/ (checkpoints,
 # loss.png); the trained model goes to run/model. Every stage is skipped when its output is
-# complete, and training continues from its newest checkpoint (every 250 steps), so the same
-# command resumes an interrupted run, e.g. in the background at low priority:
+# complete (a stage cut short is redone), and training continues from its newest checkpoint
+# (every 250 steps) exactly as if it had not stopped, so the same command resumes an
+# interrupted run, e.g. in the background at low priority (from the checkout):
 #
-#   nohup nice -n 19 scripts/reproduce_multiview_model.sh /work/train/multiview \
-#       > /work/train/multiview/log.txt 2>&1 &
+#   nohup nice -n 19 scripts/bootstrap.sh -- scripts/reproduce_multiview_model.sh \
+#       /work/train/multiview >> /work/train/multiview/log.txt 2>&1 &
 #
-# (append to the log with `>>` when resuming). DATA_ONLY=1 stops after labeling. About
-# 45 minutes of recording and labeling and several hours of training on a 2-core CPU (see
-# docs/model.md for the measured steps/s). Training seeds 100.., 2000.. and 3000..,
+# DATA_ONLY=1 stops after labeling. On an idle 2-core CPU about 45 minutes of recording and
+# labeling (1,250 episodes) and about 4 hours of training (12,000 steps of batch 8 at
+# ~1.2 s; docs/model.md); at nice 19 beside other work, as long as the CPU is busy elsewhere. Training seeds 100.., 2000.. and 3000..,
 # evaluation seeds 1000.. (see `action-images evaluate`), so they never overlap.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

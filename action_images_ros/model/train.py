@@ -136,14 +136,14 @@ def draw_modes(
 ) -> tuple[list[Mode], list[int]]:
     """The mode and the number of given future action frames of each drawn mix entry:
     `policy_given_prefix` is the policy mode with 1..frames-2 of them (drawn uniformly), as
-    the policy is asked when it continues the running plan (`chunk_merge: inpaint`)."""
+    the policy is asked when it continues the running plan (`chunk_merge: inpaint`). With
+    fewer than 3 frames (e.g. 2 latent frames) no prefix fits: it is the plain policy mode."""
     modes, prefixes = [], []
     for name in names:
         if name == POLICY_GIVEN_PREFIX:
-            if frames < 3:
-                raise ValueError(f"policy_given_prefix needs 3 or more frames, not {frames}")
             modes.append(Mode.POLICY)
-            prefixes.append(int(torch.randint(1, frames - 1, (), generator=generator)))
+            drawn = torch.randint(1, frames - 1, (), generator=generator) if frames >= 3 else 0
+            prefixes.append(int(drawn))
         else:
             modes.append(Mode(name))
             prefixes.append(0)
