@@ -1,26 +1,25 @@
 #!/usr/bin/env bash
-# Train the multi-view model (the `multiview` preset: one UNet per view whose coarse levels
-# attend across all views, 64 x 64 px, 12 frames 0.2 s apart = a 2.2 s chunk) from nothing but
-# the sim: scripted demonstrations of reach, pick and place recorded to rosbag2 (from the home
-# pose; from random arm poses, so that the policy learns to recover from where it drifts to;
-# from missed grasps, so that it learns to grasp again), labeled by the offline pipeline (one
-# folder per task and variant), and trained on the CPU.
+# Train the multi-view model (the `multiview` preset: a UNet per view whose coarse levels
+# attend across all views, 64 x 64 px, 12 frames 0.2 s apart = a 2.2 s chunk) from the sim:
+# scripted reach, pick and place demonstrations recorded to rosbag2 (from the home pose; from
+# random arm poses, to learn to recover from drift; from missed grasps, to grasp again),
+# labeled by the offline pipeline (a folder per task and variant), trained on the CPU.
 #
 #   scripts/bootstrap.sh -- scripts/reproduce_multiview_model.sh [WORK_DIR]
 #
 # WORK_DIR (default: outputs/multiview_model) gets demos/, episodes/ and run/ (checkpoints,
-# loss.png); the trained model goes to run/model. Every stage is skipped when its output is
-# complete (a stage cut short is redone), and training continues from its newest checkpoint
-# (every 250 steps) exactly as if it had not stopped, so the same command resumes an
-# interrupted run, e.g. in the background at low priority (from the checkout):
+# loss.png); the model goes to run/model. A stage whose output is complete is skipped (one
+# cut short is redone) and training continues from its newest checkpoint (every 250 steps)
+# exactly as if it had not stopped, so the same command resumes a run, e.g. at low priority:
 #
 #   nohup nice -n 19 scripts/bootstrap.sh -- scripts/reproduce_multiview_model.sh \
 #       /work/train/multiview >> /work/train/multiview/log.txt 2>&1 &
 #
-# DATA_ONLY=1 stops after labeling. On an idle 2-core CPU about 45 minutes of recording and
-# labeling (1,250 episodes) and about 4 hours of training (12,000 steps of batch 8 at
-# ~1.2 s; docs/model.md); at nice 19 beside other work, as long as the CPU is busy elsewhere. Training seeds 100.., 2000.. and 3000..,
-# evaluation seeds 1000.. (see `action-images evaluate`), so they never overlap.
+# DATA_ONLY=1 stops after labeling. Idle 2-core CPU: ~45 min to record and label 1,250
+# episodes, ~4 h to train (12,000 steps of batch 8, ~1.2 s each; docs/model.md).
+# Train seeds 100.., 2000.., 3000..; evaluation seeds 1000.. (`action-images evaluate`).
+# Edit this file only while no run of it is under way: bash reads a running script as it
+# goes; shifted lines break it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 work="${1:-outputs/multiview_model}"
