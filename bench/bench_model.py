@@ -1,6 +1,6 @@
 """Video-action model: inference time per denoising step and per chunk, peak memory, training
-steps per second, for each preset; and the world-model figures of a trained model on held-out
-demonstrations.
+steps per second, for each preset (with the horizon a chunk covers at `--frame-interval`); and
+the world-model figures of a trained model on held-out demonstrations.
 
     scripts/bootstrap.sh -- python bench/bench_model.py [--device cuda] [--views 3]
     scripts/bootstrap.sh -- python bench/bench_model.py --wan5b [--device cuda] [--size 256]
@@ -135,6 +135,15 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--views", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10, help="denoising steps per chunk")
+    parser.add_argument("--presets", nargs="+", choices=sorted(PRESETS), default=list(PRESETS))
+    parser.add_argument("--train-batch", type=int, default=2, help="batch of the training steps")
+    parser.add_argument(
+        "--frame-interval", type=float, default=0.2, help="s per frame (for the horizon)"
+    )
+    parser.add_argument(
+        "--override", nargs="+", default=[], metavar="KEY=JSON",
+        help="replace preset settings, e.g. block_channels=[32,64,128] layers_per_block=2",
+    )  # fmt: skip
     parser.add_argument("--wan5b", action="store_true", help="the 5B layout, random weights")
     parser.add_argument("--size", type=int, default=256, help="--wan5b: frame size")
     parser.add_argument("--frames", type=int, default=5, help="--wan5b: frames per segment")
@@ -144,6 +153,10 @@ def main() -> None:
         "--inference-steps", type=int, help="--held-out: steps (default: the model's)"
     )
     args = parser.parse_args()
+    try:
+        args.override = {k: json.loads(v) for k, _, v in (o.partition("=") for o in args.override)}
+    except json.JSONDecodeError as error:
+        parser.error(f"--override takes KEY=JSON, e.g. patch_size=2: {error}")
     if args.wan5b:
         bench_wan5b(args.device, args.views, args.size, args.frames)
         return
@@ -152,14 +165,14 @@ def main() -> None:
         return
     dtype = torch.bfloat16 if args.device.startswith("cuda") else torch.float32
     print(f"device {args.device} ({dtype}), {args.views} views, {args.steps} denoising steps")
-    print(f"{'preset':>6} {'params':>8} | {'ms/step':>8} {'s/chunk':>8} {'peak MB':>8} | "
-          f"{'train steps/s':>13} (batch 2)")  # fmt: skip
-    for name in PRESETS:
+    print(f"{'preset':>9} {'params':>8} {'horizon':>8} | {'ms/step':>8} {'s/chunk':>8} "
+          f"{'peak MB':>8} | {'train steps/s':>13} (batch {args.train_batch})")  # fmt: skip
+    for name in args.presets:
         baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         if args.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
         torch.manual_seed(0)
-        model = build_preset(name, args.views).to(args.device)
+        model = build_preset(name, args.views, **args.override).to(args.device)
         if dtype != torch.float32:
             model = model.to(dtype)
         c = model.config
@@ -176,21 +189,23 @@ def main() -> None:
         memory = peak_mb(args.device, baseline)
         model.float().train()
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-        batch = torch.rand(2, args.views, 2, c.frames, c.height, c.width, 3, device=args.device)
+        size = args.train_batch
+        batch = torch.rand(size, args.views, 2, c.frames, c.height, c.width, 3, device=args.device)
         ray_batch, tasks = (
-            rays.expand(2, -1, -1, -1, -1).float(),
-            torch.tensor([1, 2]).to(args.device),
+            rays.expand(size, -1, -1, -1, -1).float(),
+            (torch.arange(size) % 2 + 1).to(args.device),
         )
         start, train_steps = time.perf_counter(), 5
         for _ in range(train_steps):
-            loss = flow_matching_loss(model, batch * 2 - 1, ray_batch, tasks, [Mode.POLICY] * 2)
+            loss = flow_matching_loss(model, batch * 2 - 1, ray_batch, tasks, [Mode.POLICY] * size)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
         rate = train_steps / (time.perf_counter() - start)
         parameters = sum(p.numel() for p in model.parameters()) / 1e6
-        print(f"{name:>6} {parameters:7.2f}M | {1e3 * chunk / args.steps:8.1f} {chunk:8.2f} "
-              f"{memory:8.0f} | {rate:13.2f}")  # fmt: skip
+        horizon = (c.frames - 1) * args.frame_interval
+        print(f"{name:>9} {parameters:7.2f}M {horizon:7.1f}s | {1e3 * chunk / args.steps:8.1f} "
+              f"{chunk:8.2f} {memory:8.0f} | {rate:13.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
-"""Denoiser presets: tiny (a Wan transformer for tests, seconds on a CPU) and small (the per-view
-UNet that learns the sim tasks on a CPU), and the layout of Wan 2.2 TI2V-5B (its diffusers
+"""Denoiser presets: tiny (a Wan transformer for tests, seconds on a CPU), small (the per-view
+UNet that learns the sim tasks on a CPU in an hour), multiview (a UNet per view whose coarse
+levels attend across the views, 64 px, 12 frames: a 2.2 s chunk at 0.2 s per frame; hours on
+a CPU), and the layout of Wan 2.2 TI2V-5B (its diffusers
 transformer/ and vae/ configs), for building it with random weights in benchmarks; real 5B
 weights come from a local directory (`WanTransformerDenoiser.from_wan_backbone`)."""
 
@@ -21,6 +23,11 @@ PRESETS: dict[str, tuple[str, dict[str, object]]] = {
     }),
     "small": ("ViewUNetDenoiser", {  # learns the sim tasks in an hour of CPU (view_unet)
         "frames": 3, "height": 32, "width": 32, "text_dim": 64, "block_channels": [32, 64, 64],
+        "prediction": "sample",
+    }),
+    "multiview": ("MultiViewUNetDenoiser", {  # scripts/reproduce_multiview_model.sh
+        "frames": 12, "height": 64, "width": 64, "block_channels": [64, 128, 128],
+        "layers_per_block": 1, "patch_size": 2, "head_dim": 32, "text_dim": 64,
         "prediction": "sample",
     }),
 }  # fmt: skip

@@ -112,6 +112,7 @@ def register_denoiser(cls: D) -> D:
 def denoiser_classes() -> dict[str, type[Denoiser]]:
     """Every registered denoiser class by name (the built-in ones imported first)."""
     from action_images_ros.model import (  # noqa: F401 - registers
+        multiview_unet,
         published_transformer,
         view_unet,
         wan_transformer,

@@ -18,9 +18,11 @@ downloaded). Every file is checked against the others before anything runs: a de
 config whose layers or sizes differ from its weights, weights of another class than the config
 names, a policy config for other views, frames or sizes than the denoiser, more tasks than
 task slots, a missing or mismatched scheduler or VAE: each raises ModelDirectoryError naming
-the file and the mismatch. Directories written before this format (a bare `config.json` of
-`VideoActionModel` with `tasks.json`) are refused with the command that upgrades them
-(`action-images upgrade-model DIR`, see `upgrade`).
+the file and the mismatch. What the weights' shapes do not tell (a UNet fits any image size
+and view count) is recorded in their safetensors metadata when saved (`built_for`: the class,
+views, frames and size) and checked against the config. Directories written before this
+format (a bare `config.json` of `VideoActionModel` with `tasks.json`) are refused with the
+command that upgrades them (`action-images upgrade-model DIR`, see `upgrade`).
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ from pathlib import Path
 import torch
 from accelerate import init_empty_weights
 from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler
-from safetensors import SafetensorError
-from safetensors.torch import load_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
 
 from action_images_ros.model.denoisers import Denoiser, denoiser_classes
 from action_images_ros.model.pipeline import VideoActionPipeline, default_scheduler
@@ -50,6 +52,7 @@ WEIGHTS = "diffusion_pytorch_model.safetensors"
 WEIGHTS_INDEX = WEIGHTS + ".index.json"
 PIPELINE_CLASS = "VideoActionPipeline"
 LEGACY_CLASS = "VideoActionModel"
+BUILT_FOR_KEY = "action_images_built_for"  # safetensors metadata: see `built_for`
 
 
 def upgrade_command(path: Path) -> str:
@@ -71,6 +74,7 @@ class ModelBundle:
         """Write the whole directory (weights as safetensors)."""
         directory = Path(directory)
         self.pipeline.save_pretrained(directory, safe_serialization=True)
+        stamp_built_for(directory / "denoiser", self.denoiser)
         self.config.save(directory)
         if self.pipeline.sampler is not None:
             self.pipeline.sampler.save(directory)
@@ -175,6 +179,45 @@ def check_consistent(pipeline: VideoActionPipeline, config: PolicyConfig, source
         raise ModelDirectoryError(f"{source} does not fit the denoiser: " + ", ".join(wrong))
 
 
+def built_for(denoiser: Denoiser) -> dict[str, object]:
+    """What a denoiser's weights were built for beyond their shapes: its class and the views,
+    frames and pixel size of its clips (a UNet's weights fit any size and view count)."""
+    c = denoiser.config
+    return {"class": type(denoiser).__name__, "views": c.views, "frames": c.frames,
+            "height": c.height, "width": c.width}  # fmt: skip
+
+
+def stamp_built_for(folder: Path, denoiser: Denoiser) -> None:
+    """Record `built_for(denoiser)` in the safetensors metadata of the weights in `folder`, so
+    that a config.json edited apart from them is caught when loading (`BUILT_FOR_KEY`)."""
+    for file in _weight_files(folder):
+        with safe_open(file, "pt") as weights:
+            metadata = weights.metadata() or {}
+        metadata[BUILT_FOR_KEY] = json.dumps(built_for(denoiser), sort_keys=True)
+        save_file(load_file(file), file, metadata=metadata)
+
+
+def _check_built_for(folder: Path, model: Denoiser, config_path: Path) -> None:
+    """The weights' recorded `built_for` (if they carry one) must be what the config builds."""
+    expected = built_for(model)
+    for file in _weight_files(folder):
+        with safe_open(file, "pt") as weights:
+            recorded = (weights.metadata() or {}).get(BUILT_FOR_KEY)
+        if recorded is None:
+            continue  # written before the stamp (e.g. an upgraded directory): shapes only
+        try:
+            found = json.loads(recorded)
+        except json.JSONDecodeError as error:
+            raise ModelDirectoryError(f"{file}: unreadable {BUILT_FOR_KEY} metadata") from error
+        wrong = [f"{k} {expected.get(k)!r} (the weights: {v!r})"
+                 for k, v in sorted(found.items()) if expected.get(k) != v]  # fmt: skip
+        if wrong:
+            raise ModelDirectoryError(
+                f"{config_path} describes another denoiser than the weights {file} were "
+                "trained as: " + ", ".join(wrong)
+            )
+
+
 def load_denoiser(
     folder: Path,
     indexed_class: str | None = None,
@@ -212,6 +255,7 @@ def load_denoiser(
     state = _read_weights(weights_folder)
     _check_weights(model.state_dict(), state, f"the weights in {weights_folder}",
                    f"the {name} that {config_path} describes")  # fmt: skip
+    _check_built_for(weights_folder, model, config_path)
     state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     model.load_state_dict(state, strict=True, assign=True)
     return model.eval()
@@ -238,23 +282,26 @@ def _check_weights(
         raise ModelDirectoryError(f"{what} do not fit {fit}: " + "; ".join(problems))
 
 
-def _read_weights(folder: Path) -> dict[str, torch.Tensor]:
+def _weight_files(folder: Path) -> list[Path]:
+    """The safetensors files of the weights in `folder` (one, or the shards of its index)."""
     single, index = folder / WEIGHTS, folder / WEIGHTS_INDEX
     if single.exists():
-        files = [single]
-    elif index.exists():
+        return [single]
+    if index.exists():
         shards = read_json(index)
         if not isinstance(shards, dict) or not isinstance(shards.get("weight_map"), dict):
             raise ModelDirectoryError(f"{index} has no weight_map")
-        files = [folder / f for f in sorted(set(shards["weight_map"].values()))]
-    else:
-        pickled = sorted(p.name for p in folder.glob("*.bin")) + sorted(
-            p.name for p in folder.glob("*.pt*")
-        )
-        hint = f" (pickled weights {pickled} are never loaded)" if pickled else ""
-        raise ModelDirectoryError(f"{single} is missing{hint}")
+        return [folder / f for f in sorted(set(shards["weight_map"].values()))]
+    pickled = sorted(p.name for p in folder.glob("*.bin")) + sorted(
+        p.name for p in folder.glob("*.pt*")
+    )
+    hint = f" (pickled weights {pickled} are never loaded)" if pickled else ""
+    raise ModelDirectoryError(f"{single} is missing{hint}")
+
+
+def _read_weights(folder: Path) -> dict[str, torch.Tensor]:
     state: dict[str, torch.Tensor] = {}
-    for file in files:
+    for file in _weight_files(folder):
         try:
             state.update(load_file(file))
         except (SafetensorError, OSError) as error:

@@ -8,7 +8,8 @@ robot's state is known, so the model need not guess where the arm is now.
 Real-time chunking (inpainting): in the policy mode the first few future action frames may be
 given too (`given_action_frames`): the steps the robot executes while the chunk is computed, so
 the model generates a continuation of them (RTC, arXiv 2506.07339) instead of a chunk that must
-be blended into the running plan afterwards.
+be blended into the running plan afterwards. Training draws that case as its own entry of the
+mode mix (`POLICY_GIVEN_PREFIX`: the policy mode with 1..F-2 future action frames given).
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ class Mode(str, Enum):
     ACTION_CONDITIONED_VIDEO = "action_conditioned_video"  # now RGB + all actions -> future RGB
     ACTION_LABELING = "action_labeling"  # all RGB -> all action images
     VIDEO = "video"  # now RGB -> future RGB (action images neither given nor learned)
+
+
+# The training-mix name of the policy mode with a given prefix of future action frames.
+POLICY_GIVEN_PREFIX = "policy_given_prefix"
 
 
 def given_mask(mode: Mode | str, frames: int, given_action_frames: int = 0) -> torch.Tensor:
@@ -50,10 +55,10 @@ def given_mask(mode: Mode | str, frames: int, given_action_frames: int = 0) -> t
     return given
 
 
-def supervised_mask(mode: Mode | str, frames: int) -> torch.Tensor:
+def supervised_mask(mode: Mode | str, frames: int, given_action_frames: int = 0) -> torch.Tensor:
     """(2, F) bool: frames whose prediction is trained (the generated ones that matter)."""
     mode = Mode(mode)
-    supervised = ~given_mask(mode, frames)
+    supervised = ~given_mask(mode, frames, given_action_frames)
     if mode is Mode.VIDEO:
         supervised[1] = False
     return supervised

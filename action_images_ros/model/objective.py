@@ -6,6 +6,8 @@ supervised; a model predicting samples is trained on the error of its sample.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from action_images_ros.model.denoisers import MIN_LEVEL, Denoiser
@@ -21,15 +23,23 @@ def flow_matching_loss(
     generator: torch.Generator | None = None,
     text_embeddings: torch.Tensor | None = None,
     action_weight: float = 1.0,
+    given_action_frames: Sequence[int] | None = None,
 ) -> torch.Tensor:
     """Rectified-flow loss on the frames each sample's mode generates; `clean` is the clip in
     the model's space (`clip_space(model).encode(clips)`). Errors on action frames count
     `action_weight` times; the loss is normalised by the total weight. A model predicting
-    samples is trained on the error of its sample (the velocity error times the noise level)."""
+    samples is trained on the error of its sample (the velocity error times the noise level).
+    `given_action_frames` (one per sample, policy-mode samples only): future action frames
+    given clean as well, as real-time chunking gives them (`modes.given_mask`)."""
     model.check(clean)
     frames = clean.shape[3]
-    given = torch.stack([given_mask(m, frames) for m in modes]).to(clean.device)
-    supervised = torch.stack([supervised_mask(m, frames) for m in modes]).to(clean.device)
+    prefixes = [0] * len(modes) if given_action_frames is None else list(given_action_frames)
+    if len(prefixes) != len(modes):
+        raise ValueError(f"{len(prefixes)} given_action_frames for {len(modes)} samples")
+    pairs = list(zip(modes, prefixes, strict=True))
+    given = torch.stack([given_mask(m, frames, n) for m, n in pairs]).to(clean.device)
+    supervised = torch.stack([supervised_mask(m, frames, n) for m, n in pairs])
+    supervised = supervised.to(clean.device)
     level = torch.rand(clean.shape[0], generator=generator).to(clean.device, clean.dtype)
     level = level[:, None, None, None, None, None, None]
     noise = torch.randn(clean.shape, generator=generator).to(clean.device, clean.dtype)

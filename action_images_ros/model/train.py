@@ -5,11 +5,15 @@
         --frames 5 --size 512 --lora-rank 32 --episodes episodes/ --out runs/wan5b
     accelerate launch -m action_images_ros.model.train ...   # several GPUs / machines
 
-Each step draws a mode per sample (by default policy 60 %, labeling 15 %, action-conditioned
-video 15 %, video 10 %; `--mode-mix`) and minimises the flow-matching loss on the frames that
-mode generates (action frames weighted by `--action-weight`: their few blobs carry the policy),
-with warm-up and cosine decay; 10 % of the samples drop their task (or prompt) so that
-classifier-free guidance has an unconditional model.
+Each step draws a mode per sample (by default policy 45 %, policy with a given prefix of future
+action frames 15 % (real-time chunking, `modes.POLICY_GIVEN_PREFIX`), labeling 15 %,
+action-conditioned video 15 %, video 10 %; `--mode-mix`) and minimises the flow-matching loss
+on the frames that mode generates (action frames weighted by `--action-weight`: their few
+blobs carry the policy), with warm-up and cosine decay; 10 % of the samples drop their task
+(or prompt) so that classifier-free guidance has an unconditional model. Batches are drawn
+with replacement (`--balance-tasks`: every task equally often) from a seeded generator whose
+state, like the noise generator's, each checkpoint stores: `--resume` continues exactly as
+the uninterrupted run would have (model, optimizer, schedule, generators and step).
 
 `--backbone` starts from the transformer of a local diffusers Wan directory and trains in its
 VAE's latent space, fully or with LoRA adapters (`--lora-rank`); `--text-encoder` (a local
@@ -40,7 +44,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from accelerate import Accelerator  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
-from torch.utils.data import DataLoader, WeightedRandomSampler  # noqa: E402
+from torch.utils.data import default_collate  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from action_images_ros.data.episode import find_episodes, read_episode  # noqa: E402
@@ -50,14 +54,15 @@ from action_images_ros.model.denoisers import Denoiser  # noqa: E402
 from action_images_ros.model.latent_space import WanLatentSpace, clip_space  # noqa: E402
 from action_images_ros.model.loading import create_model, load_model_directory  # noqa: E402
 from action_images_ros.model.lora import add_lora, load_lora, save_lora  # noqa: E402
-from action_images_ros.model.modes import Mode  # noqa: E402
+from action_images_ros.model.modes import POLICY_GIVEN_PREFIX, Mode  # noqa: E402
 from action_images_ros.model.objective import flow_matching_loss  # noqa: E402
 from action_images_ros.model.policy_config import PolicyConfig  # noqa: E402
 from action_images_ros.model.text_conditioning import TextEncoder  # noqa: E402
 from action_images_ros.model.wan_transformer import WanTransformerDenoiser  # noqa: E402
 
-MODE_MIX = {
-    Mode.POLICY: 0.6,
+MODE_MIX: dict[Mode | str, float] = {
+    Mode.POLICY: 0.45,
+    POLICY_GIVEN_PREFIX: 0.15,
     Mode.ACTION_LABELING: 0.15,
     Mode.ACTION_CONDITIONED_VIDEO: 0.15,
     Mode.VIDEO: 0.1,
@@ -89,21 +94,60 @@ def load_optimizer(optimizer: torch.optim.Optimizer, directory: Path) -> None:
     optimizer.load_state_dict({"state": state, "param_groups": document["param_groups"]})
 
 
-def parse_mode_mix(items: Sequence[str]) -> dict[Mode, float]:
-    """`policy=0.8 action_labeling=0.2` -> {Mode.POLICY: 0.8, ...}; unnamed modes get 0."""
-    mix = {}
+def save_generators(generators: dict[str, torch.Generator], directory: Path) -> None:
+    """The random generators' states as safetensors (uint8 tensors)."""
+    save_file({k: g.get_state() for k, g in generators.items()}, directory / "rng.safetensors")
+
+
+def load_generators(generators: dict[str, torch.Generator], directory: Path) -> None:
+    """Restore the states `save_generators` wrote (a checkpoint must have them all)."""
+    path = directory / "rng.safetensors"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the checkpoint has no random generator states")
+    states = load_file(path)
+    missing = sorted(set(generators) - set(states))
+    if missing:
+        raise ValueError(f"{path}: no state for the generators {missing}")
+    for name, generator in generators.items():
+        generator.set_state(states[name])
+
+
+def parse_mode_mix(items: Sequence[str]) -> dict[Mode | str, float]:
+    """`policy=0.8 action_labeling=0.2` -> {Mode.POLICY: 0.8, ...}; unnamed modes get 0.
+    Besides the modes, `policy_given_prefix` is the policy mode with a given prefix of future
+    action frames (real-time chunking)."""
+    mix: dict[Mode | str, float] = {}
     for item in items:
         name, _, weight = item.partition("=")
         try:
-            mix[Mode(name)] = float(weight)
+            mix[name if name == POLICY_GIVEN_PREFIX else Mode(name)] = float(weight)
         except ValueError as error:
-            choices = ", ".join(m.value for m in Mode)
+            choices = ", ".join([*(m.value for m in Mode), POLICY_GIVEN_PREFIX])
             raise argparse.ArgumentTypeError(
                 f"--mode-mix takes MODE=WEIGHT with MODE one of {choices}; got {item!r}"
             ) from error
     if not mix or min(mix.values()) < 0 or sum(mix.values()) <= 0:
         raise argparse.ArgumentTypeError(f"--mode-mix needs positive weights, got {items}")
     return mix
+
+
+def draw_modes(
+    names: list[Mode | str], frames: int, generator: torch.Generator
+) -> tuple[list[Mode], list[int]]:
+    """The mode and the number of given future action frames of each drawn mix entry:
+    `policy_given_prefix` is the policy mode with 1..frames-2 of them (drawn uniformly), as
+    the policy is asked when it continues the running plan (`chunk_merge: inpaint`). With
+    fewer than 3 frames (e.g. 2 latent frames) no prefix fits: it is the plain policy mode."""
+    modes, prefixes = [], []
+    for name in names:
+        if name == POLICY_GIVEN_PREFIX:
+            modes.append(Mode.POLICY)
+            drawn = torch.randint(1, frames - 1, (), generator=generator) if frames >= 3 else 0
+            prefixes.append(int(drawn))
+        else:
+            modes.append(Mode(name))
+            prefixes.append(0)
+    return modes, prefixes
 
 
 def learning_rate(step: int, args: argparse.Namespace) -> float:
@@ -177,7 +221,7 @@ def train(args: argparse.Namespace) -> list[float]:
     space = clip_space(model, vae)
     if vae is not None:
         vae.vae.to(accelerator.device)
-    dataset = EpisodeClips(args.episodes, model, args.frame_interval)
+    dataset = EpisodeClips(args.episodes, model, args.frame_interval, args.hold_last_frame)
     prompts = ["", *dataset.tasks]
     policy_config = episodes_policy_config(args.episodes, model, args.frame_interval, prompts)
     text = TextEncoder.from_pretrained(args.text_encoder) if args.text_encoder else None
@@ -185,52 +229,65 @@ def train(args: argparse.Namespace) -> list[float]:
     if text is not None:
         text.encoder.to(accelerator.device)
         prompt_table = text(prompts)  # each instruction encoded once
-    sampler = None
-    if args.balance_tasks:
-        sampler = WeightedRandomSampler(
-            dataset.task_balancing_weights(), len(dataset),
-            generator=torch.Generator().manual_seed(args.seed + state["step"]),
-        )  # fmt: skip
-    loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=sampler is None,
-                        sampler=sampler, drop_last=False)  # fmt: skip
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.01)
     if resume is not None:
         load_optimizer(optimizer, resume)
-    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    model, optimizer = accelerator.prepare(model, optimizer)
     modes, weights = list(args.mode_mix), torch.tensor(list(args.mode_mix.values()))
-    generator = torch.Generator().manual_seed(args.seed + state["step"])
+    windows = dataset.task_balancing_weights() if args.balance_tasks else torch.ones(len(dataset))
+    # Two generators: which windows a batch holds (`data`), and its modes, condition dropout,
+    # noise levels and noise (`noise`). Checkpoints store both, so that a resumed run draws
+    # exactly what the uninterrupted one would have (one process; with several, each
+    # process's are seeded from the seed, the step and the process index).
+    offset = accelerator.process_index * 1_000_003
+    data = torch.Generator().manual_seed(args.seed + offset + 1)
+    generator = torch.Generator().manual_seed(args.seed + offset)
+    if resume is not None and accelerator.num_processes == 1:
+        load_generators({"data": data, "noise": generator}, resume)
+    elif resume is not None:
+        data.manual_seed(args.seed + offset + 1 + 7919 * state["step"])
+        generator.manual_seed(args.seed + offset + 7919 * state["step"])
+    generators = {"data": data, "noise": generator}
     progress = tqdm(total=args.steps, initial=state["step"], desc="training", unit="step",
                     disable=not accelerator.is_local_main_process)  # fmt: skip
     while state["step"] < args.steps:
-        for batch in loader:
-            with accelerator.accumulate(model):
-                count = len(batch["clips"])
-                drawn = torch.multinomial(weights, count, True, generator=generator)
-                dropped = torch.rand(count, generator=generator) < args.condition_dropout
-                tasks = torch.where(dropped.to(batch["task_ids"].device), 0, batch["task_ids"])
-                embeddings = None if prompt_table is None else prompt_table[tasks.cpu()]
-                with torch.no_grad():
-                    clean = space.encode(batch["clips"])
-                loss = flow_matching_loss(
-                    model, clean.to(batch["clips"].dtype), batch["rays"], tasks,
-                    [modes[i] for i in drawn.tolist()], generator, embeddings,
-                    action_weight=args.action_weight,
+        indices = torch.multinomial(windows, args.batch_size, True, generator=data)
+        batch = {
+            key: value.to(accelerator.device)
+            for key, value in default_collate([dataset[i] for i in indices.tolist()]).items()
+        }
+        with accelerator.accumulate(model):
+            count = len(batch["clips"])
+            drawn = torch.multinomial(weights, count, True, generator=generator)
+            dropped = torch.rand(count, generator=generator) < args.condition_dropout
+            tasks = torch.where(dropped.to(batch["task_ids"].device), 0, batch["task_ids"])
+            embeddings = None if prompt_table is None else prompt_table[tasks.cpu()]
+            with torch.no_grad():
+                clean = space.encode(batch["clips"])
+            drawn_modes, prefixes = draw_modes(
+                [modes[i] for i in drawn.tolist()], clean.shape[3], generator
+            )
+            loss = flow_matching_loss(
+                model, clean.to(batch["clips"].dtype), batch["rays"], tasks, drawn_modes,
+                generator, embeddings, action_weight=args.action_weight,
+                given_action_frames=prefixes,
+            )  # fmt: skip
+            accelerator.backward(loss)
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(state["step"], args)
+            optimizer.step()
+            optimizer.zero_grad()
+        if accelerator.sync_gradients:
+            state["step"] += 1
+            state["losses"].append(accelerator.gather(loss.detach()).mean().item())
+            progress.update(1)
+            progress.set_postfix(loss=f"{state['losses'][-1]:.4f}")
+            if state["step"] % args.checkpoint_every == 0 or state["step"] == args.steps:
+                _checkpoint(
+                    accelerator, model, optimizer, generators, state, out, policy_config,
+                    args,
                 )  # fmt: skip
-                accelerator.backward(loss)
-                for group in optimizer.param_groups:
-                    group["lr"] = learning_rate(state["step"], args)
-                optimizer.step()
-                optimizer.zero_grad()
-            if accelerator.sync_gradients:
-                state["step"] += 1
-                state["losses"].append(accelerator.gather(loss.detach()).mean().item())
-                progress.update(1)
-                progress.set_postfix(loss=f"{state['losses'][-1]:.4f}")
-                if state["step"] % args.checkpoint_every == 0 or state["step"] == args.steps:
-                    _checkpoint(accelerator, model, optimizer, state, out, policy_config, args)
-            if state["step"] >= args.steps:
-                break
     progress.close()
     if accelerator.is_main_process:
         final = accelerator.unwrap_model(model)
@@ -258,7 +315,7 @@ def _save_model(
 
 
 def _checkpoint(
-    accelerator, model, optimizer, state: dict, out: Path, policy_config: PolicyConfig, args
+    accelerator, model, optimizer, generators, state: dict, out: Path, policy_config, args
 ) -> None:
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
@@ -269,6 +326,7 @@ def _checkpoint(
     else:
         _save_model(accelerator.unwrap_model(model), directory / "model", policy_config)
     save_optimizer(optimizer, directory)
+    save_generators(generators, directory)
     (directory / "trainer_state.json").write_text(json.dumps(state))
 
 
@@ -310,12 +368,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--condition-dropout", type=float, default=0.1)
     parser.add_argument(
         "--mode-mix", nargs="+", metavar="MODE=WEIGHT",
-        default=[f"{mode.value}={weight}" for mode, weight in MODE_MIX.items()],
+        default=[f"{getattr(m, 'value', m)}={w}" for m, w in MODE_MIX.items()],
         help="how often each mode is drawn (default: the published-like mix above)",
     )  # fmt: skip
     parser.add_argument(
         "--balance-tasks", action="store_true", help="draw every task equally often"
     )
+    parser.add_argument(
+        "--hold-last-frame", action="store_true",
+        help="also train on windows past an episode's end, holding its last step",
+    )  # fmt: skip
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=3e-4, help="peak learning rate")

@@ -217,3 +217,34 @@ def test_lora_fine_tuning_of_a_backbone_deploys_as_a_policy(tmp_path: Path) -> N
         np.zeros((FRAMES, 2, 64, 64, 3), np.uint8), np.stack([k, k]), np.stack([np.eye(4), second])
     )
     assert window.positions.shape == (FRAMES, 3)
+
+
+def test_latent_model_directories_with_a_missing_or_other_vae_are_refused(
+    backbone: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from action_images_ros.model.loading import (
+        ModelDirectoryError,
+        create_model,
+        load_model_directory,
+    )
+
+    model = WanTransformerDenoiser.from_wan_backbone(backbone, VIEWS, FRAMES, SIZE, SIZE)
+    vae = AutoencoderKLWan.from_pretrained(backbone / "vae")
+    saved = create_model(model, vae=vae).save(tmp_path / "m")
+    missing = shutil.copytree(saved, tmp_path / "no_vae")
+    shutil.rmtree(missing / "vae")
+    index = json.loads((missing / "model_index.json").read_text())
+    (missing / "model_index.json").write_text(json.dumps({**index, "vae": [None, None]}))
+    with pytest.raises(ModelDirectoryError, match="no_vae: .*pass the VAE it was trained with"):
+        load_model_directory(missing)
+    other = shutil.copytree(saved, tmp_path / "other_vae")
+    shutil.rmtree(other / "vae")
+    AutoencoderKLWan(
+        base_dim=8, z_dim=Z + 1, dim_mult=[1, 2, 2, 2], num_res_blocks=1, is_residual=True,
+        patch_size=2, in_channels=12, out_channels=12, scale_factor_spatial=16,
+        scale_factor_temporal=4, latents_mean=[0.0] * (Z + 1), latents_std=[1.0] * (Z + 1),
+    ).save_pretrained(other / "vae")  # fmt: skip
+    with pytest.raises(ModelDirectoryError, match=r"other_vae: the VAE \(5 channels.*does not fit"):
+        load_model_directory(other)

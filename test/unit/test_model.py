@@ -13,6 +13,7 @@ from action_images_ros.core.cameras import CameraRig
 from action_images_ros.model.denoisers import Denoiser, ModelShapeError
 from action_images_ros.model.loading import create_model, load_model_directory
 from action_images_ros.model.modes import Mode, given_mask
+from action_images_ros.model.multiview_unet import MultiViewUNetDenoiser
 from action_images_ros.model.objective import flow_matching_loss
 from action_images_ros.model.pipeline import (
     VideoActionPipeline,
@@ -26,19 +27,26 @@ from action_images_ros.model.wan_transformer import WanTransformerDenoiser
 SIZE, FRAMES, VIEWS = 16, 3, 2
 
 
-# The denoisers: the Wan transformer, and the per-view UNet of the small CPU preset, which
-# predicts samples.
+# The denoisers: the Wan transformer, the per-view UNet of the small CPU preset, which
+# predicts samples, and the multi-view UNet.
 DENOISERS = pytest.mark.parametrize(
     "denoiser",
-    [{}, {"unet": [8, 16]}, {"unet": [8, 16], "prediction": "sample"}],
-    ids=["transformer", "unet", "unet-sample"],
+    [{}, {"unet": [8, 16]}, {"unet": [8, 16], "prediction": "sample"}, {"multiview": [16, 32]}],
+    ids=["transformer", "unet", "unet-sample", "multiview"],
 )
 
 
-def tiny(unet: list[int] | None = None, **options: object) -> Denoiser:
-    """A tiny Wan transformer, or with `unet` block channels a tiny per-view UNet."""
+def tiny(
+    unet: list[int] | None = None, multiview: list[int] | None = None, **options: object
+) -> Denoiser:
+    """A tiny Wan transformer, or with `unet` block channels a tiny per-view UNet, or with
+    `multiview` ones a tiny multi-view UNet."""
     torch.manual_seed(0)
     shape = {"views": VIEWS, "frames": FRAMES, "height": SIZE, "width": SIZE}
+    if multiview:
+        return MultiViewUNetDenoiser(
+            **shape, block_channels=multiview, text_dim=32, head_dim=8, **options
+        )
     if unet:
         return ViewUNetDenoiser(**shape, block_channels=unet, text_dim=32, **options)
     return WanTransformerDenoiser(**shape, num_layers=1, **options)
@@ -345,6 +353,33 @@ def test_the_unet_denoises_each_view_on_its_own() -> None:
     torch.testing.assert_close(out_first[:, 0], out_second[:, 0])
     assert not torch.allclose(out_first[:, 1], out_second[:, 1])
     assert not torch.allclose(out_first, other_task), "the task conditions the UNet"
+
+
+def test_the_multiview_unet_lets_every_view_see_the_others() -> None:
+    """Its cross-view attention starts as the identity (the views start independent); once
+    trained (here: its output projections set at random), changing one view's input changes
+    the other view's output."""
+    model = tiny(multiview=[16, 32]).eval()
+    first = clips()
+    second = first.clone()
+    second[:, 1] = torch.rand_like(second[:, 1])
+    timesteps = torch.full((1, VIEWS, 2, FRAMES), 500.0)
+    timesteps[..., 0] = 0.0
+
+    def first_view_outputs() -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            return tuple(
+                model(c, timesteps, rays(), torch.tensor([1]))[:, 0] for c in (first, second)
+            )
+
+    torch.testing.assert_close(*first_view_outputs())
+    with torch.no_grad():
+        for attention in model.unet.cross_view:
+            attention.out.weight.normal_(std=0.2)
+    a, b = first_view_outputs()
+    assert not torch.allclose(a, b, atol=1e-4)
+    with pytest.raises(ValueError, match="multiples of patch_size"):
+        MultiViewUNetDenoiser(views=2, frames=3, height=15, width=16)
 
 
 def test_a_sample_predicting_model_samples_its_prediction_in_one_step() -> None:

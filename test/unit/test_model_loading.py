@@ -244,6 +244,45 @@ def test_denoiser_configs_that_do_not_fit_their_weights_are_refused(tmp_path: Pa
         load_model_directory(model)
 
 
+def test_a_config_edited_apart_from_its_weights_is_refused(tmp_path: Path) -> None:
+    """A UNet's weights fit any image size and view count, so the size, views, frames and
+    class the weights were saved as travel in their safetensors metadata: a config.json (and
+    policy config) changed to another size or view count is refused naming both files."""
+    from action_images_ros.model.multiview_unet import MultiViewUNetDenoiser
+
+    model = saved(tmp_path / "m")
+    denoiser_config = model / "denoiser" / "config.json"
+    for changes, message in [
+        ({"height": 32, "width": 32}, r"height 32 \(the weights: 16\), width 32"),
+        ({"views": 3}, r"views 3 \(the weights: 2\)"),
+    ]:
+        directory = shutil.copytree(model, tmp_path / "_".join(changes))
+        edit_json(directory / "denoiser" / "config.json", **changes)
+        policy = {"views": ["a", "b", "c"]} if "views" in changes else changes
+        edit_json(directory / "policy_config.json", **policy)
+        with pytest.raises(ModelDirectoryError, match=message) as error:
+            load_model_directory(directory)
+        assert str(directory / "denoiser" / "config.json") in str(error.value)
+        assert "diffusion_pytorch_model.safetensors" in str(error.value)
+    # The multi-view UNet and the per-view one share most weight names: each is refused as the
+    # other (the cross-view attention weights are missing or have no place).
+    torch.manual_seed(0)
+    multiview = saved(tmp_path / "multiview", MultiViewUNetDenoiser(
+        **SHAPE, block_channels=[16, 32], text_dim=16, head_dim=8))  # fmt: skip
+    assert type(load_model_directory(multiview).denoiser) is MultiViewUNetDenoiser
+    edit_json(multiview / "model_index.json", denoiser=["action_images_ros", "ViewUNetDenoiser"])
+    config = multiview / "denoiser" / "config.json"
+    document = json.loads(config.read_text())
+    config.write_text(json.dumps({**{k: document[k] for k in (*SHAPE, "block_channels",
+                      "text_dim")}, "_class_name": "ViewUNetDenoiser"}))  # fmt: skip
+    with pytest.raises(ModelDirectoryError, match="weights it has no place for .*cross_view"):
+        load_model_directory(multiview)
+    edit_json(denoiser_config, _class_name="MultiViewUNetDenoiser", head_dim=8)
+    edit_json(model / "model_index.json", denoiser=["action_images_ros", "MultiViewUNetDenoiser"])
+    with pytest.raises(ModelDirectoryError, match="weights the config needs are missing"):
+        load_model_directory(model)
+
+
 def test_policy_configs_that_do_not_fit_the_denoiser_are_refused(tmp_path: Path) -> None:
     model = saved(tmp_path / "m")
     policy = model / "policy_config.json"

@@ -80,3 +80,91 @@ def test_mode_mix_is_parsed_and_bad_mixes_are_refused() -> None:
     for bad in (["teleport=1"], ["policy=-1"], ["policy=x"], ["policy=0"]):
         with pytest.raises(argparse.ArgumentTypeError, match="--mode-mix"):
             parse_mode_mix(bad)
+
+
+def test_resume_continues_exactly_as_the_uninterrupted_run(tmp_path: Path) -> None:
+    """Model, optimizer, learning-rate schedule, random generators (batches, modes, noise) and
+    step all come back: resuming from step 2 of 4 ends with the same weights and losses."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    episodes = write_toy_episodes(tmp_path / "episodes", count=3)
+
+    def run(out: Path, *extra: str) -> None:
+        main(["--config", "tiny", "--views", "2", "--episodes", str(episodes), "--out", str(out),
+              "--batch-size", "2", "--checkpoint-every", "2", "--steps", "4", "--cpu",
+              "--balance-tasks", "--mode-mix", "policy=1", "policy_given_prefix=1",
+              "action_labeling=1", *extra])  # fmt: skip
+
+    run(tmp_path / "whole")
+    resumed = tmp_path / "resumed"
+    shutil.copytree(tmp_path / "whole" / "checkpoint-2", resumed / "checkpoint-2")
+    run(resumed, "--resume")
+    weights = "model/denoiser/diffusion_pytorch_model.safetensors"
+    whole, again = (load_file(d / "checkpoint-4" / weights) for d in (tmp_path / "whole", resumed))
+    assert whole.keys() == again.keys()
+    assert all(torch.equal(whole[k], again[k]) for k in whole)
+    first = load_file(tmp_path / "whole" / "checkpoint-2" / weights)
+    assert not all(torch.equal(first[k], whole[k]) for k in whole), "steps 3-4 changed it"
+    for name in ("optimizer.safetensors", "rng.safetensors"):
+        a, b = (load_file(d / "checkpoint-4" / name) for d in (tmp_path / "whole", resumed))
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    states = [json.loads((d / "checkpoint-4" / "trainer_state.json").read_text())
+              for d in (tmp_path / "whole", resumed)]  # fmt: skip
+    assert states[0] == states[1] and states[0]["step"] == 4
+
+
+def test_given_prefix_mode_trains_the_inpainting_mask() -> None:
+    from action_images_ros.model.modes import POLICY_GIVEN_PREFIX, Mode, supervised_mask
+    from action_images_ros.model.train import draw_modes, parse_mode_mix
+
+    assert parse_mode_mix(["policy_given_prefix=1"]) == {POLICY_GIVEN_PREFIX: 1.0}
+    generator = torch.Generator().manual_seed(0)
+    modes, prefixes = draw_modes([POLICY_GIVEN_PREFIX] * 50 + ["video"], 6, generator)
+    assert modes == [Mode.POLICY] * 50 + [Mode.VIDEO] and prefixes[-1] == 0
+    assert set(prefixes[:50]) == {1, 2, 3, 4}, "1..frames-2 future action frames given"
+    supervised = supervised_mask(Mode.POLICY, 6, 2)
+    assert supervised[1].tolist() == [False, False, False, True, True, True]
+    assert supervised[0].tolist() == [False] + [True] * 5
+    assert draw_modes([POLICY_GIVEN_PREFIX], 2, generator) == ([Mode.POLICY], [0]), "no room"
+
+
+def test_given_prefix_frames_carry_no_loss() -> None:
+    """A policy sample with 2 given future action frames: changing what the model outputs on
+    them changes nothing, on the first generated one it does."""
+    from action_images_ros.model.objective import flow_matching_loss
+
+    model = build_preset("tiny", views=2, frames=4)
+    clean = torch.rand(1, 2, 2, 4, 16, 16, 3)
+    rays = torch.rand(1, 2, 16, 16, 6)
+
+    def loss(offset_frame: int | None) -> float:
+        def shift(module, inputs, output):  # noqa: ANN001, ANN202 - a forward hook
+            shifted = output.clone()
+            if offset_frame is not None:
+                shifted[:, :, 1, offset_frame] += 0.5
+            return shifted
+
+        handle = model.register_forward_hook(shift)
+        try:
+            with torch.no_grad():
+                return flow_matching_loss(
+                    model, clean, rays, torch.tensor([1]), ["policy"],
+                    torch.Generator().manual_seed(0), given_action_frames=[2],
+                ).item()  # fmt: skip
+        finally:
+            handle.remove()
+
+    assert loss(2) == pytest.approx(loss(None)) and loss(3) != pytest.approx(loss(None))
+
+
+def test_hold_last_frame_adds_the_windows_past_the_end(tmp_path: Path) -> None:
+    episodes = write_toy_episodes(tmp_path / "episodes", count=1, steps=8)
+    model = build_preset("tiny", views=2, frames=4)
+    plain = EpisodeClips(episodes, model, 0.2)
+    held = EpisodeClips(episodes, model, 0.2, hold_last_frame=True)
+    assert len(plain) == 8 - 3 and len(held) == 8, "every step starts a window"
+    last = held[7]["clips"]  # starts at the last step: all four frames are that step
+    assert all(torch.equal(last[:, :, 0], last[:, :, i]) for i in range(4))
+    torch.testing.assert_close(held[0]["clips"], plain[0]["clips"])
