@@ -72,8 +72,9 @@ def bench_wan5b(device: str, views: int, size: int, frames: int) -> None:
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     with init_empty_weights():
-        model = WanTransformerDenoiser(views=views, frames=frames, height=size, width=size,
-                                       **WAN_2_2_TI2V_5B["transformer"])  # fmt: skip
+        model = WanTransformerDenoiser(
+            views=views, frames=frames, height=size, width=size, **WAN_2_2_TI2V_5B["transformer"]
+        )
     model = model.to_empty(device=device).to(dtype)
     generator = torch.Generator(device).manual_seed(0)
     with torch.no_grad():
@@ -141,9 +142,12 @@ def main() -> None:
         "--frame-interval", type=float, default=0.2, help="s per frame (for the horizon)"
     )
     parser.add_argument(
-        "--override", nargs="+", default=[], metavar="KEY=JSON",
+        "--override",
+        nargs="+",
+        default=[],
+        metavar="KEY=JSON",
         help="replace preset settings, e.g. block_channels=[32,64,128] layers_per_block=2",
-    )  # fmt: skip
+    )
     parser.add_argument("--wan5b", action="store_true", help="the 5B layout, random weights")
     parser.add_argument("--size", type=int, default=256, help="--wan5b: frame size")
     parser.add_argument("--frames", type=int, default=5, help="--wan5b: frames per segment")
@@ -165,8 +169,10 @@ def main() -> None:
         return
     dtype = torch.bfloat16 if args.device.startswith("cuda") else torch.float32
     print(f"device {args.device} ({dtype}), {args.views} views, {args.steps} denoising steps")
-    print(f"{'preset':>9} {'params':>8} {'horizon':>8} | {'ms/step':>8} {'s/chunk':>8} "
-          f"{'peak MB':>8} | {'train steps/s':>13} (batch {args.train_batch})")  # fmt: skip
+    print(
+        f"{'preset':>9} {'params':>8} {'horizon':>8} | {'ms/step':>8} {'s/chunk':>8} "
+        f"{'peak MB':>8} | {'train steps/s':>13} (batch {args.train_batch})"
+    )
     for name in args.presets:
         baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         if args.device.startswith("cuda"):
@@ -181,8 +187,13 @@ def main() -> None:
         pipeline = VideoActionPipeline(denoiser=model, scheduler=default_scheduler())
         pipeline(clips=clips, rays=rays, mode=Mode.POLICY, num_inference_steps=1)  # warm-up
         start = time.perf_counter()
-        pipeline(clips=clips, rays=rays, mode=Mode.POLICY, num_inference_steps=args.steps,
-                 generator=torch.Generator().manual_seed(0))  # fmt: skip
+        pipeline(
+            clips=clips,
+            rays=rays,
+            mode=Mode.POLICY,
+            num_inference_steps=args.steps,
+            generator=torch.Generator().manual_seed(0),
+        )
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
         chunk = time.perf_counter() - start
@@ -204,8 +215,10 @@ def main() -> None:
         rate = train_steps / (time.perf_counter() - start)
         parameters = sum(p.numel() for p in model.parameters()) / 1e6
         horizon = (c.frames - 1) * args.frame_interval
-        print(f"{name:>9} {parameters:7.2f}M {horizon:7.1f}s | {1e3 * chunk / args.steps:8.1f} "
-              f"{chunk:8.2f} {memory:8.0f} | {rate:13.2f}")  # fmt: skip
+        print(
+            f"{name:>9} {parameters:7.2f}M {horizon:7.1f}s | {1e3 * chunk / args.steps:8.1f} "
+            f"{chunk:8.2f} {memory:8.0f} | {rate:13.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -17,20 +17,45 @@ DEFAULT_CHECKPOINT = Path(__file__).parents[1] / "checkpoints" / "sim_panda_smal
 
 # preset name -> (denoiser class, its settings besides `views`)
 PRESETS: dict[str, tuple[str, dict[str, object]]] = {
-    "tiny": ("WanTransformerDenoiser", {
-        "frames": 3, "height": 16, "width": 16, "num_layers": 1, "num_attention_heads": 2,
-        "attention_head_dim": 16, "ffn_dim": 64, "text_dim": 32,
-    }),
-    "small": ("ViewUNetDenoiser", {  # learns the sim tasks in an hour of CPU (view_unet)
-        "frames": 3, "height": 32, "width": 32, "text_dim": 64, "block_channels": [32, 64, 64],
-        "prediction": "sample",
-    }),
-    "multiview": ("MultiViewUNetDenoiser", {  # scripts/reproduce_multiview_model.sh
-        "frames": 12, "height": 64, "width": 64, "block_channels": [64, 128, 128],
-        "layers_per_block": 1, "patch_size": 2, "head_dim": 32, "text_dim": 64,
-        "prediction": "sample",
-    }),
-}  # fmt: skip
+    "tiny": (
+        "WanTransformerDenoiser",
+        {
+            "frames": 3,
+            "height": 16,
+            "width": 16,
+            "num_layers": 1,
+            "num_attention_heads": 2,
+            "attention_head_dim": 16,
+            "ffn_dim": 64,
+            "text_dim": 32,
+        },
+    ),
+    "small": (
+        "ViewUNetDenoiser",
+        {  # learns the sim tasks in an hour of CPU (view_unet)
+            "frames": 3,
+            "height": 32,
+            "width": 32,
+            "text_dim": 64,
+            "block_channels": [32, 64, 64],
+            "prediction": "sample",
+        },
+    ),
+    "multiview": (
+        "MultiViewUNetDenoiser",
+        {  # scripts/reproduce_multiview_model.sh
+            "frames": 12,
+            "height": 64,
+            "width": 64,
+            "block_channels": [64, 128, 128],
+            "layers_per_block": 1,
+            "patch_size": 2,
+            "head_dim": 32,
+            "text_dim": 64,
+            "prediction": "sample",
+        },
+    ),
+}
 
 
 def build_preset(name: str, views: int, **overrides: object) -> Denoiser:
@@ -42,14 +67,30 @@ def build_preset(name: str, views: int, **overrides: object) -> Denoiser:
 
 WAN_2_2_TI2V_5B = {
     "transformer": {
-        "num_layers": 30, "num_attention_heads": 24, "attention_head_dim": 128,
-        "ffn_dim": 14336, "text_dim": 4096, "freq_dim": 256, "latent_channels": 48,
-        "spatial_compression": 16, "temporal_compression": 4,
+        "num_layers": 30,
+        "num_attention_heads": 24,
+        "attention_head_dim": 128,
+        "ffn_dim": 14336,
+        "text_dim": 4096,
+        "freq_dim": 256,
+        "latent_channels": 48,
+        "spatial_compression": 16,
+        "temporal_compression": 4,
     },
     "vae": {
-        "base_dim": 160, "decoder_base_dim": 256, "z_dim": 48, "dim_mult": [1, 2, 4, 4],
-        "num_res_blocks": 2, "temperal_downsample": [False, True, True], "is_residual": True,
-        "in_channels": 12, "out_channels": 12, "patch_size": 2, "scale_factor_spatial": 16,
-        "scale_factor_temporal": 4, "latents_mean": [0.0] * 48, "latents_std": [1.0] * 48,
+        "base_dim": 160,
+        "decoder_base_dim": 256,
+        "z_dim": 48,
+        "dim_mult": [1, 2, 4, 4],
+        "num_res_blocks": 2,
+        "temperal_downsample": [False, True, True],
+        "is_residual": True,
+        "in_channels": 12,
+        "out_channels": 12,
+        "patch_size": 2,
+        "scale_factor_spatial": 16,
+        "scale_factor_temporal": 4,
+        "latents_mean": [0.0] * 48,
+        "latents_std": [1.0] * 48,
     },
-}  # fmt: skip
+}

@@ -82,10 +82,12 @@ class EpisodeClips(Dataset):
                     torch.tensor(episode.positions),
                     torch.tensor(quat_to_matrix(episode.quaternions)),
                     torch.tensor(episode.gripper.clip(0, 1)),
-                    rig, episode.action_image_config,
-                    plucker_rays(rig, *model.latent_shape[1:3]), task,
+                    rig,
+                    episode.action_image_config,
+                    plucker_rays(rig, *model.latent_shape[1:3]),
+                    task,
                 )
-            )  # fmt: skip
+            )
             self.windows += [(index, torch.from_numpy(window)) for window in steps]
             self.window_tasks += [task] * len(steps)
         if not self.windows:
@@ -108,9 +110,12 @@ class EpisodeClips(Dataset):
         item, steps = self.windows[index]
         episode = self.items[item]
         actions = encode(
-            episode.positions[steps], episode.rotations[steps], episode.gripper[steps],
-            episode.rig, episode.drawing,
-        ).images.float()  # fmt: skip
+            episode.positions[steps],
+            episode.rotations[steps],
+            episode.gripper[steps],
+            episode.rig,
+            episode.drawing,
+        ).images.float()
         frames = torch.stack([episode.rgb[steps].float() / 255, actions], dim=2)  # F,V,2,H,W,3
         return {
             "clips": frames.permute(1, 2, 0, 3, 4, 5).contiguous(),

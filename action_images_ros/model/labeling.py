@@ -60,15 +60,25 @@ class ModelLabeler:
         clips = torch.zeros(1, views, 2, count, c.height, c.width, 3)
         clips[0, :, 0] = torch.from_numpy(small).permute(1, 0, 2, 3, 4).float() / 255
         out = self.pipeline(
-            clips=clips, rays=self.bundle.pipeline.camera_rays(rig),
-            mode=Mode.ACTION_LABELING, num_inference_steps=self.steps, generator=self.generator,
-        ).clips  # fmt: skip
+            clips=clips,
+            rays=self.bundle.pipeline.camera_rays(rig),
+            mode=Mode.ACTION_LABELING,
+            num_inference_steps=self.steps,
+            generator=self.generator,
+        ).clips
         generated = (out[0, :, 1].permute(1, 0, 2, 3, 4) * 255).round().to(torch.uint8)
         decoded = decode(generated, rig, self.bundle.config.action_images)
-        full_size = np.stack([[cv2.resize(f, (width, height), interpolation=cv2.INTER_LINEAR)
-                               for f in step] for step in generated.numpy()])  # fmt: skip
+        full_size = np.stack(
+            [
+                [cv2.resize(f, (width, height), interpolation=cv2.INTER_LINEAR) for f in step]
+                for step in generated.numpy()
+            ]
+        )
         return LabeledWindow(
-            full_size, decoded.positions.double().numpy(), decoded.rotations.double().numpy(),
-            decoded.gripper.double().numpy(), decoded.confidence.double().numpy(),
+            full_size,
+            decoded.positions.double().numpy(),
+            decoded.rotations.double().numpy(),
+            decoded.gripper.double().numpy(),
+            decoded.confidence.double().numpy(),
             decoded.valid.numpy(),
-        )  # fmt: skip
+        )

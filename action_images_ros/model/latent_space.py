@@ -86,10 +86,12 @@ class WanLatentSpace:
         self.latent_frames(frames)
         vae_dtype = self.vae.dtype
         segments = clips.reshape(-1, frames, height, width, 3).permute(0, 4, 1, 2, 3)
-        latents = torch.cat([
-            self.vae.encode((part * 2 - 1).to(vae_dtype)).latent_dist.mode()
-            for part in self._passes(segments)
-        ])  # fmt: skip
+        latents = torch.cat(
+            [
+                self.vae.encode((part * 2 - 1).to(vae_dtype)).latent_dist.mode()
+                for part in self._passes(segments)
+            ]
+        )
         mean, std = self._mean.to(latents), self._std.to(latents)
         latents = (latents - mean) / std
         latents = latents.permute(0, 2, 3, 4, 1)  # (N, f, h, w, C)
@@ -122,8 +124,10 @@ def clip_space(model: Denoiser, vae: WanLatentSpace | None = None) -> ClipSpace:
             f"{c.spatial_compression}x smaller); pass the VAE it was trained with"
         )
     if (vae.channels, vae.spatial, vae.temporal) != (
-        c.latent_channels, c.spatial_compression, c.temporal_compression
-    ):  # fmt: skip
+        c.latent_channels,
+        c.spatial_compression,
+        c.temporal_compression,
+    ):
         raise ValueError(
             f"the VAE ({vae.channels} channels, {vae.spatial}x, {vae.temporal}x in time) does "
             f"not fit the model ({c.latent_channels}, {c.spatial_compression}x, "

@@ -100,14 +100,20 @@ def create_model(
     c = denoiser.config
     if config is None:
         config = PolicyConfig(
-            views=tuple(views or [f"view{i}" for i in range(c.views)]), frames=c.frames,
-            frame_interval=frame_interval, height=c.height, width=c.width,
+            views=tuple(views or [f"view{i}" for i in range(c.views)]),
+            frames=c.frames,
+            frame_interval=frame_interval,
+            height=c.height,
+            width=c.width,
             tasks=tuple(tasks or [""]),
-        )  # fmt: skip
+        )
     pipeline = VideoActionPipeline(
-        denoiser=denoiser, scheduler=scheduler or default_scheduler(), vae=vae,
-        text_encoder=text_encoder, tokenizer=tokenizer,
-    )  # fmt: skip
+        denoiser=denoiser,
+        scheduler=scheduler or default_scheduler(),
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+    )
     pipeline.sampler = sampler
     check_consistent(pipeline, config, Path(POLICY_CONFIG))
     return ModelBundle(pipeline, config)
@@ -145,11 +151,12 @@ def load_model_directory(
     text_encoder, tokenizer = _load_text(path, index, index_path, dtype)
     try:
         pipeline = VideoActionPipeline(
-            denoiser=denoiser.to(device), scheduler=scheduler,
+            denoiser=denoiser.to(device),
+            scheduler=scheduler,
             vae=None if vae is None else vae.to(device, dtype),
             text_encoder=None if text_encoder is None else text_encoder.to(device),
             tokenizer=tokenizer,
-        )  # fmt: skip
+        )
     except ValueError as error:
         raise ModelDirectoryError(f"{path}: {error}") from error
     pipeline.sampler = _load_sampler(path / SAMPLER_CONFIG)
@@ -169,10 +176,17 @@ def _load_sampler(path: Path) -> SamplerSettings | None:
 def check_consistent(pipeline: VideoActionPipeline, config: PolicyConfig, source: Path) -> None:
     """The policy config must describe the clips the denoiser was built for."""
     c = pipeline.denoiser.config
-    pairs = {"views": (len(config.views), c.views), "frames": (config.frames, c.frames),
-             "height": (config.height, c.height), "width": (config.width, c.width)}  # fmt: skip
-    wrong = [f"{name} {mine} (the denoiser: {theirs})"
-             for name, (mine, theirs) in pairs.items() if mine != theirs]  # fmt: skip
+    pairs = {
+        "views": (len(config.views), c.views),
+        "frames": (config.frames, c.frames),
+        "height": (config.height, c.height),
+        "width": (config.width, c.width),
+    }
+    wrong = [
+        f"{name} {mine} (the denoiser: {theirs})"
+        for name, (mine, theirs) in pairs.items()
+        if mine != theirs
+    ]
     if len(config.tasks) > c.num_tasks:
         wrong.append(f"{len(config.tasks)} tasks (the denoiser embeds {c.num_tasks})")
     if wrong:
@@ -183,8 +197,13 @@ def built_for(denoiser: Denoiser) -> dict[str, object]:
     """What a denoiser's weights were built for beyond their shapes: its class and the views,
     frames and pixel size of its clips (a UNet's weights fit any size and view count)."""
     c = denoiser.config
-    return {"class": type(denoiser).__name__, "views": c.views, "frames": c.frames,
-            "height": c.height, "width": c.width}  # fmt: skip
+    return {
+        "class": type(denoiser).__name__,
+        "views": c.views,
+        "frames": c.frames,
+        "height": c.height,
+        "width": c.width,
+    }
 
 
 def stamp_built_for(folder: Path, denoiser: Denoiser) -> None:
@@ -209,8 +228,11 @@ def _check_built_for(folder: Path, model: Denoiser, config_path: Path) -> None:
             found = json.loads(recorded)
         except json.JSONDecodeError as error:
             raise ModelDirectoryError(f"{file}: unreadable {BUILT_FOR_KEY} metadata") from error
-        wrong = [f"{k} {expected.get(k)!r} (the weights: {v!r})"
-                 for k, v in sorted(found.items()) if expected.get(k) != v]  # fmt: skip
+        wrong = [
+            f"{k} {expected.get(k)!r} (the weights: {v!r})"
+            for k, v in sorted(found.items())
+            if expected.get(k) != v
+        ]
         if wrong:
             raise ModelDirectoryError(
                 f"{config_path} describes another denoiser than the weights {file} were "
@@ -253,8 +275,12 @@ def load_denoiser(
         raise ModelDirectoryError(f"{config_path}: {error}") from error
     weights_folder = weights_folder or folder
     state = _read_weights(weights_folder)
-    _check_weights(model.state_dict(), state, f"the weights in {weights_folder}",
-                   f"the {name} that {config_path} describes")  # fmt: skip
+    _check_weights(
+        model.state_dict(),
+        state,
+        f"the weights in {weights_folder}",
+        f"the {name} that {config_path} describes",
+    )
     _check_built_for(weights_folder, model, config_path)
     state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     model.load_state_dict(state, strict=True, assign=True)

@@ -48,8 +48,11 @@ def load_lora(model: WanTransformerDenoiser, directory: str | Path, rank: int = 
         raise FileNotFoundError(f"no LoRA adapter at {path}")
     add_lora(model, rank)
     state = load_file(path)
-    embedding = {k.removeprefix("task_embedding."): v for k, v in state.items()
-                 if k.startswith("task_embedding.")}  # fmt: skip
+    embedding = {
+        k.removeprefix("task_embedding."): v
+        for k, v in state.items()
+        if k.startswith("task_embedding.")
+    }
     model.task_embedding.load_state_dict(embedding)
     adapters = {k: v for k, v in state.items() if not k.startswith("task_embedding.")}
     result = set_peft_model_state_dict(model.transformer, adapters)

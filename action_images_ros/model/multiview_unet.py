@@ -155,9 +155,15 @@ class MultiViewUNetDenoiser(Denoiser):
             raise ValueError(f"height and width must be multiples of patch_size {patch_size}")
         self._build_common()
         self.unet = MultiViewUNet(
-            views, frames, IMAGE_CHANNELS, text_dim, list(block_channels), layers_per_block,
-            patch_size, head_dim,
-        )  # fmt: skip
+            views,
+            frames,
+            IMAGE_CHANNELS,
+            text_dim,
+            list(block_channels),
+            layers_per_block,
+            patch_size,
+            head_dim,
+        )
 
     def network(
         self,

@@ -71,9 +71,12 @@ class VideoActionPipeline(DiffusionPipeline):
         if (text_encoder is None) != (tokenizer is None):
             raise ValueError("a text encoder needs its tokenizer and the other way round")
         self.register_modules(
-            denoiser=denoiser, scheduler=scheduler, vae=vae, text_encoder=text_encoder,
+            denoiser=denoiser,
+            scheduler=scheduler,
+            vae=vae,
+            text_encoder=text_encoder,
             tokenizer=tokenizer,
-        )  # fmt: skip
+        )
         self.space: ClipSpace = clip_space(denoiser, None if vae is None else WanLatentSpace(vae))
         self.text = None if text_encoder is None else TextEncoder(tokenizer, text_encoder)
         # The published sampler (`published_sampler`, a model's sampler_config.json) instead of
@@ -193,9 +196,19 @@ class VideoActionPipeline(DiffusionPipeline):
         `sampler` set), given frames held clean throughout."""
         if self.sampler is not None:
             return published_denoise(
-                self.denoiser, self.sampler, sample, clean, given, rays, task_ids, prompt_embeds,
-                negative_prompt_embeds, num_inference_steps, guidance_scale, self.last_sampling,
-            )  # fmt: skip
+                self.denoiser,
+                self.sampler,
+                sample,
+                clean,
+                given,
+                rays,
+                task_ids,
+                prompt_embeds,
+                negative_prompt_embeds,
+                num_inference_steps,
+                guidance_scale,
+                self.last_sampling,
+            )
         batch, views, _, frames = sample.shape[:4]
         self.scheduler.set_timesteps(num_inference_steps, device=sample.device)
         frame_given = given[..., 0, 0, 0].expand(batch, views, 2, frames)
@@ -242,8 +255,16 @@ class VideoActionPipeline(DiffusionPipeline):
         `generator`). `given_action_frames` (policy mode): future action frames 1..n of
         `clips` are given too (real-time chunking, see `modes`)."""
         mode = Mode(mode)
-        self.check_inputs(clips, rays, mode, task_ids, prompt, prompt_embeds,
-                          negative_prompt_embeds, guidance_scale)  # fmt: skip
+        self.check_inputs(
+            clips,
+            rays,
+            mode,
+            task_ids,
+            prompt,
+            prompt_embeds,
+            negative_prompt_embeds,
+            guidance_scale,
+        )
         dtype, device = self.denoiser.dtype, self.denoiser.device
         if prompt is not None:
             prompt_embeds, negative_prompt_embeds = self.encode_prompt(prompt, negative_prompt)
@@ -259,9 +280,16 @@ class VideoActionPipeline(DiffusionPipeline):
         if encode_cameras is not None:  # the published model: ray latents through the VAE
             rays = encode_cameras(rays, self.space)
         sample = self.denoise(
-            sample, clean, given, rays, tasks.to(device), prompt_embeds,
-            negative_prompt_embeds, num_inference_steps, guidance_scale,
-        )  # fmt: skip
+            sample,
+            clean,
+            given,
+            rays,
+            tasks.to(device),
+            prompt_embeds,
+            negative_prompt_embeds,
+            num_inference_steps,
+            guidance_scale,
+        )
         result = self.decode_latents(sample)
         pixel_given = frame_mask(given_mask(mode, clips.shape[3], given_action_frames), clips)
         result = torch.where(pixel_given, clips.to(device).float(), result)

@@ -98,9 +98,13 @@ class VideoActionPolicy:
             names = ", ".join(self.policy_config.views)
             raise ModelShapeError(f"the model was built for {c.views} views ({names}), got {views}")
         frames, rig = resize_views(
-            observation.images, observation.intrinsics, observation.extrinsics, c.width, c.height,
+            observation.images,
+            observation.intrinsics,
+            observation.extrinsics,
+            c.width,
+            c.height,
             self.policy_config.center_crop,
-        )  # fmt: skip
+        )
         given = self._given_steps(observation)
         positions = np.vstack([observation.ee_position[None], given.positions])
         rotations = quat_to_matrix(np.vstack([observation.ee_quaternion[None], given.quaternions]))

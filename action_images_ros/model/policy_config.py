@@ -100,11 +100,12 @@ class PolicyConfig:
         missing = sorted(required - set(document))
         if unknown or missing:
             raise ModelDirectoryError(
-                f"{source}: " + "; ".join(
+                f"{source}: "
+                + "; ".join(
                     ([f"unknown keys {unknown}"] if unknown else [])
                     + ([f"missing keys {missing}"] if missing else [])
                 )
-            )  # fmt: skip
+            )
         drawing = document.get("action_images", {})
         try:
             if not isinstance(drawing, dict):

@@ -46,9 +46,14 @@ class TextEncoder:
         missing = [p for p in dict.fromkeys(prompts) if p not in self._cache]
         if missing:
             tokens = self.tokenizer(
-                missing, padding="max_length", max_length=self.max_length, truncation=True,
-                add_special_tokens=True, return_attention_mask=True, return_tensors="pt",
-            )  # fmt: skip
+                missing,
+                padding="max_length",
+                max_length=self.max_length,
+                truncation=True,
+                add_special_tokens=True,
+                return_attention_mask=True,
+                return_tensors="pt",
+            )
             device = next(self.encoder.parameters()).device
             mask = tokens.attention_mask.to(device)
             hidden = self.encoder(tokens.input_ids.to(device), mask).last_hidden_state

@@ -37,28 +37,24 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import torch
+from accelerate import Accelerator
+from safetensors.torch import load_file, save_file
+from torch.utils.data import default_collate
+from tqdm import tqdm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from accelerate import Accelerator  # noqa: E402
-from safetensors.torch import load_file, save_file  # noqa: E402
-from torch.utils.data import default_collate  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from action_images_ros.data.episode import find_episodes, read_episode  # noqa: E402
-from action_images_ros.model.config import PRESETS, build_preset  # noqa: E402
-from action_images_ros.model.dataset import EpisodeClips  # noqa: E402
-from action_images_ros.model.denoisers import Denoiser  # noqa: E402
-from action_images_ros.model.latent_space import WanLatentSpace, clip_space  # noqa: E402
-from action_images_ros.model.loading import create_model, load_model_directory  # noqa: E402
-from action_images_ros.model.lora import add_lora, load_lora, save_lora  # noqa: E402
-from action_images_ros.model.modes import POLICY_GIVEN_PREFIX, Mode  # noqa: E402
-from action_images_ros.model.objective import flow_matching_loss  # noqa: E402
-from action_images_ros.model.policy_config import PolicyConfig  # noqa: E402
-from action_images_ros.model.text_conditioning import TextEncoder  # noqa: E402
-from action_images_ros.model.wan_transformer import WanTransformerDenoiser  # noqa: E402
+from action_images_ros.data.episode import find_episodes, read_episode
+from action_images_ros.model.config import PRESETS, build_preset
+from action_images_ros.model.dataset import EpisodeClips
+from action_images_ros.model.denoisers import Denoiser
+from action_images_ros.model.latent_space import WanLatentSpace, clip_space
+from action_images_ros.model.loading import create_model, load_model_directory
+from action_images_ros.model.lora import add_lora, load_lora, save_lora
+from action_images_ros.model.modes import POLICY_GIVEN_PREFIX, Mode
+from action_images_ros.model.objective import flow_matching_loss
+from action_images_ros.model.policy_config import PolicyConfig
+from action_images_ros.model.text_conditioning import TextEncoder
+from action_images_ros.model.wan_transformer import WanTransformerDenoiser
 
 MODE_MIX: dict[Mode | str, float] = {
     Mode.POLICY: 0.45,
@@ -167,8 +163,12 @@ def build_model(
         if resume is not None:
             return load_model_directory(resume / "model").denoiser, None
         torch.manual_seed(args.seed)
-        sizes = (("frames", args.frames), ("height", args.size), ("width", args.size),
-                 ("num_tasks", getattr(args, "num_tasks", None)))  # fmt: skip
+        sizes = (
+            ("frames", args.frames),
+            ("height", args.size),
+            ("width", args.size),
+            ("num_tasks", getattr(args, "num_tasks", None)),
+        )
         return build_preset(args.config, args.views, **{k: v for k, v in sizes if v}), None
     if not (args.frames and args.size):
         raise SystemExit("--backbone needs --frames and --size (the pixel clips to train on)")
@@ -200,9 +200,14 @@ def episodes_policy_config(
         )
     c = model.config
     return PolicyConfig(
-        views=cameras.pop(), frames=c.frames, frame_interval=frame_interval, height=c.height,
-        width=c.width, action_images=drawings.pop(), tasks=tuple(prompts),
-    )  # fmt: skip
+        views=cameras.pop(),
+        frames=c.frames,
+        frame_interval=frame_interval,
+        height=c.height,
+        width=c.width,
+        action_images=drawings.pop(),
+        tasks=tuple(prompts),
+    )
 
 
 def train(args: argparse.Namespace) -> list[float]:
@@ -249,8 +254,13 @@ def train(args: argparse.Namespace) -> list[float]:
         data.manual_seed(args.seed + offset + 1 + 7919 * state["step"])
         generator.manual_seed(args.seed + offset + 7919 * state["step"])
     generators = {"data": data, "noise": generator}
-    progress = tqdm(total=args.steps, initial=state["step"], desc="training", unit="step",
-                    disable=not accelerator.is_local_main_process)  # fmt: skip
+    progress = tqdm(
+        total=args.steps,
+        initial=state["step"],
+        desc="training",
+        unit="step",
+        disable=not accelerator.is_local_main_process,
+    )
     while state["step"] < args.steps:
         indices = torch.multinomial(windows, args.batch_size, True, generator=data)
         batch = {
@@ -269,10 +279,16 @@ def train(args: argparse.Namespace) -> list[float]:
                 [modes[i] for i in drawn.tolist()], clean.shape[3], generator
             )
             loss = flow_matching_loss(
-                model, clean.to(batch["clips"].dtype), batch["rays"], tasks, drawn_modes,
-                generator, embeddings, action_weight=args.action_weight,
+                model,
+                clean.to(batch["clips"].dtype),
+                batch["rays"],
+                tasks,
+                drawn_modes,
+                generator,
+                embeddings,
+                action_weight=args.action_weight,
                 given_action_frames=prefixes,
-            )  # fmt: skip
+            )
             accelerator.backward(loss)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(state["step"], args)
@@ -285,9 +301,15 @@ def train(args: argparse.Namespace) -> list[float]:
             progress.set_postfix(loss=f"{state['losses'][-1]:.4f}")
             if state["step"] % args.checkpoint_every == 0 or state["step"] == args.steps:
                 _checkpoint(
-                    accelerator, model, optimizer, generators, state, out, policy_config,
+                    accelerator,
+                    model,
+                    optimizer,
+                    generators,
+                    state,
+                    out,
+                    policy_config,
                     args,
-                )  # fmt: skip
+                )
     progress.close()
     if accelerator.is_main_process:
         final = accelerator.unwrap_model(model)
@@ -308,10 +330,12 @@ def _save_model(
 ) -> None:
     """A model directory that deploys as it is (see `loading`)."""
     create_model(
-        model, policy_config, vae=None if vae is None else vae.vae,
+        model,
+        policy_config,
+        vae=None if vae is None else vae.vae,
         text_encoder=None if text is None else text.encoder,
         tokenizer=None if text is None else text.tokenizer,
-    ).save(directory)  # fmt: skip
+    ).save(directory)
 
 
 def _checkpoint(
@@ -331,6 +355,11 @@ def _checkpoint(
 
 
 def _plot(losses: list[float], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
     figure, axes = plt.subplots(figsize=(6, 3.5))
     axes.plot(losses, linewidth=0.8, label="loss")
     if len(losses) >= 20:
@@ -367,17 +396,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--text-encoder", type=Path, help="local T5/UMT5 directory")
     parser.add_argument("--condition-dropout", type=float, default=0.1)
     parser.add_argument(
-        "--mode-mix", nargs="+", metavar="MODE=WEIGHT",
+        "--mode-mix",
+        nargs="+",
+        metavar="MODE=WEIGHT",
         default=[f"{getattr(m, 'value', m)}={w}" for m, w in MODE_MIX.items()],
         help="how often each mode is drawn (default: the published-like mix above)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--balance-tasks", action="store_true", help="draw every task equally often"
     )
     parser.add_argument(
-        "--hold-last-frame", action="store_true",
+        "--hold-last-frame",
+        action="store_true",
         help="also train on windows past an episode's end, holding its last step",
-    )  # fmt: skip
+    )
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=3e-4, help="peak learning rate")

@@ -57,8 +57,11 @@ def legacy_denoiser_config(document: dict) -> tuple[dict, float]:
     else:
         new = {k: v for k, v in settings.items() if k not in DROPPED_FROM_TRANSFORMER}
         name = WanTransformerDenoiser.__name__
-    return {"_class_name": name, "_diffusers_version": document.get("_diffusers_version"),
-            **new}, frame_interval  # fmt: skip
+    return {
+        "_class_name": name,
+        "_diffusers_version": document.get("_diffusers_version"),
+        **new,
+    }, frame_interval
 
 
 def upgrade_model_directory(
@@ -90,12 +93,18 @@ def upgrade_model_directory(
             f"{path / 'tasks.json'}: {len(tasks)} tasks, the model embeds {slots} (id 0 = none)"
         )
     policy = PolicyConfig(
-        views=tuple(views), frames=config["frames"], frame_interval=frame_interval,
-        height=config["height"], width=config["width"],
+        views=tuple(views),
+        frames=config["frames"],
+        frame_interval=frame_interval,
+        height=config["height"],
+        width=config["width"],
         action_images=action_images or ActionImageConfig.paper(),
-        num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
-        base_frame=base_frame, tool_frame=tool_frame, tasks=tuple(tasks),
-    )  # fmt: skip
+        num_inference_steps=num_inference_steps,
+        guidance_scale=guidance_scale,
+        base_frame=base_frame,
+        tool_frame=tool_frame,
+        tasks=tuple(tasks),
+    )
     folder = path / "denoiser"
     folder.mkdir(exist_ok=True)
     (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
@@ -114,12 +123,16 @@ def upgrade_model_directory(
     if (path / "text_encoder" / "config.json").exists():
         encoder = read_json(path / "text_encoder" / "config.json")
         architecture = (encoder.get("architectures") or ["UMT5EncoderModel"])[0]
-        pipeline.register_to_config(text_encoder=("transformers", architecture),
-                                    tokenizer=("transformers", "AutoTokenizer"))  # fmt: skip
+        pipeline.register_to_config(
+            text_encoder=("transformers", architecture), tokenizer=("transformers", "AutoTokenizer")
+        )
     index = {k: v for k, v in pipeline.config.items() if k != "_name_or_path"}
     index = {k: list(v) if isinstance(v, tuple) else v for k, v in index.items()}
-    index = {"_class_name": type(pipeline).__name__, "_diffusers_version": diffusers.__version__,
-             **{k: v for k, v in index.items() if v != [None, None]}}  # fmt: skip
+    index = {
+        "_class_name": type(pipeline).__name__,
+        "_diffusers_version": diffusers.__version__,
+        **{k: v for k, v in index.items() if v != [None, None]},
+    }
     (path / "model_index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
     load_model_directory(path)
     legacy_path.unlink()
@@ -138,9 +151,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("directory", type=Path)
     parser.add_argument(
-        "--views", nargs="+", required=True,
+        "--views",
+        nargs="+",
+        required=True,
         help="camera names in the model's view order (the training episodes' cameras)",
-    )  # fmt: skip
+    )
     parser.add_argument("--num-inference-steps", type=int, default=5)
     parser.add_argument("--guidance-scale", type=float, default=1.0)
     parser.add_argument("--base-frame", default="panda_link0")
@@ -150,13 +165,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--background", type=float, default=0.25)
     parser.add_argument("--gripper-encoding", choices=["binary", "continuous"], default="binary")
     args = parser.parse_args(argv)
-    drawing = ActionImageConfig(args.offset, args.sigma_fraction, args.background,
-                                args.gripper_encoding)  # fmt: skip
+    drawing = ActionImageConfig(
+        args.offset, args.sigma_fraction, args.background, args.gripper_encoding
+    )
     try:
         done = upgrade_model_directory(
-            args.directory, args.views, drawing, args.num_inference_steps, args.guidance_scale,
-            args.base_frame, args.tool_frame,
-        )  # fmt: skip
+            args.directory,
+            args.views,
+            drawing,
+            args.num_inference_steps,
+            args.guidance_scale,
+            args.base_frame,
+            args.tool_frame,
+        )
     except (ModelDirectoryError, ValueError) as error:
         raise SystemExit(f"upgrade-model: {error}") from error
     print(f"upgraded {args.directory}:\n  " + "\n  ".join(done))

@@ -146,9 +146,11 @@ class WanTransformerDenoiser(Denoiser):
         folder = path / "transformer"
         if not (folder / "config.json").exists():
             raise FileNotFoundError(f"no Wan transformer (transformer/config.json) in {path}")
-        vae_config = WanTransformer3DModel.load_config(path / "vae") if (
-            path / "vae" / "config.json"
-        ).exists() else None  # fmt: skip
+        vae_config = (
+            WanTransformer3DModel.load_config(path / "vae")
+            if (path / "vae" / "config.json").exists()
+            else None
+        )
         if vae_config is None:
             raise FileNotFoundError(f"no Wan VAE (vae/config.json) in {path}")
         backbone = WanTransformer3DModel.from_pretrained(
@@ -161,13 +163,21 @@ class WanTransformerDenoiser(Denoiser):
                 f"channels, got patch {tuple(b.patch_size)} over {b.in_channels} channels"
             )
         config = dict(
-            views=views, frames=frames, height=height, width=width, num_layers=b.num_layers,
-            num_attention_heads=b.num_attention_heads, attention_head_dim=b.attention_head_dim,
-            ffn_dim=b.ffn_dim, text_dim=b.text_dim, freq_dim=b.freq_dim, num_tasks=num_tasks,
+            views=views,
+            frames=frames,
+            height=height,
+            width=width,
+            num_layers=b.num_layers,
+            num_attention_heads=b.num_attention_heads,
+            attention_head_dim=b.attention_head_dim,
+            ffn_dim=b.ffn_dim,
+            text_dim=b.text_dim,
+            freq_dim=b.freq_dim,
+            num_tasks=num_tasks,
             latent_channels=b.in_channels,
             spatial_compression=vae_config["scale_factor_spatial"],
             temporal_compression=vae_config["scale_factor_temporal"],
-        )  # fmt: skip
+        )
         with init_empty_weights():
             model = cls(**config)
         old = backbone.patch_embedding

@@ -70,10 +70,12 @@ class _ActionErrors:
     def summary(self) -> dict[str, float]:
         mean = lambda values, scale=1.0: scale * float(np.mean(values)) if values else float("nan")  # noqa: E731
         return {
-            "steps": self.total, "decoded_fraction": self.decoded / max(self.total, 1),
+            "steps": self.total,
+            "decoded_fraction": self.decoded / max(self.total, 1),
             "position_error_mm": mean(self.position, 1e3),
-            "rotation_error_deg": mean(self.rotation), "gripper_accuracy": mean(self.gripper),
-        }  # fmt: skip
+            "rotation_error_deg": mean(self.rotation),
+            "gripper_accuracy": mean(self.gripper),
+        }
 
 
 def world_model_figures(
@@ -95,13 +97,20 @@ def world_model_figures(
         stride = max(1, round(config.frame_interval * episode.fps))
         span = (config.frames - 1) * stride + 1
         small, rig = resize_views(
-            episode.rgb, episode.intrinsics, episode.extrinsics, config.width, config.height,
+            episode.rgb,
+            episode.intrinsics,
+            episode.extrinsics,
+            config.width,
+            config.height,
             config.center_crop,
-        )  # fmt: skip
+        )
         drawn = encode(
-            torch.tensor(episode.positions), torch.tensor(quat_to_matrix(episode.quaternions)),
-            torch.tensor(episode.gripper.clip(0, 1)), rig, config.action_images,
-        ).images.float()  # fmt: skip
+            torch.tensor(episode.positions),
+            torch.tensor(quat_to_matrix(episode.quaternions)),
+            torch.tensor(episode.gripper.clip(0, 1)),
+            rig,
+            config.action_images,
+        ).images.float()
         rays = pipeline.camera_rays(rig)
         for start in range(0, episode.steps - span + 1, span):
             windows += 1
@@ -109,31 +118,56 @@ def world_model_figures(
             clips = torch.stack([torch.from_numpy(small[steps]).float() / 255, drawn[steps]], 2)
             clips = clips.permute(1, 2, 0, 3, 4, 5)[None]  # (1, V, 2, F, H, W, 3)
             out = pipeline(
-                clips=clips, rays=rays, mode=Mode.ACTION_CONDITIONED_VIDEO,
-                task_ids=torch.tensor([policy.task_id]), num_inference_steps=policy.steps,
+                clips=clips,
+                rays=rays,
+                mode=Mode.ACTION_CONDITIONED_VIDEO,
+                task_ids=torch.tensor([policy.task_id]),
+                num_inference_steps=policy.steps,
                 generator=generator,
-            ).clips  # fmt: skip
+            ).clips
             generated, truth = out[0, :, 0, 1:].numpy(), clips[0, :, 0, 1:].numpy()
             for view_frames, truth_frames in zip(generated, truth, strict=True):
                 for image, reference in zip(view_frames, truth_frames, strict=True):
                     psnrs.append(psnr(image, reference))
                     ssims.append(ssim(image, reference))
             window = labeler.label(episode.rgb[steps], episode.intrinsics, episode.extrinsics)
-            labeling.add(window.positions, window.rotations, window.gripper, window.valid,
-                         episode.positions[steps], episode.quaternions[steps],
-                         episode.gripper[steps])  # fmt: skip
+            labeling.add(
+                window.positions,
+                window.rotations,
+                window.gripper,
+                window.valid,
+                episode.positions[steps],
+                episode.quaternions[steps],
+                episode.gripper[steps],
+            )
             now = steps[0]
-            chunk = policy.predict(Observation(
-                stamp=0.0, images=episode.rgb[now], intrinsics=episode.intrinsics,
-                extrinsics=episode.extrinsics, joint_positions=np.zeros(7),
-                ee_position=episode.positions[now], ee_quaternion=episode.quaternions[now],
-                gripper_openness=float(episode.gripper[now]),
-            ))  # fmt: skip
-            joint.add(chunk.positions, quat_to_matrix(chunk.quaternions), chunk.gripper_openness,
-                      chunk.valid, episode.positions[steps[1:]], episode.quaternions[steps[1:]],
-                      episode.gripper[steps[1:]])  # fmt: skip
+            chunk = policy.predict(
+                Observation(
+                    stamp=0.0,
+                    images=episode.rgb[now],
+                    intrinsics=episode.intrinsics,
+                    extrinsics=episode.extrinsics,
+                    joint_positions=np.zeros(7),
+                    ee_position=episode.positions[now],
+                    ee_quaternion=episode.quaternions[now],
+                    gripper_openness=float(episode.gripper[now]),
+                )
+            )
+            joint.add(
+                chunk.positions,
+                quat_to_matrix(chunk.quaternions),
+                chunk.gripper_openness,
+                chunk.valid,
+                episode.positions[steps[1:]],
+                episode.quaternions[steps[1:]],
+                episode.gripper[steps[1:]],
+            )
     return {
-        "episodes": len(paths), "windows": windows, "inference_steps": policy.steps,
-        "video_psnr_db": float(np.mean(psnrs)), "video_ssim": float(np.mean(ssims)),
-        "labeling": labeling.summary(), "joint_generation": joint.summary(),
-    }  # fmt: skip
+        "episodes": len(paths),
+        "windows": windows,
+        "inference_steps": policy.steps,
+        "video_psnr_db": float(np.mean(psnrs)),
+        "video_ssim": float(np.mean(ssims)),
+        "labeling": labeling.summary(),
+        "joint_generation": joint.summary(),
+    }

@@ -23,14 +23,22 @@ def write_toy_episodes(directory: Path, count: int = 2, steps: int = 8) -> Path:
         positions = np.column_stack(
             [np.linspace(-0.1, 0.1, steps), np.zeros(steps), np.ones(steps)]
         )
-        write_episode(directory / f"ep{index}", Episode(
-            cameras=["a", "b"], fps=5.0, intrinsics=np.stack([k, k]), extrinsics=poses,
-            rgb=rng.integers(0, 256, (steps, 2, 48, 48, 3), dtype=np.uint8),
-            action_images=np.zeros((steps, 2, 48, 48, 3), np.uint8),
-            timestamps=np.arange(steps) / 5.0, positions=positions,
-            quaternions=np.tile([0, 0, 0, 1.0], (steps, 1)), gripper=np.ones(steps),
-            meta={"task": ["reach", "pick"][index % 2]},
-        ))  # fmt: skip
+        write_episode(
+            directory / f"ep{index}",
+            Episode(
+                cameras=["a", "b"],
+                fps=5.0,
+                intrinsics=np.stack([k, k]),
+                extrinsics=poses,
+                rgb=rng.integers(0, 256, (steps, 2, 48, 48, 3), dtype=np.uint8),
+                action_images=np.zeros((steps, 2, 48, 48, 3), np.uint8),
+                timestamps=np.arange(steps) / 5.0,
+                positions=positions,
+                quaternions=np.tile([0, 0, 0, 1.0], (steps, 1)),
+                gripper=np.ones(steps),
+                meta={"task": ["reach", "pick"][index % 2]},
+            ),
+        )
     return directory
 
 

@@ -27,14 +27,29 @@ def write_backbone(path: Path, text_dim: int = 16) -> Path:
     """A toy Wan 2.2 TI2V directory: same structure as the 5B one, random weights."""
     torch.manual_seed(0)
     AutoencoderKLWan(
-        base_dim=8, z_dim=Z, dim_mult=[1, 2, 2, 2], num_res_blocks=1, is_residual=True,
-        patch_size=2, in_channels=12, out_channels=12, scale_factor_spatial=16,
-        scale_factor_temporal=4, latents_mean=[0.1] * Z, latents_std=[2.0] * Z,
-    ).save_pretrained(path / "vae")  # fmt: skip
+        base_dim=8,
+        z_dim=Z,
+        dim_mult=[1, 2, 2, 2],
+        num_res_blocks=1,
+        is_residual=True,
+        patch_size=2,
+        in_channels=12,
+        out_channels=12,
+        scale_factor_spatial=16,
+        scale_factor_temporal=4,
+        latents_mean=[0.1] * Z,
+        latents_std=[2.0] * Z,
+    ).save_pretrained(path / "vae")
     WanTransformer3DModel(
-        num_attention_heads=2, attention_head_dim=8, in_channels=Z, out_channels=Z,
-        text_dim=text_dim, freq_dim=32, ffn_dim=32, num_layers=1,
-    ).save_pretrained(path / "transformer")  # fmt: skip
+        num_attention_heads=2,
+        attention_head_dim=8,
+        in_channels=Z,
+        out_channels=Z,
+        text_dim=text_dim,
+        freq_dim=32,
+        ffn_dim=32,
+        num_layers=1,
+    ).save_pretrained(path / "transformer")
     return path
 
 
@@ -49,8 +64,15 @@ def write_text_encoder(path: Path, dim: int = 16) -> Path:
         tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
     ).save_pretrained(path / "tokenizer")
     torch.manual_seed(0)
-    config = T5Config(vocab_size=len(words), d_model=dim, d_kv=8, d_ff=32, num_layers=1,
-                      num_heads=2, decoder_start_token_id=0)  # fmt: skip
+    config = T5Config(
+        vocab_size=len(words),
+        d_model=dim,
+        d_kv=8,
+        d_ff=32,
+        num_layers=1,
+        num_heads=2,
+        decoder_start_token_id=0,
+    )
     T5EncoderModel(config).save_pretrained(path / "text_encoder")
     return path
 
@@ -98,10 +120,15 @@ def test_latent_pipeline_keeps_given_frames_in_every_mode(backbone: Path) -> Non
     inputs = clips()
     for mode in Mode:
         out, again = (
-            pipeline(clips=inputs, rays=latent_rays(), mode=mode, num_inference_steps=2,
-                     generator=torch.Generator().manual_seed(3)).clips
+            pipeline(
+                clips=inputs,
+                rays=latent_rays(),
+                mode=mode,
+                num_inference_steps=2,
+                generator=torch.Generator().manual_seed(3),
+            ).clips
             for _ in range(2)
-        )  # fmt: skip
+        )
         assert out.shape == inputs.shape and out.min() >= 0 and out.max() <= 1
         assert torch.equal(out, again), "deterministic for a seed"
         given = given_mask(mode, FRAMES)
@@ -133,15 +160,20 @@ def test_latent_models_refuse_what_does_not_fit(backbone: Path, tmp_path: Path) 
     with pytest.raises(ValueError, match="pass the VAE it was trained with"):
         VideoActionPipeline(denoiser=model, scheduler=default_scheduler())
     with pytest.raises(ValueError, match="does not fit the model"):
-        clip_space(model, WanLatentSpace(AutoencoderKLWan(z_dim=Z + 1, latents_mean=[0.0] * 5,
-                                                          latents_std=[1.0] * 5)))  # fmt: skip
+        clip_space(
+            model,
+            WanLatentSpace(
+                AutoencoderKLWan(z_dim=Z + 1, latents_mean=[0.0] * 5, latents_std=[1.0] * 5)
+            ),
+        )
     with pytest.raises(ModelShapeError, match="1 \\+ a multiple of 4"):
         WanTransformerDenoiser.from_wan_backbone(backbone, VIEWS, 4, SIZE, SIZE)
     with pytest.raises(ModelShapeError, match="clips must be"):
         VideoActionPipeline(
-            denoiser=model, scheduler=default_scheduler(),
+            denoiser=model,
+            scheduler=default_scheduler(),
             vae=AutoencoderKLWan.from_pretrained(backbone / "vae"),
-        )(clips=clips()[:, :, :, :3], rays=latent_rays(), mode=Mode.POLICY)  # fmt: skip
+        )(clips=clips()[:, :, :, :3], rays=latent_rays(), mode=Mode.POLICY)
     with pytest.raises(FileNotFoundError, match="transformer/config.json"):
         WanTransformerDenoiser.from_wan_backbone(tmp_path, VIEWS, FRAMES, SIZE, SIZE)
     with pytest.raises(FileNotFoundError, match="vae/config.json"):
@@ -182,18 +214,42 @@ def test_lora_fine_tuning_of_a_backbone_deploys_as_a_policy(tmp_path: Path) -> N
     backbone = write_backbone(tmp_path / "wan")
     write_text_encoder(tmp_path / "wan")
     episodes = write_toy_episodes(tmp_path / "episodes", count=2, steps=12)
-    args = ["--backbone", str(backbone), "--frames", str(FRAMES), "--size", str(SIZE),
-            "--views", str(VIEWS), "--lora-rank", "2", "--text-encoder", str(backbone),
-            "--episodes", str(episodes), "--out", str(tmp_path / "run"), "--batch-size", "2",
-            "--checkpoint-every", "2"]  # fmt: skip
+    args = [
+        "--backbone",
+        str(backbone),
+        "--frames",
+        str(FRAMES),
+        "--size",
+        str(SIZE),
+        "--views",
+        str(VIEWS),
+        "--lora-rank",
+        "2",
+        "--text-encoder",
+        str(backbone),
+        "--episodes",
+        str(episodes),
+        "--out",
+        str(tmp_path / "run"),
+        "--batch-size",
+        "2",
+        "--checkpoint-every",
+        "2",
+    ]
     main([*args, "--steps", "2"])
     assert (tmp_path / "run" / "checkpoint-2" / "lora_adapter.safetensors").exists()
     main([*args, "--steps", "3", "--resume"])
     state = json.loads((tmp_path / "run" / "checkpoint-3" / "trainer_state.json").read_text())
     assert state["step"] == 3 and len(state["losses"]) == 3
     model_dir = tmp_path / "run" / "model"
-    parts = ("vae/config.json", "text_encoder/config.json", "tokenizer", "policy_config.json",
-             "model_index.json", "scheduler/scheduler_config.json")  # fmt: skip
+    parts = (
+        "vae/config.json",
+        "text_encoder/config.json",
+        "tokenizer",
+        "policy_config.json",
+        "model_index.json",
+        "scheduler/scheduler_config.json",
+    )
     for part in parts:
         assert (model_dir / part).exists(), part
     assert not list(model_dir.rglob("*.bin")), "safetensors only"
@@ -204,12 +260,18 @@ def test_lora_fine_tuning_of_a_backbone_deploys_as_a_policy(tmp_path: Path) -> N
     k = np.array([[60.0, 0, 31.5], [0, 60.0, 31.5], [0, 0, 1]])
     second = np.eye(4)
     second[0, 3] = 0.4
-    chunk = policy.predict(Observation(
-        stamp=0.0, images=np.zeros((2, 64, 64, 3), np.uint8), intrinsics=np.stack([k, k]),
-        extrinsics=np.stack([np.eye(4), second]), joint_positions=np.zeros(7),
-        ee_position=np.array([0.2, 0.0, 1.0]), ee_quaternion=np.array([0, 0, 0, 1.0]),
-        gripper_openness=1.0,
-    ))  # fmt: skip
+    chunk = policy.predict(
+        Observation(
+            stamp=0.0,
+            images=np.zeros((2, 64, 64, 3), np.uint8),
+            intrinsics=np.stack([k, k]),
+            extrinsics=np.stack([np.eye(4), second]),
+            joint_positions=np.zeros(7),
+            ee_position=np.array([0.2, 0.0, 1.0]),
+            ee_quaternion=np.array([0, 0, 0, 1.0]),
+            gripper_openness=1.0,
+        )
+    )
     assert len(chunk) == FRAMES - 1
     bundle = load_model_directory(model_dir)
     assert bundle.config.views == ("a", "b") and bundle.config.tasks[1:] == ("pick", "reach")
@@ -242,9 +304,18 @@ def test_latent_model_directories_with_a_missing_or_other_vae_are_refused(
     other = shutil.copytree(saved, tmp_path / "other_vae")
     shutil.rmtree(other / "vae")
     AutoencoderKLWan(
-        base_dim=8, z_dim=Z + 1, dim_mult=[1, 2, 2, 2], num_res_blocks=1, is_residual=True,
-        patch_size=2, in_channels=12, out_channels=12, scale_factor_spatial=16,
-        scale_factor_temporal=4, latents_mean=[0.0] * (Z + 1), latents_std=[1.0] * (Z + 1),
-    ).save_pretrained(other / "vae")  # fmt: skip
+        base_dim=8,
+        z_dim=Z + 1,
+        dim_mult=[1, 2, 2, 2],
+        num_res_blocks=1,
+        is_residual=True,
+        patch_size=2,
+        in_channels=12,
+        out_channels=12,
+        scale_factor_spatial=16,
+        scale_factor_temporal=4,
+        latents_mean=[0.0] * (Z + 1),
+        latents_std=[1.0] * (Z + 1),
+    ).save_pretrained(other / "vae")
     with pytest.raises(ModelDirectoryError, match=r"other_vae: the VAE \(5 channels.*does not fit"):
         load_model_directory(other)

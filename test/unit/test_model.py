@@ -74,8 +74,13 @@ def clips(batch: int = 1, seed: int = 0) -> torch.Tensor:
 def test_every_mode_keeps_given_frames_and_fills_the_rest(mode: Mode, denoiser: dict) -> None:
     pipeline = pipeline_of(tiny(**denoiser))
     inputs = clips(2)
-    result = pipeline(clips=inputs, rays=rays(2), mode=mode, num_inference_steps=3,
-                      generator=torch.Generator().manual_seed(1))  # fmt: skip
+    result = pipeline(
+        clips=inputs,
+        rays=rays(2),
+        mode=mode,
+        num_inference_steps=3,
+        generator=torch.Generator().manual_seed(1),
+    )
     assert isinstance(result, VideoActionPipelineOutput)
     out = result.clips
     assert out.shape == inputs.shape and out.min() >= 0 and out.max() <= 1
@@ -91,10 +96,17 @@ def test_sampling_is_deterministic_for_a_seed_and_guidance_changes_it(
     denoiser: dict,
 ) -> None:
     pipeline = pipeline_of(tiny(**denoiser))
-    run = lambda seed, scale=1.0: pipeline(  # noqa: E731
-        clips=clips(), rays=rays(), mode=Mode.POLICY, task_ids=torch.tensor([3]),
-        num_inference_steps=3, guidance_scale=scale, generator=torch.Generator().manual_seed(seed),
-    ).clips  # fmt: skip
+    run = lambda seed, scale=1.0: (
+        pipeline(  # noqa: E731
+            clips=clips(),
+            rays=rays(),
+            mode=Mode.POLICY,
+            task_ids=torch.tensor([3]),
+            num_inference_steps=3,
+            guidance_scale=scale,
+            generator=torch.Generator().manual_seed(seed),
+        ).clips
+    )
     assert torch.equal(run(5), run(5))
     assert not torch.equal(run(5), run(6))
     assert not torch.equal(run(5), run(5, scale=3.0))
@@ -106,12 +118,23 @@ def test_latents_are_the_initial_noise(denoiser: dict) -> None:
     pipeline = pipeline_of(tiny(**denoiser))
     inputs = clips()
     noise = torch.randn(inputs.shape, generator=torch.Generator().manual_seed(2))
-    drawn = pipeline(clips=inputs, rays=rays(), mode=Mode.POLICY, num_inference_steps=2,
-                     generator=torch.Generator().manual_seed(2)).clips  # fmt: skip
-    given = pipeline(clips=inputs, rays=rays(), mode=Mode.POLICY, num_inference_steps=2,
-                     latents=noise).clips  # fmt: skip
-    other = pipeline(clips=inputs, rays=rays(), mode=Mode.POLICY, num_inference_steps=2,
-                     latents=torch.zeros_like(noise)).clips  # fmt: skip
+    drawn = pipeline(
+        clips=inputs,
+        rays=rays(),
+        mode=Mode.POLICY,
+        num_inference_steps=2,
+        generator=torch.Generator().manual_seed(2),
+    ).clips
+    given = pipeline(
+        clips=inputs, rays=rays(), mode=Mode.POLICY, num_inference_steps=2, latents=noise
+    ).clips
+    other = pipeline(
+        clips=inputs,
+        rays=rays(),
+        mode=Mode.POLICY,
+        num_inference_steps=2,
+        latents=torch.zeros_like(noise),
+    ).clips
     assert torch.equal(drawn, given) and not torch.equal(drawn, other)
     with pytest.raises(ValueError, match="latents must be"):
         pipeline(clips=inputs, rays=rays(), mode=Mode.POLICY, latents=noise[:, :1])
@@ -176,11 +199,15 @@ def test_policy_turns_an_observation_into_a_chunk(tmp_path: Path, denoiser: dict
     second = np.eye(4)
     second[0, 3] = 0.4
     observation = Observation(
-        stamp=1.0, images=np.zeros((2, 64, 64, 3), np.uint8), intrinsics=np.stack([k, k]),
-        extrinsics=np.stack([np.eye(4), second]), joint_positions=np.zeros(7),
-        ee_position=np.array([0.2, 0.0, 1.0]), ee_quaternion=np.array([0, 0, 0, 1.0]),
+        stamp=1.0,
+        images=np.zeros((2, 64, 64, 3), np.uint8),
+        intrinsics=np.stack([k, k]),
+        extrinsics=np.stack([np.eye(4), second]),
+        joint_positions=np.zeros(7),
+        ee_position=np.array([0.2, 0.0, 1.0]),
+        ee_quaternion=np.array([0, 0, 0, 1.0]),
         gripper_openness=1.0,
-    )  # fmt: skip
+    )
     real_pipeline, noise = policy.pipeline, []
 
     def pipeline_spy(**kwargs: object) -> VideoActionPipelineOutput:  # each chunk's noise
@@ -199,9 +226,16 @@ def test_policy_turns_an_observation_into_a_chunk(tmp_path: Path, denoiser: dict
     np.testing.assert_allclose(chunk.times, 0.2 * np.arange(1, FRAMES))
     assert np.all(chunk.confidence[~chunk.valid] == 0), "invalid steps claim no confidence"
     with pytest.raises(ModelShapeError, match=r"built for 2 views \(view0, view1\)"):
-        policy.predict(Observation(**{**observation.__dict__, "images": observation.images[:1],
-                                      "intrinsics": np.stack([k]),
-                                      "extrinsics": np.eye(4)[None]}))  # fmt: skip
+        policy.predict(
+            Observation(
+                **{
+                    **observation.__dict__,
+                    "images": observation.images[:1],
+                    "intrinsics": np.stack([k]),
+                    "extrinsics": np.eye(4)[None],
+                }
+            )
+        )
 
 
 def test_given_future_action_frames_are_kept_and_the_rest_generated() -> None:
@@ -209,9 +243,13 @@ def test_given_future_action_frames_are_kept_and_the_rest_generated() -> None:
     pipeline = pipeline_of(tiny())
     inputs = clips(1)
     out = pipeline(
-        clips=inputs, rays=rays(1), mode=Mode.POLICY, num_inference_steps=2,
-        generator=torch.Generator().manual_seed(1), given_action_frames=1,
-    ).clips  # fmt: skip
+        clips=inputs,
+        rays=rays(1),
+        mode=Mode.POLICY,
+        num_inference_steps=2,
+        generator=torch.Generator().manual_seed(1),
+        given_action_frames=1,
+    ).clips
     assert torch.equal(out[:, :, 1, :2], inputs[:, :, 1, :2])
     assert not torch.equal(out[:, :, 1, 2], inputs[:, :, 1, 2])
     assert not torch.equal(out[:, :, 0, 1], inputs[:, :, 0, 1])
@@ -236,11 +274,16 @@ def test_policy_continues_from_given_actions_and_returns_them_exactly(tmp_path: 
         np.array([[0.21, 0.01, 1.0]]), np.array([[0, 0, 0.1, 0.995]]), np.array([0.3]), 0.2
     )
     observation = Observation(
-        stamp=1.0, images=np.zeros((2, 64, 64, 3), np.uint8), intrinsics=np.stack([k, k]),
-        extrinsics=np.stack([np.eye(4), second]), joint_positions=np.zeros(7),
-        ee_position=np.array([0.2, 0.0, 1.0]), ee_quaternion=np.array([0, 0, 0, 1.0]),
-        gripper_openness=1.0, given_actions=given,
-    )  # fmt: skip
+        stamp=1.0,
+        images=np.zeros((2, 64, 64, 3), np.uint8),
+        intrinsics=np.stack([k, k]),
+        extrinsics=np.stack([np.eye(4), second]),
+        joint_positions=np.zeros(7),
+        ee_position=np.array([0.2, 0.0, 1.0]),
+        ee_quaternion=np.array([0, 0, 0, 1.0]),
+        gripper_openness=1.0,
+        given_actions=given,
+    )
     chunk = policy.predict(observation)
     assert len(chunk) == FRAMES - 1 and chunk.valid[0]
     np.testing.assert_array_equal(chunk.positions[0], given.positions[0])
@@ -331,8 +374,13 @@ def test_sampling_runs_in_bfloat16_and_keeps_given_frames() -> None:
     """The dtype the policy uses on a GPU, checked on the CPU."""
     pipeline = pipeline_of(tiny().to(torch.bfloat16))
     inputs = clips()
-    out = pipeline(clips=inputs, rays=rays(), mode=Mode.POLICY, num_inference_steps=2,
-                   generator=torch.Generator().manual_seed(0)).clips  # fmt: skip
+    out = pipeline(
+        clips=inputs,
+        rays=rays(),
+        mode=Mode.POLICY,
+        num_inference_steps=2,
+        generator=torch.Generator().manual_seed(0),
+    ).clips
     assert out.dtype == torch.float32 and torch.isfinite(out).all()
     assert torch.equal(out[:, :, :, 0], inputs[:, :, :, 0])
     assert not torch.equal(out[:, :, :, 1:], inputs[:, :, :, 1:])
@@ -387,16 +435,25 @@ def test_a_sample_predicting_model_samples_its_prediction_in_one_step() -> None:
     (x_t - x0) / s, so one Euler step from pure noise lands exactly on the network's output."""
     model = tiny(unet=[8, 16], prediction="sample").eval()
     inputs, generator = clips(), torch.Generator().manual_seed(3)
-    out = pipeline_of(model)(clips=inputs, rays=rays(), mode=Mode.POLICY,
-                             task_ids=torch.tensor([1]), num_inference_steps=1,
-                             generator=generator).clips  # fmt: skip
+    out = pipeline_of(model)(
+        clips=inputs,
+        rays=rays(),
+        mode=Mode.POLICY,
+        task_ids=torch.tensor([1]),
+        num_inference_steps=1,
+        generator=generator,
+    ).clips
     clean = inputs * 2 - 1
     noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(3))
     given = given_mask(Mode.POLICY, FRAMES)[None, None, :, :, None, None, None]
     timesteps = torch.where(given[..., 0, 0, 0], 0.0, 1000.0).expand(1, VIEWS, 2, FRAMES)
     with torch.no_grad():
-        network = model.unet(torch.where(given, clean, noise), timesteps, rays(),
-                             model.task_embedding(torch.tensor([1]))[:, None])  # fmt: skip
+        network = model.unet(
+            torch.where(given, clean, noise),
+            timesteps,
+            rays(),
+            model.task_embedding(torch.tensor([1]))[:, None],
+        )
     expected = torch.where(given, inputs, ((network + 1) / 2).clamp(0, 1))
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match="prediction must be"):
@@ -411,11 +468,16 @@ def test_a_sample_predicting_model_is_trained_on_the_error_of_its_sample() -> No
     level = torch.rand(2, generator=generator).view(2, 1, 1, 1, 1, 1, 1)
     noise = torch.randn(clean.shape, generator=generator)
     given = given_mask(Mode.VIDEO, FRAMES)
-    noisy = torch.where(given[None, None, :, :, None, None, None], clean,
-                        (1 - level) * clean + level * noise)  # fmt: skip
+    noisy = torch.where(
+        given[None, None, :, :, None, None, None], clean, (1 - level) * clean + level * noise
+    )
     timesteps = torch.where(given[None, None], 0.0, 1000 * level.view(2, 1, 1, 1))
     with torch.no_grad():
-        sample = model.unet(noisy, timesteps.expand(2, VIEWS, 2, FRAMES), rays(2),
-                            model.task_embedding(tasks)[:, None])  # fmt: skip
+        sample = model.unet(
+            noisy,
+            timesteps.expand(2, VIEWS, 2, FRAMES),
+            rays(2),
+            model.task_embedding(tasks)[:, None],
+        )
     expected = ((sample - clean) ** 2)[:, :, 0, 1:].mean()  # video mode: future RGB frames
     torch.testing.assert_close(loss.detach(), expected, rtol=1e-4, atol=1e-6)

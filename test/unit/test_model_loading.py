@@ -65,15 +65,45 @@ def edit_json(path: Path, **changes: object) -> None:
 # frame), the sum and the sum of squares of the output clip, recorded before the refactor.
 # (Bit-identical with one thread; sums vary by < 1e-4 with the thread count.)
 REFERENCE_SUMS = [
-    1544.2888, 1592.7298, 1574.7281, 1536.4618, 369.7196, 364.9807, 1543.7179, 1614.1956,
-    1598.6788, 1532.7571, 327.8429, 323.9411, 1525.7202, 1640.3548, 1610.1032, 1533.5567,
-    313.8539, 307.3957,
-]  # fmt: skip
+    1544.2888,
+    1592.7298,
+    1574.7281,
+    1536.4618,
+    369.7196,
+    364.9807,
+    1543.7179,
+    1614.1956,
+    1598.6788,
+    1532.7571,
+    327.8429,
+    323.9411,
+    1525.7202,
+    1640.3548,
+    1610.1032,
+    1533.5567,
+    313.8539,
+    307.3957,
+]
 REFERENCE_SQUARES = [
-    1036.2460, 954.5736, 954.6681, 1022.6179, 120.3254, 108.3858, 1032.2938, 977.7338,
-    997.6092, 1020.7866, 74.5446, 87.8725, 1012.7739, 1022.7308, 994.8534, 1017.9067,
-    97.9162, 87.6096,
-]  # fmt: skip
+    1036.2460,
+    954.5736,
+    954.6681,
+    1022.6179,
+    120.3254,
+    108.3858,
+    1032.2938,
+    977.7338,
+    997.6092,
+    1020.7866,
+    74.5446,
+    87.8725,
+    1012.7739,
+    1022.7308,
+    994.8534,
+    1017.9067,
+    97.9162,
+    87.6096,
+]
 
 
 def test_the_default_model_gives_the_outputs_recorded_before_the_refactor() -> None:
@@ -86,10 +116,13 @@ def test_the_default_model_gives_the_outputs_recorded_before_the_refactor() -> N
     cameras = CameraRig.from_arrays(np.stack([k] * 3), poses, 32, 32, dtype=torch.float32)
     clips = torch.rand(1, 3, 2, 3, 32, 32, 3, generator=torch.Generator().manual_seed(7))
     out = bundle.pipeline(
-        clips=clips, rays=plucker_rays(cameras, 32, 32)[None], mode=Mode.POLICY,
-        task_ids=torch.tensor([2]), num_inference_steps=5,
+        clips=clips,
+        rays=plucker_rays(cameras, 32, 32)[None],
+        mode=Mode.POLICY,
+        task_ids=torch.tensor([2]),
+        num_inference_steps=5,
         generator=torch.Generator().manual_seed(0),
-    ).clips.double()  # fmt: skip
+    ).clips.double()
     sums = out.sum(dim=(4, 5, 6)).flatten()
     squares = (out**2).sum(dim=(4, 5, 6)).flatten()
     torch.testing.assert_close(sums, torch.tensor(REFERENCE_SUMS).double(), atol=2e-3, rtol=0)
@@ -102,8 +135,10 @@ def test_the_default_model_directory_describes_itself() -> None:
     assert (config.frames, config.frame_interval, config.height) == (3, 0.2, 32)
     assert config.action_images == ActionImageConfig.paper()  # what its episodes were drawn with
     assert (config.base_frame, config.tool_frame, config.num_inference_steps) == (
-        "panda_link0", "tcp", 5,
-    )  # fmt: skip
+        "panda_link0",
+        "tcp",
+        5,
+    )
     settings = json.loads((DEFAULT_CHECKPOINT / "denoiser" / "config.json").read_text())
     assert not {"num_layers", "patch_size", "ffn_dim", "unet_channels"} & set(settings)
 
@@ -112,9 +147,16 @@ def write_legacy(path: Path, denoiser: object, settings: dict, tasks: object) ->
     """A directory as the code before this format wrote it: config.json of VideoActionModel,
     the same weight names, tasks.json."""
     path.mkdir(parents=True)
-    legacy = {"_class_name": "VideoActionModel", "_diffusers_version": "0.42.1",
-              "frame_interval": 0.4, "num_layers": 2, "patch_size": 2, "ffn_dim": 64,
-              **SHAPE, **settings}  # fmt: skip
+    legacy = {
+        "_class_name": "VideoActionModel",
+        "_diffusers_version": "0.42.1",
+        "frame_interval": 0.4,
+        "num_layers": 2,
+        "patch_size": 2,
+        "ffn_dim": 64,
+        **SHAPE,
+        **settings,
+    }
     (path / "config.json").write_text(json.dumps(legacy))
     save_file(dict(denoiser.state_dict()), path / "diffusion_pytorch_model.safetensors")
     (path / "tasks.json").write_text(tasks if isinstance(tasks, str) else json.dumps(tasks))
@@ -157,10 +199,14 @@ def test_old_directories_are_refused_with_the_upgrade_command_and_upgrade(tmp_pa
 
 @pytest.mark.parametrize(
     ("tasks", "message"),
-    [('["", "rea', "not valid JSON"), ({"reach": 1}, "tasks must be a list"),
-     (["reach"], "must start with ''"), (["", *"abcdefgh"], "9 tasks, the model embeds 8")],
+    [
+        ('["", "rea', "not valid JSON"),
+        ({"reach": 1}, "tasks must be a list"),
+        (["reach"], "must start with ''"),
+        (["", *"abcdefgh"], "9 tasks, the model embeds 8"),
+    ],
     ids=["truncated", "dict", "no empty task", "too many"],
-)  # fmt: skip
+)
 def test_upgrade_refuses_bad_tasks_files(tmp_path: Path, tasks: object, message: str) -> None:
     from action_images_ros.model.upgrade import upgrade_model_directory
 
@@ -224,8 +270,11 @@ def test_denoiser_configs_that_do_not_fit_their_weights_are_refused(tmp_path: Pa
     model = saved(tmp_path / "wan", transformer())
     config = model / "denoiser" / "config.json"
     edit_json(config, num_layers=2)
-    with pytest.raises(ModelDirectoryError, match=r"weights the config needs are missing "
-                       r"\(transformer\.blocks\.1\.") as error:  # fmt: skip
+    with pytest.raises(
+        ModelDirectoryError,
+        match=r"weights the config needs are missing "
+        r"\(transformer\.blocks\.1\.",
+    ) as error:
         load_model_directory(model)
     assert str(config) in str(error.value)
     edit_json(config, num_layers=1, attention_head_dim=8)
@@ -267,14 +316,22 @@ def test_a_config_edited_apart_from_its_weights_is_refused(tmp_path: Path) -> No
     # The multi-view UNet and the per-view one share most weight names: each is refused as the
     # other (the cross-view attention weights are missing or have no place).
     torch.manual_seed(0)
-    multiview = saved(tmp_path / "multiview", MultiViewUNetDenoiser(
-        **SHAPE, block_channels=[16, 32], text_dim=16, head_dim=8))  # fmt: skip
+    multiview = saved(
+        tmp_path / "multiview",
+        MultiViewUNetDenoiser(**SHAPE, block_channels=[16, 32], text_dim=16, head_dim=8),
+    )
     assert type(load_model_directory(multiview).denoiser) is MultiViewUNetDenoiser
     edit_json(multiview / "model_index.json", denoiser=["action_images_ros", "ViewUNetDenoiser"])
     config = multiview / "denoiser" / "config.json"
     document = json.loads(config.read_text())
-    config.write_text(json.dumps({**{k: document[k] for k in (*SHAPE, "block_channels",
-                      "text_dim")}, "_class_name": "ViewUNetDenoiser"}))  # fmt: skip
+    config.write_text(
+        json.dumps(
+            {
+                **{k: document[k] for k in (*SHAPE, "block_channels", "text_dim")},
+                "_class_name": "ViewUNetDenoiser",
+            }
+        )
+    )
     with pytest.raises(ModelDirectoryError, match="weights it has no place for .*cross_view"):
         load_model_directory(multiview)
     edit_json(denoiser_config, _class_name="MultiViewUNetDenoiser", head_dim=8)
@@ -337,8 +394,14 @@ def test_missing_or_mismatched_parts_are_refused(tmp_path: Path) -> None:
     edit_json(directory / "model_index.json", vae=["diffusers", "AutoencoderKLWan"])
     with pytest.raises(ModelDirectoryError, match="vae/config.json is missing"):
         load_model_directory(directory)
-    latent = transformer(frames=5, height=32, width=32, latent_channels=4,
-                         spatial_compression=16, temporal_compression=4)  # fmt: skip
+    latent = transformer(
+        frames=5,
+        height=32,
+        width=32,
+        latent_channels=4,
+        spatial_compression=16,
+        temporal_compression=4,
+    )
     with pytest.raises(ValueError, match="pass the VAE it was trained with"):
         create_model(latent)
 

@@ -30,8 +30,21 @@ def test_dataset_windows_clips_and_tasks(tmp_path: Path) -> None:
 
 def test_train_checkpoint_resume(tmp_path: Path) -> None:
     episodes, out = write_toy_episodes(tmp_path / "episodes"), tmp_path / "run"
-    common = ["--config", "tiny", "--views", "2", "--episodes", str(episodes), "--out", str(out),
-              "--batch-size", "2", "--checkpoint-every", "3", "--cpu"]  # fmt: skip
+    common = [
+        "--config",
+        "tiny",
+        "--views",
+        "2",
+        "--episodes",
+        str(episodes),
+        "--out",
+        str(out),
+        "--batch-size",
+        "2",
+        "--checkpoint-every",
+        "3",
+        "--cpu",
+    ]
     main([*common, "--steps", "6"])
     assert (out / "checkpoint-3" / "model" / "model_index.json").exists()
     assert not list(out.rglob("*.bin")) and not list(out.rglob("*.pt")), "no pickles"
@@ -75,8 +88,9 @@ def test_mode_mix_is_parsed_and_bad_mixes_are_refused() -> None:
     from action_images_ros.model.train import parse_mode_mix
 
     assert parse_mode_mix(["policy=0.8", "action_labeling=0.2"]) == {
-        Mode.POLICY: 0.8, Mode.ACTION_LABELING: 0.2,
-    }  # fmt: skip
+        Mode.POLICY: 0.8,
+        Mode.ACTION_LABELING: 0.2,
+    }
     for bad in (["teleport=1"], ["policy=-1"], ["policy=x"], ["policy=0"]):
         with pytest.raises(argparse.ArgumentTypeError, match="--mode-mix"):
             parse_mode_mix(bad)
@@ -92,10 +106,31 @@ def test_resume_continues_exactly_as_the_uninterrupted_run(tmp_path: Path) -> No
     episodes = write_toy_episodes(tmp_path / "episodes", count=3)
 
     def run(out: Path, *extra: str) -> None:
-        main(["--config", "tiny", "--views", "2", "--episodes", str(episodes), "--out", str(out),
-              "--batch-size", "2", "--checkpoint-every", "2", "--steps", "4", "--cpu",
-              "--balance-tasks", "--mode-mix", "policy=1", "policy_given_prefix=1",
-              "action_labeling=1", *extra])  # fmt: skip
+        main(
+            [
+                "--config",
+                "tiny",
+                "--views",
+                "2",
+                "--episodes",
+                str(episodes),
+                "--out",
+                str(out),
+                "--batch-size",
+                "2",
+                "--checkpoint-every",
+                "2",
+                "--steps",
+                "4",
+                "--cpu",
+                "--balance-tasks",
+                "--mode-mix",
+                "policy=1",
+                "policy_given_prefix=1",
+                "action_labeling=1",
+                *extra,
+            ]
+        )
 
     run(tmp_path / "whole")
     resumed = tmp_path / "resumed"
@@ -110,8 +145,10 @@ def test_resume_continues_exactly_as_the_uninterrupted_run(tmp_path: Path) -> No
     for name in ("optimizer.safetensors", "rng.safetensors"):
         a, b = (load_file(d / "checkpoint-4" / name) for d in (tmp_path / "whole", resumed))
         assert all(torch.equal(a[k], b[k]) for k in a)
-    states = [json.loads((d / "checkpoint-4" / "trainer_state.json").read_text())
-              for d in (tmp_path / "whole", resumed)]  # fmt: skip
+    states = [
+        json.loads((d / "checkpoint-4" / "trainer_state.json").read_text())
+        for d in (tmp_path / "whole", resumed)
+    ]
     assert states[0] == states[1] and states[0]["step"] == 4
 
 
@@ -150,9 +187,14 @@ def test_given_prefix_frames_carry_no_loss() -> None:
         try:
             with torch.no_grad():
                 return flow_matching_loss(
-                    model, clean, rays, torch.tensor([1]), ["policy"],
-                    torch.Generator().manual_seed(0), given_action_frames=[2],
-                ).item()  # fmt: skip
+                    model,
+                    clean,
+                    rays,
+                    torch.tensor([1]),
+                    ["policy"],
+                    torch.Generator().manual_seed(0),
+                    given_action_frames=[2],
+                ).item()
         finally:
             handle.remove()
 
