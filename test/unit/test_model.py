@@ -96,8 +96,9 @@ def test_sampling_is_deterministic_for_a_seed_and_guidance_changes_it(
     denoiser: dict,
 ) -> None:
     pipeline = pipeline_of(tiny(**denoiser))
-    run = lambda seed, scale=1.0: (
-        pipeline(  # noqa: E731
+
+    def run(seed: int, scale: float = 1.0) -> torch.Tensor:
+        return pipeline(
             clips=clips(),
             rays=rays(),
             mode=Mode.POLICY,
@@ -106,7 +107,7 @@ def test_sampling_is_deterministic_for_a_seed_and_guidance_changes_it(
             guidance_scale=scale,
             generator=torch.Generator().manual_seed(seed),
         ).clips
-    )
+
     assert torch.equal(run(5), run(5))
     assert not torch.equal(run(5), run(6))
     assert not torch.equal(run(5), run(5, scale=3.0))
