@@ -27,6 +27,23 @@ class ModelShapeError(ValueError):
     """Inputs whose views, frames or size differ from what the model was built for."""
 
 
+def compressed_segment_shape(config: object) -> tuple[int, int, int, int]:
+    """(frames, height, width, channels) of one segment after a VAE's compression: `config`
+    has `frames`, `height`, `width`, `temporal_compression`, `spatial_compression` and
+    `latent_channels` (the Wan transformers' configs)."""
+    c = config
+    if (c.frames - 1) % c.temporal_compression:
+        raise ModelShapeError(
+            f"frames ({c.frames}) must be 1 + a multiple of {c.temporal_compression}"
+        )
+    return (
+        1 + (c.frames - 1) // c.temporal_compression,
+        c.height // c.spatial_compression,
+        c.width // c.spatial_compression,
+        c.latent_channels,
+    )
+
+
 class Denoiser(ModelMixin, ConfigMixin):
     """Base of the denoisers: shape checks, the task embedding, and the prediction target.
 

@@ -27,6 +27,7 @@ from torch import nn
 
 from action_images_ros.model.denoisers import IMAGE_CHANNELS, Denoiser, register_denoiser
 from action_images_ros.model.rays import RAY_CHANNELS
+from action_images_ros.model.view_unet import stack_view_inputs, unstack_view_outputs
 
 
 class CrossViewAttention(nn.Module):
@@ -110,20 +111,11 @@ class MultiViewUNet(nn.Module):
     ) -> torch.Tensor:
         """`clips` (B, V, 2, F, H, W, C), `timesteps` (B, V, 2, F), `rays` (B, V, H, W, 6),
         `condition` (B, L, D) (task embedding or text tokens). Returns (B, V, 2, F, H, W, C)."""
-        batch, views, kinds, frames, height, width, channels = clips.shape
-        images = clips.permute(0, 1, 2, 3, 6, 4, 5).reshape(batch * views, -1, height, width)
-        given = (timesteps == 0).to(clips.dtype).reshape(batch * views, -1, 1, 1)
-        ray_maps = rays.permute(0, 1, 4, 2, 3).reshape(batch * views, -1, height, width)
-        inputs = torch.cat(
-            [images, given.expand(-1, -1, height, width), ray_maps.to(clips.dtype)], dim=1
-        )
+        inputs, level = stack_view_inputs(clips, timesteps, rays)
         inputs = F.pixel_unshuffle(inputs, self.patch_size)
-        level = timesteps.reshape(batch * views, -1).amax(dim=1)
-        embedding = self.condition(condition.mean(dim=1)).repeat_interleave(views, dim=0)
+        embedding = self.condition(condition.mean(dim=1)).repeat_interleave(clips.shape[1], dim=0)
         out = self.unet(inputs, level, class_labels=embedding, return_dict=False)[0]
-        out = F.pixel_shuffle(out, self.patch_size)
-        out = out.reshape(batch, views, kinds, frames, channels, height, width)
-        return out.permute(0, 1, 2, 3, 5, 6, 4)
+        return unstack_view_outputs(F.pixel_shuffle(out, self.patch_size), clips.shape)
 
 
 @register_denoiser

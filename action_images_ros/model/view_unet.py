@@ -65,18 +65,10 @@ class ViewUNet(nn.Module):
     ) -> torch.Tensor:
         """`clips` (B, V, 2, F, H, W, C), `timesteps` (B, V, 2, F), `rays` (B, V, H, W, 6),
         `condition` (B, L, D) (task embedding or text tokens). Returns (B, V, 2, F, H, W, C)."""
-        batch, views, kinds, frames, height, width, channels = clips.shape
-        images = clips.permute(0, 1, 2, 3, 6, 4, 5).reshape(batch * views, -1, height, width)
-        given = (timesteps == 0).to(clips.dtype).reshape(batch * views, -1, 1, 1)
-        ray_maps = rays.permute(0, 1, 4, 2, 3).reshape(batch * views, -1, height, width)
-        inputs = torch.cat(
-            [images, given.expand(-1, -1, height, width), ray_maps.to(clips.dtype)], dim=1
-        )
-        level = timesteps.reshape(batch * views, -1).amax(dim=1)
-        embedding = self.condition(condition.mean(dim=1)).repeat_interleave(views, dim=0)
+        inputs, level = stack_view_inputs(clips, timesteps, rays)
+        embedding = self.condition(condition.mean(dim=1)).repeat_interleave(clips.shape[1], dim=0)
         out = self.unet(inputs, level, class_labels=embedding, return_dict=False)[0]
-        out = out.reshape(batch, views, kinds, frames, channels, height, width)
-        return out.permute(0, 1, 2, 3, 5, 6, 4)
+        return unstack_view_outputs(out, clips.shape)
 
 
 @register_denoiser
@@ -110,3 +102,26 @@ class ViewUNetDenoiser(Denoiser):
         context: torch.Tensor,
     ) -> torch.Tensor:
         return self.unet(clips, timesteps, rays, context)
+
+
+def stack_view_inputs(
+    clips: torch.Tensor, timesteps: torch.Tensor, rays: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One UNet input per view: its RGB and action frames, the given-frame flags and its rays
+    stacked along channels, (B * V, C_in, H, W), and the view's noise level (B * V,) (its
+    noisiest frame)."""
+    batch, views, _, _, height, width, _ = clips.shape
+    images = clips.permute(0, 1, 2, 3, 6, 4, 5).reshape(batch * views, -1, height, width)
+    given = (timesteps == 0).to(clips.dtype).reshape(batch * views, -1, 1, 1)
+    ray_maps = rays.permute(0, 1, 4, 2, 3).reshape(batch * views, -1, height, width)
+    inputs = torch.cat(
+        [images, given.expand(-1, -1, height, width), ray_maps.to(clips.dtype)], dim=1
+    )
+    return inputs, timesteps.reshape(batch * views, -1).amax(dim=1)
+
+
+def unstack_view_outputs(out: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """The UNet's (B * V, 2 * F * C, H, W) output back to clips of `shape` (B, V, 2, F, H, W, C)."""
+    batch, views, kinds, frames, height, width, channels = shape
+    out = out.reshape(batch, views, kinds, frames, channels, height, width)
+    return out.permute(0, 1, 2, 3, 5, 6, 4)

@@ -30,7 +30,7 @@ from torch import nn
 from action_images_ros.model.denoisers import (
     IMAGE_CHANNELS,
     Denoiser,
-    ModelShapeError,
+    compressed_segment_shape,
     register_denoiser,
 )
 from action_images_ros.model.rays import RAY_CHANNELS
@@ -87,17 +87,7 @@ class WanTransformerDenoiser(Denoiser):
     @property
     def latent_shape(self) -> tuple[int, int, int, int]:
         """(frames, height, width, channels) of one segment as the transformer sees it."""
-        c = self.config
-        if (c.frames - 1) % c.temporal_compression:
-            raise ModelShapeError(
-                f"frames ({c.frames}) must be 1 + a multiple of {c.temporal_compression}"
-            )
-        return (
-            1 + (c.frames - 1) // c.temporal_compression,
-            c.height // c.spatial_compression,
-            c.width // c.spatial_compression,
-            c.latent_channels,
-        )
+        return compressed_segment_shape(self.config)
 
     @property
     def in_pixel_space(self) -> bool:
