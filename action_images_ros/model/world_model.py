@@ -27,6 +27,7 @@ from action_images_ros.core.action_images import encode
 from action_images_ros.core.policy import Observation
 from action_images_ros.core.rotations import quat_to_matrix
 from action_images_ros.data.episode import find_episodes, read_episode
+from action_images_ros.data.windows import disjoint, timed_windows
 from action_images_ros.model.labeling import ModelLabeler
 from action_images_ros.model.loading import ModelBundle
 from action_images_ros.model.modes import Mode
@@ -94,8 +95,9 @@ def world_model_figures(
         episode = read_episode(path)
         task = episode.meta.get("task", "")
         policy.set_task(task if task in policy.tasks else "")
-        stride = max(1, round(config.frame_interval * episode.fps))
-        span = (config.frames - 1) * stride + 1
+        windows_of_episode = timed_windows(
+            episode.timestamps, config.frames, config.frame_interval, fps=episode.fps
+        )
         small, rig = resize_views(
             episode.rgb,
             episode.intrinsics,
@@ -112,9 +114,8 @@ def world_model_figures(
             config.action_images,
         ).images.float()
         rays = pipeline.camera_rays(rig)
-        for start in range(0, episode.steps - span + 1, span):
+        for steps in disjoint(windows_of_episode.steps):
             windows += 1
-            steps = np.arange(start, start + span, stride)
             clips = torch.stack([torch.from_numpy(small[steps]).float() / 255, drawn[steps]], 2)
             clips = clips.permute(1, 2, 0, 3, 4, 5)[None]  # (1, V, 2, F, H, W, 3)
             out = pipeline(
