@@ -112,10 +112,16 @@ def _read_video(path: Path, start: float, end: float) -> np.ndarray:
     return np.stack(frames)
 
 
-def _features(episode: Episode, fps: int, joints: int | None) -> dict[str, dict]:
+def _video_prefixes(action_images: bool) -> tuple[str, ...]:
+    return ("observation.images", "action_images") if action_images else ("observation.images",)
+
+
+def _features(
+    episode: Episode, fps: int, joints: int | None, action_images: bool = True
+) -> dict[str, dict]:
     height, width = episode.rgb.shape[2:4]
     features: dict[str, dict] = {}
-    for prefix in ("observation.images", "action_images"):
+    for prefix in _video_prefixes(action_images):
         for camera in episode.cameras:
             features[f"{prefix}.{camera}"] = {
                 "dtype": "video",
@@ -212,9 +218,17 @@ def _table(columns: dict, features: dict) -> object:
 
 
 def export_lerobot(
-    episodes: str | Path, out: str | Path, robot_type: str = "panda", repo_id: str = "local"
+    episodes: str | Path,
+    out: str | Path,
+    robot_type: str = "panda",
+    repo_id: str = "local",
+    action_images: bool = True,
 ) -> Path:
-    """Write every episode below `episodes` as one LeRobot v3.0 dataset in `out` (new)."""
+    """Write every episode below `episodes` as one LeRobot v3.0 dataset in `out` (new).
+
+    `action_images=False` leaves the action-image videos out (policies that take every video
+    feature as a camera input, such as LeRobot's, then see the cameras only); the actions, the
+    camera models and the drawing config are kept, so an import draws them again."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -243,7 +257,7 @@ def export_lerobot(
     joints = all(ep.joint_positions is not None for ep in metas.values())
     joint_count = first.joint_positions.shape[1] if joints else None
     tasks = sorted({ep.meta.get("task", "") for ep in metas.values()})
-    features = _features(first, fps, joint_count)
+    features = _features(first, fps, joint_count, action_images)
     out.mkdir(parents=True, exist_ok=True)
     rows, all_columns, image_stats, total = [], [], {}, 0
     for index, path in enumerate(paths):
@@ -264,10 +278,9 @@ def export_lerobot(
             "dataset_to_index": total + episode.steps,
         }
         for v, camera in enumerate(episode.cameras):
-            videos = {
-                f"observation.images.{camera}": episode.rgb[:, v],
-                f"action_images.{camera}": episode.action_images[:, v],
-            }
+            videos = {f"observation.images.{camera}": episode.rgb[:, v]}
+            if action_images:
+                videos[f"action_images.{camera}"] = episode.action_images[:, v]
             for key, video in videos.items():
                 _write_video(out / _file("video", index, key), video, fps)
                 row |= {
@@ -532,9 +545,16 @@ def export_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("episodes", type=Path, help="directory of episodes (any depth)")
     parser.add_argument("--out", type=Path, required=True, help="new dataset directory")
     parser.add_argument("--robot-type", default="panda", help="info.json robot_type")
+    parser.add_argument(
+        "--no-action-images",
+        action="store_true",
+        help="leave the action-image videos out (the cameras only; the import draws them again)",
+    )
     args = parser.parse_args(argv)
     try:
-        path = export_lerobot(args.episodes, args.out, args.robot_type)
+        path = export_lerobot(
+            args.episodes, args.out, args.robot_type, action_images=not args.no_action_images
+        )
     except (LeRobotError, EpisodeError) as error:
         print(f"export-lerobot: {error}", file=sys.stderr)
         return 1

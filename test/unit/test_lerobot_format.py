@@ -141,3 +141,20 @@ def test_import_needs_camera_models_or_a_calibration_file(exported, tmp_path) ->
     )
     back = read_episode(import_lerobot(copy, tmp_path / "b", calibration)[0])
     np.testing.assert_array_equal(back.extrinsics, first.extrinsics)
+
+
+def test_export_without_action_images_keeps_cameras_and_actions(tmp_path) -> None:
+    originals = [make_episode(7, "pick")]
+    write_episode(tmp_path / "episodes" / "e0", originals[0])
+    dataset = export_lerobot(tmp_path / "episodes", tmp_path / "cameras_only", action_images=False)
+    features = json.loads((dataset / "meta/info.json").read_text())["features"]
+    videos = sorted(k for k, f in features.items() if f["dtype"] == "video")
+    assert videos == [f"observation.images.{c}" for c in sorted(originals[0].cameras)]
+    assert not list((dataset / "videos").glob("action_images.*"))
+    (back,) = import_lerobot(dataset, tmp_path / "back")
+    episode = read_episode(back)
+    np.testing.assert_array_equal(episode.positions, originals[0].positions)
+    # The action images are drawn again from the actions and the camera models.
+    drawn = read_episode(tmp_path / "episodes" / "e0").action_images
+    assert drawn.any()
+    np.testing.assert_array_equal(episode.action_images, drawn)
