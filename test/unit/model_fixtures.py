@@ -66,3 +66,51 @@ def assert_training_reduces_the_loss(
         loss.backward()
         optimizer.step()
     assert held_out() < 0.8 * before
+
+
+def write_toy_vae(path: Path, z_dim: int = 4, spatial: int = 16) -> Path:
+    """`path`/vae: a Wan 2.2 VAE of the real structure at toy width, random weights."""
+    from diffusers import AutoencoderKLWan
+
+    torch.manual_seed(0)
+    AutoencoderKLWan(
+        base_dim=8,
+        z_dim=z_dim,
+        dim_mult=[1, 2, 2, 2],
+        num_res_blocks=1,
+        is_residual=True,
+        patch_size=2,
+        in_channels=12,
+        out_channels=12,
+        scale_factor_spatial=spatial,
+        scale_factor_temporal=4,
+        latents_mean=[0.1] * z_dim,
+        latents_std=[2.0] * z_dim,
+    ).save_pretrained(path / "vae")
+    return path
+
+
+def write_toy_text_encoder(path: Path, dim: int = 16) -> Path:
+    """`path`/tokenizer and `path`/text_encoder: a word-level tokenizer and a 1-layer T5
+    encoder of width `dim`, random weights (built offline)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast, T5Config, T5EncoderModel
+
+    words = ["<pad>", "</s>", "<unk>", "reach", "pick", "the", "target", "up", "cube"]
+    tokenizer = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, "<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
+    ).save_pretrained(path / "tokenizer")
+    torch.manual_seed(0)
+    config = T5Config(
+        vocab_size=len(words),
+        d_model=dim,
+        d_kv=8,
+        d_ff=32,
+        num_layers=1,
+        num_heads=2,
+        decoder_start_token_id=0,
+    )
+    T5EncoderModel(config).save_pretrained(path / "text_encoder")
+    return path

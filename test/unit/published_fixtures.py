@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from diffusers import AutoencoderKLWan
+from model_fixtures import write_toy_text_encoder, write_toy_vae
 from torch import nn
 from torch.nn import functional as F
 
@@ -166,38 +166,5 @@ def randomise_cameras(model: PublishedDiT, seed: int = 1) -> PublishedDiT:
 
 def write_base(path: Path, z_dim: int = 4, text_dim: int = 16, spatial: int = 16) -> Path:
     """A tiny local Wan 2.2 TI2V diffusers directory: vae/, text_encoder/, tokenizer/."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast, T5Config, T5EncoderModel
-
-    torch.manual_seed(0)
-    AutoencoderKLWan(
-        base_dim=8,
-        z_dim=z_dim,
-        dim_mult=[1, 2, 2, 2],
-        num_res_blocks=1,
-        is_residual=True,
-        patch_size=2,
-        in_channels=12,
-        out_channels=12,
-        scale_factor_spatial=spatial,
-        scale_factor_temporal=4,
-        latents_mean=[0.1] * z_dim,
-        latents_std=[2.0] * z_dim,
-    ).save_pretrained(path / "vae")
-    words = ["<pad>", "</s>", "<unk>", "reach", "pick", "the", "target", "up", "cube"]
-    tokenizer = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, "<unk>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
-    ).save_pretrained(path / "tokenizer")
-    config = T5Config(
-        vocab_size=len(words),
-        d_model=text_dim,
-        d_kv=8,
-        d_ff=32,
-        num_layers=1,
-        num_heads=2,
-        decoder_start_token_id=0,
-    )
-    T5EncoderModel(config).save_pretrained(path / "text_encoder")
-    return path
+    write_toy_vae(path, z_dim, spatial)
+    return write_toy_text_encoder(path, text_dim)

@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 import torch
 from diffusers import AutoencoderKLWan, WanTransformer3DModel
-from model_fixtures import assert_training_reduces_the_loss, write_toy_episodes
+from model_fixtures import (
+    assert_training_reduces_the_loss,
+    write_toy_episodes,
+    write_toy_text_encoder,
+    write_toy_vae,
+)
 
 from action_images_ros.core.cameras import CameraRig
 from action_images_ros.model.denoisers import ModelShapeError
@@ -25,21 +30,7 @@ VIEWS, FRAMES, SIZE, Z = 2, 5, 32, 4  # 5 frames -> 2 latent frames, 32 px -> 2 
 
 def write_backbone(path: Path, text_dim: int = 16) -> Path:
     """A toy Wan 2.2 TI2V directory: same structure as the 5B one, random weights."""
-    torch.manual_seed(0)
-    AutoencoderKLWan(
-        base_dim=8,
-        z_dim=Z,
-        dim_mult=[1, 2, 2, 2],
-        num_res_blocks=1,
-        is_residual=True,
-        patch_size=2,
-        in_channels=12,
-        out_channels=12,
-        scale_factor_spatial=16,
-        scale_factor_temporal=4,
-        latents_mean=[0.1] * Z,
-        latents_std=[2.0] * Z,
-    ).save_pretrained(path / "vae")
+    write_toy_vae(path, Z)
     WanTransformer3DModel(
         num_attention_heads=2,
         attention_head_dim=8,
@@ -50,30 +41,6 @@ def write_backbone(path: Path, text_dim: int = 16) -> Path:
         ffn_dim=32,
         num_layers=1,
     ).save_pretrained(path / "transformer")
-    return path
-
-
-def write_text_encoder(path: Path, dim: int = 16) -> Path:
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast, T5Config, T5EncoderModel
-
-    words = ["<pad>", "</s>", "<unk>", "reach", "pick", "the", "target", "up", "cube"]
-    tokenizer = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, "<unk>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
-    ).save_pretrained(path / "tokenizer")
-    torch.manual_seed(0)
-    config = T5Config(
-        vocab_size=len(words),
-        d_model=dim,
-        d_kv=8,
-        d_ff=32,
-        num_layers=1,
-        num_heads=2,
-        decoder_start_token_id=0,
-    )
-    T5EncoderModel(config).save_pretrained(path / "text_encoder")
     return path
 
 
@@ -191,7 +158,7 @@ def test_latent_training_step_reduces_the_loss(backbone: Path) -> None:
 def test_text_encoder_encodes_each_prompt_once_and_zeroes_padding(tmp_path: Path) -> None:
     from action_images_ros.model.text_conditioning import TextEncoder
 
-    encoder = TextEncoder.from_pretrained(write_text_encoder(tmp_path), max_length=8)
+    encoder = TextEncoder.from_pretrained(write_toy_text_encoder(tmp_path), max_length=8)
     embeddings = encoder(["reach the target", "pick up the cube", "reach the target"])
     assert embeddings.shape == (3, 8, 16)
     torch.testing.assert_close(embeddings[0], embeddings[2])
@@ -212,7 +179,7 @@ def test_lora_fine_tuning_of_a_backbone_deploys_as_a_policy(tmp_path: Path) -> N
     from action_images_ros.model.train import main
 
     backbone = write_backbone(tmp_path / "wan")
-    write_text_encoder(tmp_path / "wan")
+    write_toy_text_encoder(tmp_path / "wan")
     episodes = write_toy_episodes(tmp_path / "episodes", count=2, steps=12)
     args = [
         "--backbone",
