@@ -4,9 +4,10 @@
         --camera front=/front/image_raw --camera left=/left/image_raw --fps 10 --overlay
 
 Per bag: camera frames synchronized within `--slop`, camera extrinsics and the end-effector pose
-from the bag's TF (chained and interpolated), the gripper from joint states; the action image of
-each step drawn with the codec; one episode written (see data.episode) and, with `--overlay`,
-an mp4 of all views with the action path drawn in. Nothing is dropped silently: the summary
+from the bag's TF (chained and interpolated), the gripper from joint states (or from its command
+topic, `--gripper-command`); the action image of each step drawn with the codec; one episode
+written (see data.episode) and, with `--overlay`, an mp4 of all views with the action path drawn
+in. Nothing is dropped silently: the summary
 lists, per bag, the sets labeled and every skip reason with its count.
 """
 
@@ -383,6 +384,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--tip-link", default=TOOL_FRAME, help="URDF tool link for FK")
     parser.add_argument(
+        "--gripper-joint",
+        default="panda_finger_joint1",
+        help="joint_states entry whose position measures the gripper's opening",
+    )
+    parser.add_argument(
+        "--gripper-open-position",
+        type=float,
+        default=0.04,
+        help="--gripper-joint's position when fully open",
+    )
+    parser.add_argument(
+        "--gripper-command",
+        metavar="TOPIC",
+        help="take the gripper from this std_msgs/Float64MultiArray command topic (data[0]: "
+        "openness 0..1, the newest at each step) instead of --gripper-joint",
+    )
+    parser.add_argument(
         "--fps", type=float, default=10.0, help="episode rate: the set nearest each due time"
     )
     parser.add_argument(
@@ -433,6 +451,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
     if not args.fps > 0 or not args.slop >= 0:
         parser.error(f"need --fps > 0 and --slop >= 0, got {args.fps} and {args.slop}")
+    if not args.gripper_open_position > 0:
+        parser.error(f"--gripper-open-position must be positive, got {args.gripper_open_position}")
     given = getattr(args, "camera", [])
     cameras = dict(item.split("=", 1) for item in given if "=" in item)
     if len(cameras) != len(given):
@@ -453,6 +473,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ee_source=args.ee_source,
         urdf=args.urdf,
         tip_link=args.tip_link,
+        gripper_joint=args.gripper_joint,
+        gripper_open_position=args.gripper_open_position,
+        gripper_command=args.gripper_command,
     )
     args.out.mkdir(parents=True, exist_ok=True)
     jobs = [

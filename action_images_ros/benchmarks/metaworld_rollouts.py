@@ -38,39 +38,47 @@ def frame_interval(scene: MetaWorldScene, frame_stride: int) -> float:
     return scene.dt * frame_stride
 
 
+def run_expert(scene: MetaWorldScene, frame_stride: int, on_frame: Callable[[], None]) -> bool:
+    """Run the task's scripted expert from the scene's current reset, calling `on_frame()` at
+    every `frame_stride`-th environment step (before that step's action), until success (and
+    one frame more) or Meta-World's step limit; returns whether the task was solved."""
+    expert, success = scene.expert(), False
+    while True:
+        if scene.steps % frame_stride == 0:
+            on_frame()
+            if success:
+                return True
+        if scene.done:
+            return success
+        success = scene.step(expert.get_action(scene.observation_vector)).success or success
+
+
 def record_demonstration(
     scene: MetaWorldScene, seed: int, path: Path, frame_stride: int
 ) -> tuple[bool, int]:
-    """Run the task's scripted expert from `seed` and write it as an episode at `path` (until
-    success, plus one frame, or Meta-World's step limit). Returns (success, environment steps);
-    a failed demonstration is discarded, not written."""
+    """Run the task's scripted expert from `seed` and write it as an episode at `path` (see
+    run_expert). Returns (success, environment steps); a failed demonstration is discarded,
+    not written."""
     scene.reset(seed)
-    expert = scene.expert()
     interval = frame_interval(scene, frame_stride)
     meta = {"task": scene.task, "source": "metaworld-expert", "seed": seed, "frames": FRAMES}
     writer = EpisodeWriter(
         path, scene.cameras, 1.0 / interval, scene.intrinsics(), scene.extrinsics(), DRAWING, meta
     )
-    success = False
+
+    def append() -> None:
+        writer.append(
+            scene.steps * scene.dt,
+            scene.render(),
+            None,
+            scene.commanded_position(),
+            scene.hand_quaternion(),
+            scene.gripper_command,
+            joint_positions=scene.joint_positions(),
+        )
+
     try:
-        while True:
-            if scene.steps % frame_stride == 0:
-                writer.append(
-                    scene.steps * scene.dt,
-                    scene.render(),
-                    None,
-                    scene.commanded_position(),
-                    scene.hand_quaternion(),
-                    scene.gripper_command,
-                    joint_positions=scene.joint_positions(),
-                )
-                if success or scene.done:
-                    break
-            success = scene.step(expert.get_action(scene.observation_vector)).success or success
-            if success:  # the frame after success closes the episode
-                continue
-            if scene.done:
-                break
+        success = run_expert(scene, frame_stride, append)
     except BaseException:
         writer.discard()
         raise

@@ -1,10 +1,11 @@
 """`action-images benchmark metaworld`: the project's policy on Meta-World, next to its experts.
 
     action-images benchmark metaworld [--tasks reach push ...] [--demos 10] [--seeds 50] \\
-        [--config small] [--train-steps 2000] [--out outputs/metaworld] [--quick]
+        [--config small] [--train-steps 2000] [--out outputs/metaworld] [--rosbag] [--quick]
 
 1. Records `--demos` successful scripted-expert demonstrations per task (seeds from 0; a seed
-   whose expert fails is skipped) as the project's episodes (data.episode), three fixed cameras.
+   whose expert fails is skipped) as the project's episodes (data.episode), three fixed cameras;
+   with `--rosbag` as rosbag2 recordings first, labeled by label-bag's pipeline.
 2. Trains one task-conditioned model on all tasks together (model.train, a preset).
 3. Evaluates every task closed loop over `--seeds` seeds from `--first-seed` (1000: no
    demonstration used them), and the expert on the same seeds.
@@ -78,6 +79,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--video-episodes", type=int, default=1, help="videos per task")
     parser.add_argument("--out", type=Path, default=Path("outputs/metaworld"))
     parser.add_argument(
+        "--rosbag",
+        action="store_true",
+        help="record the demonstrations as rosbag2 (out/bags) and label them with label-bag's "
+        "pipeline, as a real robot's recordings are",
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help="a seconds-long run, for tests (changes the settings left at their defaults)",
@@ -108,8 +115,25 @@ def record_all(
     args: argparse.Namespace, scenes: dict[str, MetaWorldScene], episodes: Path
 ) -> dict[str, list[int]]:
     """`args.demos` successful expert demonstrations per task (episodes already in
-    `episodes` are kept: an interrupted run resumes); returns the seeds used."""
+    `episodes` are kept: an interrupted run resumes); with `args.rosbag` each is recorded as a
+    bag under out/bags and labeled from it. Returns the seeds used."""
+    from action_images_ros.benchmarks.metaworld_bags import (
+        label_demonstration,
+        record_demonstration_bag,
+    )
     from action_images_ros.benchmarks.metaworld_rollouts import record_demonstration
+
+    def record(scene: MetaWorldScene, seed: int, path: Path) -> bool:
+        if not args.rosbag:
+            return record_demonstration(scene, seed, path, args.frame_stride)[0]
+        bag = args.out / "bags" / scene.task / path.name
+        if (
+            not bag.is_dir()
+            and not record_demonstration_bag(scene, seed, bag, args.frame_stride)[0]
+        ):
+            return False
+        label_demonstration(bag, path, scene, args.frame_stride, seed)
+        return True
 
     used: dict[str, list[int]] = {}
     for task, scene in scenes.items():
@@ -121,9 +145,7 @@ def record_all(
                     f"seeds below the first evaluation seed {args.first_seed}"
                 )
             path = episodes / task / f"seed{seed:04d}"
-            if (path / "meta.json").is_file() or record_demonstration(
-                scene, seed, path, args.frame_stride
-            )[0]:
+            if (path / "meta.json").is_file() or record(scene, seed, path):
                 seeds.append(seed)
             seed += 1
         used[task] = seeds
@@ -318,6 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "model": str(model),
         "preset": args.config,
         "demonstrations_per_task": args.demos,
+        "demonstrations_via": "rosbag2 + label-bag" if args.rosbag else "episodes",
         "demonstration_seeds": demo_seeds,
         "evaluation_seeds": [args.first_seed, args.first_seed + args.seeds - 1],
         "training_steps": args.train_steps if args.model is None else None,

@@ -50,6 +50,10 @@ class BagTopics:
     tf_static: str = "/tf_static"
     gripper_joint: str | None = "panda_finger_joint1"
     gripper_open_position: float = 0.04
+    # With a topic here (std_msgs/Float64MultiArray, data[0] the commanded openness 0..1, as
+    # the sim's and the policy's gripper command), the gripper is the newest command at each
+    # set (open before the first) instead of gripper_joint's measured opening.
+    gripper_command: str | None = None
     base_frame: str = field(default_factory=base_frame)  # the URDF's root link
     ee_frame: str = TOOL_FRAME
     # Where the end-effector pose comes from: "tf" (base_frame -> ee_frame in the bag),
@@ -226,6 +230,7 @@ class BagFrames:
         self.joint_names: list[str] = []
         self._joint_times = np.zeros(0)
         self._joint_positions: list[np.ndarray] = []
+        self._command_times, self._commands = np.zeros(0), np.zeros(0)
         self.source = BagSource(self.path)
         try:
             self._read_small_topics()
@@ -250,12 +255,19 @@ class BagFrames:
         if wrong:
             raise BagError(f"{self.path}: camera topics must carry images, got {wrong}")
         info_topics = {t.info_topic(c): c for c in t.cameras}
+        if t.gripper_command is not None and t.gripper_command not in present:
+            raise BagError(
+                f"{self.path}: no messages on the gripper command topic {t.gripper_command}; "
+                f"topics: {sorted(present)}"
+            )
         small = {t.tf, t.tf_static, t.joint_states, *info_topics}
-        times = []
+        if t.gripper_command is not None:
+            small.add(t.gripper_command)
+        times, command_times, commands = [], [], []
         edges: list[tuple[str, str, float, bool]] = []  # parent, child, stamp, static
         rotations: list[tuple[float, float, float, float]] = []
         translations: list[tuple[float, float, float]] = []
-        for topic, msgtype, raw in self.source.messages(small):
+        for topic, msgtype, log_time, raw in self.source.messages(small):
             if topic in info_topics and info_topics[topic] in self.infos:
                 continue  # the first camera_info of each camera is used: skip deserializing
             msg = TYPESTORE.deserialize_cdr(raw, msgtype)
@@ -278,7 +290,17 @@ class BagFrames:
                 self._joint_positions.append(np.asarray(msg.position))
             elif topic in info_topics:
                 self.infos.setdefault(info_topics[topic], np.reshape(msg.k, (3, 3)))
+            elif topic == t.gripper_command:
+                if len(msg.data) < 1 or not np.isfinite(msg.data[0]):
+                    raise BagError(
+                        f"{self.path}: a {topic} message has no finite openness: {msg.data}"
+                    )
+                command_times.append(log_time)
+                commands.append(float(np.clip(msg.data[0], 0.0, 1.0)))
         self._add_transforms(edges, rotations, translations)
+        order = np.argsort(command_times, kind="stable")
+        self._command_times = np.asarray(command_times)[order]
+        self._commands = np.asarray(commands)[order]
         order = np.argsort(times, kind="stable")
         self._joint_times = np.asarray(times)[order]
         self._joint_positions = [self._joint_positions[i] for i in order]
@@ -312,7 +334,7 @@ class BagFrames:
         by_topic = {topic: camera for camera, topic in t.cameras.items()}
         pending: dict[str, deque[tuple[float, str, bytes, str]]] = {c: deque() for c in t.cameras}
         last_stamp = -np.inf
-        for topic, msgtype, raw in self.source.messages(set(by_topic)):
+        for topic, msgtype, _, raw in self.source.messages(set(by_topic)):
             camera = by_topic[topic]
             stamp, frame_id = _header_of(raw)
             pending[camera].append((stamp, msgtype, raw, frame_id))
@@ -392,7 +414,9 @@ class BagFrames:
             intrinsics=dict(self.infos),
             extrinsics=extrinsics,
             ee_pose=ee_pose,
-            gripper_openness=self._gripper_at(joints),
+            gripper_openness=self._gripper_at(joints)
+            if self.topics.gripper_command is None
+            else self._command_at(stamp),
             joint_positions=joints,
             frame_ids={camera: entry[3] for camera, entry in candidate.entries.items()},
         )
@@ -431,10 +455,18 @@ class BagFrames:
             index -= 1
         return self._joint_positions[index]
 
+    def _command_at(self, stamp: float) -> float:
+        """The newest gripper command at or before `stamp` (recorded time); 1 (open) before
+        the first."""
+        index = int(np.searchsorted(self._command_times, stamp + 1e-9, side="right")) - 1
+        return 1.0 if index < 0 else float(self._commands[index])
+
     def _gripper_at(self, joints: np.ndarray | None) -> float:
         """Measured opening of `gripper_joint` (in the joint state `joints`) over its open
         position; 1 when not recorded."""
         name = self.topics.gripper_joint
+        if self.topics.gripper_command is not None:
+            return 1.0  # see _frame_set: the newest command
         if joints is None or name not in self.joint_names:
             return 1.0
         opening = joints[self.joint_names.index(name)] / self.topics.gripper_open_position

@@ -184,8 +184,9 @@ class BagSource:
         self.truncation = None  # recorded again when the messages are read
         return topics
 
-    def messages(self, topics: set[str]) -> Iterator[tuple[str, str, bytes]]:
-        """(topic, message type, CDR bytes) of every message on `topics`, in bag order."""
+    def messages(self, topics: set[str]) -> Iterator[tuple[str, str, float, bytes]]:
+        """(topic, message type, log time in s, CDR bytes) of every message on `topics`, in
+        bag order."""
         wanted = topics & set(self.topics)
         if not wanted:
             return
@@ -198,12 +199,12 @@ class BagSource:
             reader = self._reader
             try:
                 connections = [c for c in reader.connections if c.topic in wanted]
-                for connection, _, raw in reader.messages(connections):
-                    yield connection.topic, connection.msgtype, raw
+                for connection, log_time, raw in reader.messages(connections):
+                    yield connection.topic, connection.msgtype, log_time * 1e-9, raw
             except Exception as error:  # a storage file that breaks while being read
                 raise BagError(f"cannot read bag {self.path}: {error}") from error
             return
         for file in self._mcap_files:
-            for topic, msgtype, _, raw in self._scan(file):
+            for topic, msgtype, log_time, raw in self._scan(file):
                 if topic in wanted:
-                    yield topic, msgtype, raw
+                    yield topic, msgtype, log_time, raw

@@ -23,7 +23,9 @@ TASKS = ["reach", "button-press-topdown"]
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("metaworld") / "run"
     with pytest.raises(SystemExit) as exit_status:
-        cli.main(["benchmark", "metaworld", "--quick", "--tasks", *TASKS, "--out", str(out)])
+        cli.main(
+            ["benchmark", "metaworld", "--quick", "--rosbag", "--tasks", *TASKS, "--out", str(out)]
+        )
     assert exit_status.value.code == 0
     return out
 
@@ -40,6 +42,8 @@ def test_quick_run_reports_every_task_next_to_the_expert(quick_run: Path) -> Non
         video = read_video(quick_run / result["video"])
         assert video.shape[1:] == (32, 96, 3)  # three 32 px views side by side
     assert report["mean_expert_success"] == 1.0 and report["training_steps"] == 2
+    assert report["demonstrations_via"] == "rosbag2 + label-bag"
+    assert sorted(p.parent.name for p in (quick_run / "bags").glob("*/seed0000")) == sorted(TASKS)
     assert (quick_run / "success.png").stat().st_size > 0
     assert "| mean |" in (quick_run / "report.md").read_text()
     episodes = [read_episode(p, load_video=False) for p in find_episodes(quick_run / "episodes")]

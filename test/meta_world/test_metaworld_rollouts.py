@@ -9,6 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from action_images_ros.benchmarks.metaworld_bags import (
+    label_demonstration,
+    record_demonstration_bag,
+)
 from action_images_ros.benchmarks.metaworld_rollouts import (
     DRAWING,
     expert_success,
@@ -68,6 +72,39 @@ def test_recorded_demonstration_replays_to_success(tmp_path: Path) -> None:
         assert expert_success(scene, [0, 1]) == 1.0
     finally:
         scene.close()
+
+
+class IdleExpert:
+    def get_action(self, observation: np.ndarray) -> np.ndarray:
+        return np.zeros(4)
+
+
+def test_a_demonstration_through_rosbag_and_label_bag_is_the_direct_episode(
+    tmp_path: Path,
+) -> None:
+    scene = MetaWorldScene("pick-place", width=32, height=32)
+    try:
+        record_demonstration(scene, 0, tmp_path / "direct", STRIDE)
+        assert record_demonstration_bag(scene, 0, tmp_path / "bag", STRIDE)[0]
+        steps = label_demonstration(tmp_path / "bag", tmp_path / "labeled", scene, STRIDE, 0)
+        scene.expert = lambda: IdleExpert()  # never solves the task
+        assert not record_demonstration_bag(scene, 0, tmp_path / "failed", 50)[0]
+    finally:
+        scene.close()
+    assert not list(tmp_path.glob("*failed*")), "a failed demonstration leaves no bag"
+    direct, labeled = read_episode(tmp_path / "direct"), read_episode(tmp_path / "labeled")
+    assert labeled.steps == direct.steps == steps
+    assert labeled.meta["task"] == "pick-place" and labeled.meta["success"]
+    assert labeled.action_image_config == DRAWING
+    np.testing.assert_array_equal(labeled.rgb, direct.rgb)
+    np.testing.assert_allclose(labeled.timestamps, direct.timestamps, atol=1e-9)
+    np.testing.assert_allclose(labeled.positions, direct.positions, atol=1e-9)
+    np.testing.assert_allclose(np.abs(labeled.quaternions), np.abs(direct.quaternions), atol=1e-7)
+    np.testing.assert_array_equal(labeled.gripper, direct.gripper)
+    assert labeled.gripper.min() < 0.5, "the command to close is in the bag"
+    np.testing.assert_allclose(labeled.intrinsics, direct.intrinsics)
+    np.testing.assert_allclose(labeled.extrinsics, direct.extrinsics, atol=1e-7)
+    np.testing.assert_allclose(labeled.joint_positions, direct.joint_positions)
 
 
 def test_a_policy_that_holds_still_fails_and_is_timed() -> None:

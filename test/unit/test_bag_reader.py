@@ -77,3 +77,19 @@ def test_end_effector_from_joint_states_matches_tf(recorded) -> None:
         np.testing.assert_allclose(a.ee_pose[:3, 3], b.ee_pose[:3, 3], atol=0.02)
     with pytest.raises(BagError, match="ee_source must be"):
         BagFrames(bag, BagTopics(cameras=TOPICS.cameras, ee_source="mocap"))
+
+
+def test_gripper_from_its_command_topic_leads_the_measured_opening(recorded) -> None:
+    bag, _ = recorded
+    command = "/gripper_controller/commands"
+    measured = list(BagFrames(bag, TOPICS))
+    commanded = list(BagFrames(bag, BagTopics(cameras=TOPICS.cameras, gripper_command=command)))
+    assert [s.stamp for s in commanded] == [s.stamp for s in measured]
+    openness = np.array([s.gripper_openness for s in commanded])
+    assert set(np.unique(openness)) <= {0.0, 1.0}, "the expert commands open or closed"
+    assert openness[0] == 1.0 and openness.min() == 0.0
+    closed_command = int(np.argmax(openness < 0.5))
+    closed_measured = int(np.argmax(np.array([s.gripper_openness for s in measured]) < 0.5))
+    assert closed_command < closed_measured, "the fingers close after they are told to"
+    with pytest.raises(BagError, match="no messages on the gripper command topic /grip"):
+        BagFrames(bag, BagTopics(cameras=TOPICS.cameras, gripper_command="/grip"))
