@@ -33,7 +33,8 @@ class ExecutionConfig:
 
     Attributes:
         blend_time: crossfade duration from the old plan to the new one (0 = replace).
-        replan_margin: ask for the next chunk when less than this many seconds remain queued.
+        replan_margin: ask for the next chunk when less than this many seconds would remain
+            queued at its arrival (the inference latency later, see needs_new_chunk).
         merge: "crossfade" (blend a new chunk into the plan over `blend_time`) or "inpaint"
             (the chunk continued from the given steps: it replaces the plan).
         late_delay: a chunk all of whose steps are due by the time it arrives (inference slower
@@ -169,8 +170,10 @@ class ActionQueue:
         ahead = self.upcoming(now)
         return 0.0 if ahead is None else float(ahead.times[-1] - now)
 
-    def needs_new_chunk(self, now: float) -> bool:
-        return self.remaining(now) < self.config.replan_margin
+    def needs_new_chunk(self, now: float, latency: float = 0.0) -> bool:
+        """Whether to start the next inference: less than `replan_margin` would remain queued
+        when a chunk asked for now arrives, `latency` seconds later."""
+        return self.remaining(now) < self.config.replan_margin + latency
 
     def clear(self) -> None:
         self.plan = None

@@ -131,7 +131,10 @@ POLICY_PARAMETERS: dict[str, Setting] = {
     ),
     "blend_time": _fixed(0.3, "crossfade from the old plan to a new chunk [s]", (0.0, 60.0)),
     "replan_margin": _fixed(
-        0.6, "start the next inference when less than this is queued [s]", (0.0, 60.0)
+        0.6,
+        "start the next inference when less than this would be queued at its arrival (now + "
+        "the measured inference time) [s]",
+        (0.0, 60.0),
     ),
     "position_margin": _fixed(
         0.05, "stay this far inside the joint position limits [rad]", (0.0, 1.0)

@@ -121,7 +121,7 @@ class PolicyNode(Node):
                 late_delay=1.0 / p["control_rate"],  # so that a control tick commands it
             )
         )
-        self.latency = 0.0  # seconds an inference takes (running estimate), for inpainting
+        self.latency = 0.0  # seconds an inference takes (running estimate): replanning, inpainting
         self.sync = CameraSynchronizer(
             self.cameras, p["slop"], p["max_age"], future_tolerance=p["future_tolerance"]
         )
@@ -353,7 +353,11 @@ class PolicyNode(Node):
     def _infer_once(self) -> bool:
         """One chunk, if the plan needs one and an observation is ready; True if it ran."""
         now = self.now()
-        if now == 0.0 or self._policy_wanted.is_set() or not self.queue.needs_new_chunk(now):
+        if (
+            now == 0.0
+            or self._policy_wanted.is_set()
+            or not self.queue.needs_new_chunk(now, self.latency)
+        ):
             return False
         if self.arm.fresh(now, self.p["watchdog_timeout"])[0] is None:
             return False

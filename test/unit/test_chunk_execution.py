@@ -60,6 +60,10 @@ def test_remaining_time_triggers_replanning() -> None:
     assert not queue.needs_new_chunk(0.2)
     assert queue.needs_new_chunk(0.6)
     assert queue.upcoming(1.5) is None
+    # With a 0.4 s inference the next chunk is asked for 0.4 s earlier: at its arrival the
+    # margin is still queued.
+    assert not queue.needs_new_chunk(0.2, latency=0.2)
+    assert queue.needs_new_chunk(0.2, latency=0.4)
 
 
 def test_negative_settings_are_refused() -> None:
