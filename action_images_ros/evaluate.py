@@ -29,6 +29,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
+from action_images_ros.core.chunk_execution import MERGE_MODES
 from action_images_ros.data.episode import find_episodes, read_episode
 from action_images_ros.data.windows import disjoint, timed_windows
 from action_images_ros.sim.experts import run_episode
@@ -164,10 +165,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=50, help="episodes per task")
     parser.add_argument("--first-seed", type=int, default=1000, help="held-out seeds start here")
     parser.add_argument("--held-out", type=Path, help="episodes for the labeling error")
-    parser.add_argument("--size", type=int, default=128, help="camera image size")
+    parser.add_argument(
+        "--size", type=int, default=64, help="camera image size (64: the sim demonstrations')"
+    )
     parser.add_argument("--real-time-factor", type=float, default=1.0)
     parser.add_argument(
         "--inference-steps", type=int, default=5, help="denoising steps per chunk (5: as evaluated)"
+    )
+    parser.add_argument(
+        "--chunk-merge",
+        choices=MERGE_MODES,
+        default="crossfade",
+        help="how the policy node joins a new chunk to the plan (inpaint: the model continues "
+        "the steps that execute while it runs)",
     )
     parser.add_argument("--max-duration", type=float, default=0.0, help="sim s per episode")
     parser.add_argument("--out", type=Path, default=Path("outputs/eval"))
@@ -196,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             str(closed_loop),
             "--max-duration",
             str(args.max_duration),
+            "--chunk-merge",
+            args.chunk_merge,
         ]
     )
     report = json.loads((closed_loop / "report.json").read_text())
@@ -205,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     evaluation = {
         "checkpoint": str(args.checkpoint),
         "seeds": [seeds.start, seeds.stop - 1],
+        "real_time_factor": args.real_time_factor,
+        "chunk_merge": args.chunk_merge,
         "success": {t: {"model": model[t], "expert": expert[t]} for t in args.tasks},
         "inference_latency_s": report.get("inference_latency_s"),
     }

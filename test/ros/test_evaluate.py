@@ -44,6 +44,8 @@ def test_evaluate_reports_model_and_expert_success(tmp_path: Path) -> None:
             "2",
             "--real-time-factor",
             "2",
+            "--chunk-merge",
+            "inpaint",
             "--out",
             str(out),
         ],
@@ -53,7 +55,7 @@ def test_evaluate_reports_model_and_expert_success(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     evaluation = json.loads((out / "evaluation.json").read_text())
-    assert evaluation["seeds"] == [7, 7]
+    assert evaluation["seeds"] == [7, 7] and evaluation["chunk_merge"] == "inpaint"
     assert evaluation["success"]["reach"]["expert"] == 1.0
     # the model's rate is the one its closed-loop episodes reported, episode by episode
     episodes = json.loads((out / "closed_loop" / "report.json").read_text())["episodes"]
