@@ -16,7 +16,7 @@
 #       /work/train/multiview >> /work/train/multiview/log.txt 2>&1 &
 #
 # DATA_ONLY=1 stops after labeling. Idle 2-core CPU: ~45 min to record and label 1,250
-# episodes, ~2 h to train (6,000 steps of batch 8, ~1.1 s each; docs/model.md).
+# episodes, ~1.5 h to train (4,500 steps of batch 8, ~1.1 s each; docs/model.md).
 # Train seeds 100.., 2000.., 3000..; evaluation seeds 1000.. (`action-images evaluate`).
 # Edit this file only while no run of it is under way: bash reads a running script as it
 # goes; shifted lines break it.
@@ -57,7 +57,7 @@ done
 if [[ "${DATA_ONLY:-0}" == 1 ]]; then exit 0; fi
 
 python -m action_images_ros.model.train --config multiview --views 3 --episodes "$work/episodes" \
-    --out "$work/run" --steps 6000 --batch-size 8 --lr 6e-4 --warmup 200 --balance-tasks \
+    --out "$work/run" --steps 4500 --batch-size 8 --lr 6e-4 --warmup 200 --balance-tasks \
     --hold-last-frame --action-weight 3 --mode-mix policy=0.5 policy_given_prefix=0.2 \
     action_labeling=0.15 action_conditioned_video=0.1 video=0.05 --checkpoint-every 250 --resume
 echo "trained model: $work/run/model; evaluate it with action-images evaluate"
