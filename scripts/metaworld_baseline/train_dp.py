@@ -2,7 +2,8 @@
 
     DP=$(scripts/metaworld_baseline/setup_env.sh)
     PYTHONPATH=$PWD $DP/bin/python scripts/metaworld_baseline/train_dp.py \\
-        --benchmark outputs/metaworld --budget-minutes 60 [--config small] [--out DIR] \\
+        --benchmark outputs/metaworld (--budget-minutes 60 | --same-budget-as REPORT) \\
+        [--config small] [--out DIR] \\
         [-- extra lerobot-train flags]
 
 1. Exports `<benchmark>/episodes` (what `action-images benchmark metaworld` recorded) with
@@ -86,7 +87,14 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
         "--benchmark", type=Path, required=True, help="the benchmark's --out (with episodes/)"
     )
     parser.add_argument("--out", type=Path, help="default: <benchmark>/dp_baseline")
-    parser.add_argument("--budget-minutes", type=float, required=True, help="wall-clock budget")
+    budget = parser.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--budget-minutes", type=float, help="wall-clock budget")
+    budget.add_argument(
+        "--same-budget-as",
+        type=Path,
+        metavar="REPORT",
+        help="the budget is the training time (training_s) of this benchmark report.json",
+    )
     parser.add_argument("--config", choices=sorted(CONFIGS), default="small")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument(
@@ -98,6 +106,11 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
     parser.add_argument("--num-workers", type=int, default=0, help="data loader processes")
     parser.add_argument("--seed", type=int, default=1000)
     args = parser.parse_args(argv)
+    if args.same_budget_as is not None:
+        report = json.loads(args.same_budget_as.read_text())
+        if not report.get("training_s"):
+            parser.error(f"{args.same_budget_as} records no training time (training_s)")
+        args.budget_minutes = report["training_s"] / 60
     for name in ("budget_minutes", "batch_size", "steps", "save_every", "log_every"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
@@ -148,9 +161,20 @@ def lerobot_command(args: argparse.Namespace, dataset: Path, run: Path, extra: l
     ]
 
 
-def train_within_budget(command: list[str], log: Path, budget_s: float) -> tuple[float, bool]:
-    """Run `command` (its output to `log` and stdout) until it ends or `budget_s` seconds have
-    passed; returns (wall seconds, whether the budget stopped it)."""
+def prune_checkpoints(run: Path, keep: int = 2) -> None:
+    """Delete all but the `keep` newest checkpoints (a small config's is 350 MB; the newest may
+    still be being written, so two are kept)."""
+    steps = sorted((run / "checkpoints").glob("[0-9]*"), key=lambda p: int(p.name))
+    for old in steps[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def train_within_budget(
+    command: list[str], run: Path, log: Path, budget_s: float
+) -> tuple[float, bool]:
+    """Run `command` (its output to `log`) until it ends or `budget_s` seconds have passed,
+    keeping only the newest checkpoints in `run`; returns (wall seconds, whether the budget
+    stopped it)."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", WANDB_MODE="disabled")
     began = time.monotonic()
     with log.open("w") as sink:
@@ -168,6 +192,7 @@ def train_within_budget(command: list[str], log: Path, budget_s: float) -> tuple
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait()
                 break
+            prune_checkpoints(run)
             time.sleep(1.0)
     wall = time.monotonic() - began
     if not stopped and process.returncode != 0:
@@ -218,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     budget_s = args.budget_minutes * 60
     log = args.out / "train.log"
     print(f"lerobot-train ({args.config}) for at most {args.budget_minutes:g} min; log {log}")
-    wall, stopped = train_within_budget(command, log, budget_s)
+    wall, stopped = train_within_budget(command, run, log, budget_s)
     model, step = last_checkpoint(run)
     record = {
         "config": args.config,
