@@ -143,9 +143,16 @@ def run_policy_episode(
     record_video: bool = False,
 ) -> PolicyEpisode:
     """Run `policy` on the scene's task from `seed` until success or `max_steps` environment
-    steps (default: Meta-World's limit): ask for a chunk, execute all of its steps, repeat."""
+    steps (default: Meta-World's limit): ask for a chunk, execute all of its steps, repeat.
+
+    A policy that conditions on past frames (LeRobot's Diffusion Policy takes the current and
+    the previous frame) says how many with `history_frames` (default 0) and is handed each of
+    them through `observe(observation)` while a chunk executes: the observations of the last
+    `history_frames` frame times before the chunk ends, one frame interval apart, as in its
+    training data."""
     scene.reset(seed)
     limit = min(max_steps or scene.max_steps, scene.max_steps)
+    history = int(getattr(policy, "history_frames", 0))
     episode = PolicyEpisode(False, 0)
     while scene.steps < limit and not episode.success:
         observation = scene.observation()
@@ -165,6 +172,9 @@ def run_policy_episode(
                 break
             if scene.steps >= limit:
                 break
+            left = horizon - j
+            if left > 0 and left % frame_stride == 0 and left // frame_stride <= history:
+                policy.observe(scene.observation())
     episode.steps = scene.steps
     return episode
 

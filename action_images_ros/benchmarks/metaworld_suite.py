@@ -343,6 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demonstrations_via": "rosbag2 + label-bag" if args.rosbag else "episodes",
         "demonstration_seeds": demo_seeds,
         "evaluation_seeds": [args.first_seed, args.first_seed + args.seeds - 1],
+        "max_steps": args.max_steps,
         "training_steps": args.train_steps if args.model is None else None,
         "training_s": training_s,
         "inference_steps": args.inference_steps,

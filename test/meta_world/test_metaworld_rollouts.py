@@ -128,3 +128,39 @@ def test_a_policy_that_holds_still_fails_and_is_timed() -> None:
         scene.close()
     assert not episode.success and episode.steps == 40
     assert len(episode.inference_s) == 5  # 8 environment steps per chunk of two 0.05 s steps
+
+
+def test_a_policy_with_history_sees_the_frame_before_each_chunk_request() -> None:
+    scene = MetaWorldScene("reach", width=32, height=32)
+
+    class StillWithHistory:
+        history_frames = 1
+
+        def __init__(self) -> None:
+            self.asked, self.observed = [], []
+
+        def observe(self, observation: Observation) -> None:
+            self.observed.append(observation.stamp)
+
+        def predict(self, observation: Observation) -> ActionChunk:
+            self.asked.append(observation.stamp)
+            return ActionChunk(
+                positions=np.repeat(observation.ee_position[None], 2, 0),
+                quaternions=np.repeat(observation.ee_quaternion[None], 2, 0),
+                gripper_openness=np.ones(2),
+                times=np.array([0.05, 0.1]),
+                confidence=np.ones(2),
+                valid=np.ones(2, bool),
+            )
+
+    policy = StillWithHistory()
+    try:
+        run_policy_episode(scene, policy, 3, STRIDE, max_steps=40)
+        interval = STRIDE * scene.dt
+    finally:
+        scene.close()
+    # Chunks are asked for at environment steps 0, 8, ..., 32; each one after the first is
+    # preceded by the observation one frame (4 steps) earlier.
+    np.testing.assert_allclose(policy.asked, scene.dt * np.arange(0, 40, 8))
+    np.testing.assert_allclose(policy.observed, scene.dt * np.arange(4, 40, 8))
+    np.testing.assert_allclose(np.array(policy.asked[1:]) - policy.observed[:-1], interval)
