@@ -179,6 +179,44 @@ def run_policy_episode(
     return episode
 
 
+def evaluate_task(
+    scene: MetaWorldScene,
+    policy: Policy,
+    seeds: Sequence[int],
+    frame_stride: int,
+    max_steps: int | None,
+    video_episodes: int,
+    video: Path,
+) -> dict:
+    """Closed-loop success of `policy` on the scene's task over `seeds` (each episode from
+    `policy.reset(seed)`), next to the expert's on the same seeds; the first `video_episodes`
+    episodes with their overlays as the mp4 `video`. The report's entry for the task."""
+    from action_images_ros.data.video import write_video
+
+    outcomes, inference, frames = [], [], []
+    for index, seed in enumerate(seeds):
+        policy.reset(seed)
+        episode = run_policy_episode(
+            scene, policy, seed, frame_stride, max_steps, record_video=index < video_episodes
+        )
+        outcomes.append(episode.success)
+        inference += episode.inference_s
+        frames += episode.frames
+    written = None
+    if frames:
+        fps = 1.0 / frame_interval(scene, frame_stride)
+        written = write_video(video, np.stack(frames), fps)
+    return {
+        "success": float(np.mean(outcomes)),
+        "expert_success": expert_success(scene, seeds),
+        "successes": int(np.sum(outcomes)),
+        "episodes": len(seeds),
+        "chunks": len(inference),
+        "inference_s_per_chunk": float(np.mean(inference)),
+        "video": None if written is None else str(written),
+    }
+
+
 def _overlay(observation: Observation, chunk: ActionChunk) -> np.ndarray:
     """The views side by side with the chunk's action images and path drawn over them."""
     return _draw(observation.images, observation, chunk)

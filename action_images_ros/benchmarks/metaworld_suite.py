@@ -212,42 +212,20 @@ def evaluate(
     scenes: dict[str, MetaWorldScene],
 ) -> dict[str, dict]:
     """Success of the policy and of the expert per task over the evaluation seeds."""
-    from action_images_ros.benchmarks.metaworld_rollouts import expert_success, run_policy_episode
-    from action_images_ros.data.video import write_video
+    from action_images_ros.benchmarks.metaworld_rollouts import evaluate_task
 
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     results = {}
     (args.out / "videos").mkdir(parents=True, exist_ok=True)
     for task, scene in scenes.items():
         policy.set_task(task)
-        outcomes, inference, frames = [], [], []
-        for index, seed in enumerate(seeds):
-            policy.reset(seed)
-            episode = run_policy_episode(
-                scene,
-                policy,
-                seed,
-                args.frame_stride,
-                args.max_steps,
-                record_video=index < args.video_episodes,
-            )
-            outcomes.append(episode.success)
-            inference += episode.inference_s
-            frames += episode.frames
-        expert = expert_success(scene, seeds)
-        video = None
-        if frames:
-            fps = 1.0 / (scene.dt * args.frame_stride)
-            video = write_video(args.out / "videos" / f"{task}.mp4", np.stack(frames), fps)
-        results[task] = {
-            "success": float(np.mean(outcomes)),
-            "expert_success": expert,
-            "successes": int(np.sum(outcomes)),
-            "episodes": len(seeds),
-            "chunks": len(inference),
-            "inference_s_per_chunk": float(np.mean(inference)),
-            "video": None if video is None else str(video.relative_to(args.out)),
-        }
+        video = args.out / "videos" / f"{task}.mp4"
+        results[task] = evaluate_task(
+            scene, policy, seeds, args.frame_stride, args.max_steps, args.video_episodes, video
+        )
+        if results[task]["video"] is not None:
+            results[task]["video"] = str(video.relative_to(args.out))
+        expert = results[task]["expert_success"]
         print(
             f"{task}: policy {results[task]['success']:.0%}, expert {expert:.0%} "
             f"over seeds {seeds[0]}..{seeds[-1]}"

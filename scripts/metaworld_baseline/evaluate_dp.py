@@ -25,14 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from action_images_ros.benchmarks.metaworld_rollouts import (
-    expert_success,
-    frame_interval,
-    run_policy_episode,
-)
+from action_images_ros.benchmarks.metaworld_rollouts import evaluate_task, frame_interval
 from action_images_ros.benchmarks.metaworld_suite import write_report
 from action_images_ros.core.cameras import CameraError
-from action_images_ros.data.video import write_video
 from action_images_ros.sim.metaworld_adapter import MT10, MetaWorldError, MetaWorldScene, task_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -112,36 +107,15 @@ def evaluate(args: argparse.Namespace, policy: DiffusionPolicyAdapter) -> dict[s
                 raise LeRobotPolicyError(
                     f"frame interval {interval} s, expected {policy.frame_interval}"
                 )
-            outcomes, inference, frames = [], [], []
-            for index, seed in enumerate(seeds):
-                policy.reset(seed)
-                episode = run_policy_episode(
-                    scene,
-                    policy,
-                    seed,
-                    args.frame_stride,
-                    args.max_steps,
-                    record_video=index < args.video_episodes,
-                )
-                outcomes.append(episode.success)
-                inference += episode.inference_s
-                frames += episode.frames
-            expert = expert_success(scene, seeds)
+            video = args.out / "videos" / f"{task}.mp4"
+            results[task] = evaluate_task(
+                scene, policy, seeds, args.frame_stride, args.max_steps, args.video_episodes, video
+            )
         finally:
             scene.close()
-        video = None
-        if frames:
-            path = args.out / "videos" / f"{task}.mp4"
-            video = write_video(path, np.stack(frames), 1.0 / interval)
-        results[task] = {
-            "success": float(np.mean(outcomes)),
-            "expert_success": expert,
-            "successes": int(np.sum(outcomes)),
-            "episodes": len(seeds),
-            "chunks": len(inference),
-            "inference_s_per_chunk": float(np.mean(inference)),
-            "video": None if video is None else str(Path(video).relative_to(args.out)),
-        }
+        if results[task]["video"] is not None:
+            results[task]["video"] = str(video.relative_to(args.out))
+        expert = results[task]["expert_success"]
         print(
             f"{task}: DP {results[task]['success']:.0%}, expert {expert:.0%} over seeds "
             f"{seeds[0]}..{seeds[-1]}"
