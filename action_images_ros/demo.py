@@ -6,31 +6,24 @@
 
 The sim node runs the MuJoCo Panda behind its ROS 2 interfaces. The policy node runs the
 packaged default model (or `--checkpoint`) in closed loop (cameras and joint states over DDS
-in, JointTrajectory and gripper commands out, `enable_control` on) in its own process, as
-`ros2 launch` runs it on a robot (sharing this process's interpreter lock with the sim and the
-labeling node made a multi-view chunk take 1.4-2.3 s instead of 0.4 s on a 2-core CPU). The
-sim, labeling and driver nodes run in this process, each spun by its own executor thread (so
-that one node's slow callback delays no other's inputs); the demo drives episodes only over
-ROS 2: the sim's `task`/`seed` parameters and /sim/reset start an episode, /policy/set_task
-and /policy/reset prepare the policy, and /sim/task_progress says whether and how nearly the
-task is solved. With
+in, JointTrajectory and gripper commands out, `enable_control` on). The nodes run in this
+process, each spun by its own executor thread (so that one node's slow callback delays no
+other's inputs), but the demo drives episodes only over ROS 2: the sim's `task`/`seed`
+parameters and /sim/reset start an episode, /policy/set_task and /policy/reset prepare the
+policy, and /sim/task_progress says whether and how nearly the task is solved. With
 `--expert` (or while no default model is packaged), a driver node commands the arm with the
 scripted expert, which reads the task's true object poses (a privileged demonstrator), through
 the same joint_trajectory_controller and gripper topics.
 The labeling node draws the action images (and the recent end-effector path) over the camera
 images. The report holds the success rate per task, an mp4 per episode (all views side by
 side, with the action-image overlays), a plot of commanded versus achieved end-effector paths,
-and with a model the latency of its chunks (sim seconds from the observation a chunk was
-predicted from to the chunk's arrival: inference plus transport).
+and with a model its inference latency per chunk.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -38,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 import rclpy
-import torch
 from rcl_interfaces.srv import SetParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -50,12 +42,13 @@ from std_srvs.srv import Trigger
 from tqdm import tqdm
 from trajectory_msgs.msg import JointTrajectory
 
+from action_images_ros.core.action_chunk import ActionChunk
 from action_images_ros.core.chunk_execution import MERGE_MODES
+from action_images_ros.core.policy import Observation, Policy
 from action_images_ros.core.robot_assets import PANDA_URDF as URDF_PATH
 from action_images_ros.core.robot_assets import panda_chain
 from action_images_ros.data.video import write_video
 from action_images_ros.model.config import DEFAULT_CHECKPOINT
-from action_images_ros.model.policy_config import PolicyConfig
 from action_images_ros.msg import ActionChunk as ActionChunkMsg
 from action_images_ros.msg import TaskProgress
 from action_images_ros.nodes.conversions import (
@@ -65,6 +58,7 @@ from action_images_ros.nodes.conversions import (
 )
 from action_images_ros.nodes.image_conversions import image_to_rgb
 from action_images_ros.nodes.labeling_node import LabelingNode
+from action_images_ros.nodes.policy_node import PolicyNode
 from action_images_ros.nodes.sim_node import SimNode
 from action_images_ros.sim.experts import EXPERTS, execute_waypoints
 from action_images_ros.sim.tasks import TASKS, make_task
@@ -88,7 +82,6 @@ class DemoDriver(Node):
         self.joint_state: JointState | None = None
         self.frames: dict[float, dict[str, np.ndarray]] = {}
         self.targets: list[np.ndarray] = []  # the policy's valid chunk positions
-        self.chunk_latencies: list[float] = []  # sim s from a chunk's observation to its arrival
         self._lock = threading.Lock()
         self.create_subscription(Clock, "/clock", self._on_clock, 10)
         self.create_subscription(JointState, "/joint_states", self._on_joints, 10)
@@ -163,7 +156,6 @@ class DemoDriver(Node):
         chunk = action_chunk_from_msg(msg)
         with self._lock:
             self.targets.extend(chunk.positions[chunk.valid])
-            self.chunk_latencies.append(self.sim_time - duration_from_msg(msg.header.stamp))
 
     def _on_image(self, camera: str, msg: Image) -> None:
         with self._lock:
@@ -195,6 +187,33 @@ class DemoDriver(Node):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"sim time stuck at {self.sim_time:.2f} s")
             time.sleep(0.005)
+
+
+class TimedPolicy:
+    """A policy that remembers how long each chunk took (and passes set_task/reset on)."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy, self.latencies = policy, []
+
+    def predict(self, observation: Observation) -> ActionChunk:
+        start = time.perf_counter()
+        chunk = self.policy.predict(observation)
+        self.latencies.append(time.perf_counter() - start)
+        return chunk
+
+    def set_task(self, task: str) -> None:
+        self.policy.set_task(task)
+
+    def reset(self, seed: int = 0) -> None:
+        self.policy.reset(seed)
+
+    @property
+    def accepts_given_actions(self) -> bool:
+        return bool(getattr(self.policy, "accepts_given_actions", False))
+
+    @property
+    def frame_interval(self) -> float:
+        return self.policy.frame_interval
 
 
 def run_policy_episode(
@@ -332,7 +351,7 @@ def write_report(
         "episodes": [{k: r[k] for k in ("task", "seed", "success", "final")} for r in records],
     }
     if latencies:
-        report["chunk_latency_s"] = {
+        report["inference_latency_s"] = {
             "chunks": len(latencies),
             "p50": float(np.percentile(latencies, 50)),
             "p90": float(np.percentile(latencies, 90)),
@@ -340,40 +359,6 @@ def write_report(
         }
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return summary
-
-
-def start_policy_node(parameters_file: Path, parameters: dict) -> subprocess.Popen:
-    """The policy node in its own process (`ros2 run action_images_ros policy_node` without
-    the ROS CLI), with `parameters` written to `parameters_file` (kept with the report); its
-    log goes to this process's output."""
-    import yaml
-
-    parameters_file.write_text(yaml.safe_dump({"policy": {"ros__parameters": parameters}}))
-    command = [sys.executable, "-m", "action_images_ros.nodes.policy_node", "--ros-args"]
-    return subprocess.Popen([*command, "--params-file", str(parameters_file)])
-
-
-def wait_for_policy_node(driver: DemoDriver, process: subprocess.Popen, timeout: float = 120.0):
-    """Until the policy node serves ~/reset (its model is loaded), or fail naming why."""
-    client = driver.create_client(Trigger, "/policy/reset")
-    deadline = time.monotonic() + timeout
-    while not client.wait_for_service(timeout_sec=0.2):
-        if process.poll() is not None:
-            raise SystemExit(f"demo: the policy node exited with status {process.returncode}")
-        if time.monotonic() > deadline:
-            raise SystemExit(f"demo: the policy node did not come up in {timeout:.0f} s")
-    driver.destroy_client(client)
-
-
-def stop_policy_node(process: subprocess.Popen) -> None:
-    """SIGINT, as Ctrl-C in `ros2 launch`; killed if it has not exited 10 s later."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=10.0)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -434,21 +419,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"its topics by the {driver_name}; the labeling node draws the action images into the "
         "videos."
     )
-    tell_task = False
+    policy = None
     if args.checkpoint:
-        try:
-            config = PolicyConfig.load(args.checkpoint)
-        except (OSError, ValueError) as error:
-            raise SystemExit(f"demo: cannot use --checkpoint {args.checkpoint}: {error}") from error
-        # Trained with task names (or with a text encoder, for instructions): tell it the task.
-        tell_task = any(config.tasks) or (args.checkpoint / "text_encoder").is_dir()
-        if args.tasks is None and any(config.tasks):
-            args.tasks = [task for task in config.tasks if task in TASKS]
+        from action_images_ros.model.policy import VideoActionPolicy  # torch only when needed
+
+        policy = TimedPolicy(
+            VideoActionPolicy.from_pretrained(
+                args.checkpoint, num_inference_steps=args.inference_steps
+            )
+        )
+        if args.tasks is None and policy.policy.knows_tasks:
+            args.tasks = [task for task in policy.policy.tasks if task in TASKS]
     args.tasks = args.tasks or list(TASKS)
     args.out.mkdir(parents=True, exist_ok=True)
-    # The labeling node's drawing is small tensor work: on one thread 8x faster than on two
-    # when the cores are busy (the policy node's process, the sim).
-    torch.set_num_threads(1)
     rclpy.init()
     calibration = args.out / "sim_calibration.yaml"
     sim_node = SimNode(
@@ -472,21 +455,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     driver = DemoDriver(cameras)
     nodes = [sim_node, labeling_node, driver]
-    policy_process = None
-    if args.checkpoint:
-        policy_process = start_policy_node(
-            args.out / "policy_parameters.yaml",
-            {
-                "use_sim_time": True,
-                "urdf": str(URDF_PATH),
-                "cameras": [f"/{c}" for c in cameras],
-                "calibration_file": str(calibration),
-                "enable_control": True,
-                "chunk_merge": args.chunk_merge,
-                "checkpoint": str(args.checkpoint.resolve()),
-                "num_inference_steps": args.inference_steps,
-                "cpu_threads": 1,  # the sim and the labeling node share the CPU
-            },
+    if policy is not None:
+        nodes.append(
+            PolicyNode(
+                policy,
+                parameter_overrides=[
+                    Parameter("use_sim_time", value=True),
+                    Parameter("urdf", value=str(URDF_PATH)),
+                    Parameter("cameras", value=[f"/{c}" for c in cameras]),
+                    Parameter("calibration_file", value=str(calibration)),
+                    Parameter("enable_control", value=True),
+                    Parameter("chunk_merge", value=args.chunk_merge),
+                ],
+            )
         )
     # One executor and thread per node: a slow callback of one (the labeling node's drawing,
     # the policy's control tick) must not delay another's joint states, camera frames or
@@ -504,20 +485,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             time.sleep(0.05)
         seeds = range(args.first_seed, args.first_seed + args.episodes)
         episodes = [(t, s) for t in args.tasks for s in seeds]
-        if policy_process is not None:
-            wait_for_policy_node(driver, policy_process)
+        tell_task = policy is not None and policy.policy.knows_tasks
         records = [
             run_policy_episode(driver, task, seed, tell_task, args.max_duration)
-            if policy_process
+            if policy
             else run_episode(sim_node, driver, task, seed)
             for task, seed in tqdm(episodes, desc="demo episodes", unit="episode")
         ]
         fps = sim_node.get_parameter("render_rate").value
-        latencies = driver.chunk_latencies if policy_process else None
+        latencies = policy.latencies if policy else None
         summary = write_report(records, args.out, fps, driver_name, latencies)
     finally:
-        if policy_process is not None:
-            stop_policy_node(policy_process)
         for executor in executors:
             executor.shutdown()
         for spinner in spinners:

@@ -220,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "real_time_factor": args.real_time_factor,
         "chunk_merge": args.chunk_merge,
         "success": {t: {"model": model[t], "expert": expert[t]} for t in args.tasks},
-        "chunk_latency_s": report.get("chunk_latency_s"),
+        "inference_latency_s": report.get("inference_latency_s"),
     }
     if args.held_out:
         evaluation["labeling"] = labeling_error(

@@ -30,43 +30,37 @@ def draw_overlays(
     rig: CameraRig,
     current: int = 0,
     config: ActionImageConfig | None = None,
-    action_images: np.ndarray | None = None,
 ) -> np.ndarray:
     """Frames (V, H, W, 3) uint8 with the action image of step `current` blended in and the
     whole path of T actions drawn: the end-effector path as a line, each step's orientation as
     a short green tick toward its normal point, and a dot where the gripper opens (green) or
-    closes (red). `action_images` (V, H, W, 3) in [0, 1]: that step's action images where the
-    caller has encoded them already (else they are encoded here with `config`).
-
-    The path is drawn with one opencv call per kind of mark and view (a labeling node draws a
-    path of hundreds of joint states ten times a second)."""
+    closes (red)."""
     config = config or ActionImageConfig.paper()
     poses = torch.as_tensor(positions, dtype=rig.intrinsics.dtype, device=rig.device)
     turns = torch.as_tensor(rotations, dtype=rig.intrinsics.dtype, device=rig.device)
-    if action_images is None:
-        grips = torch.as_tensor(gripper, dtype=rig.intrinsics.dtype, device=rig.device)
-        step = slice(current, current + 1)
-        action_images = encode(poses[step], turns[step], grips[step], rig, config).images[0]
-        action_images = action_images.cpu().numpy()
+    grips = torch.as_tensor(gripper, dtype=rig.intrinsics.dtype, device=rig.device)
+    step = slice(current, current + 1)
+    images = encode(poses[step], turns[step], grips[step], rig, config).images[0].cpu().numpy()
     pixels, depth = rig.project(keypoints(poses, turns, config.offset * 0.5))
-    # (T, 3, V, 2) integer pixels (far-off points clipped, as opencv takes int coordinates)
-    points = np.rint(np.clip(pixels.cpu().numpy(), -1e4, 1e4)).astype(np.int32)
-    ahead_all = depth.cpu().numpy()[:, 0] > 0  # (T, V)
-    closed = np.asarray(gripper) > 0.5
-    switches = np.flatnonzero(closed[1:] != closed[:-1]) + 1
+    pixels, depth = pixels.cpu().numpy(), depth.cpu().numpy()  # (T, 3, V, 2), (T, 3, V)
     out = []
     for view, frame in enumerate(frames):
-        canvas = blend(frame, np.asarray(action_images[view], dtype=np.float32))
-        path, ahead = points[:, 0, view], ahead_all[:, view]
-        both = np.flatnonzero(ahead[:-1] & ahead[1:])
-        segments = list(np.stack([path[both], path[both + 1]], axis=1))
-        ticks = list(np.stack([path[ahead], points[ahead, 1, view]], axis=1))
-        if segments:
-            cv2.polylines(canvas, segments, False, (255, 220, 0), 1, cv2.LINE_AA)
-        if ticks:
-            cv2.polylines(canvas, ticks, False, (0, 255, 0), 1, cv2.LINE_AA)
-        for t in switches[ahead[switches]]:
-            colour = CLOSED_COLOUR if closed[t] else OPEN_COLOUR
-            cv2.circle(canvas, tuple(int(c) for c in path[t]), 4, colour, -1, cv2.LINE_AA)
+        canvas = blend(frame, images[view].astype(np.float32))
+        path = pixels[:, 0, view]
+        ahead = depth[:, 0, view] > 0
+        for a, b in zip(range(len(path) - 1), range(1, len(path)), strict=True):
+            if ahead[a] and ahead[b]:
+                cv2.line(canvas, _pt(path[a]), _pt(path[b]), (255, 220, 0), 1, cv2.LINE_AA)
+        for t in np.flatnonzero(ahead):
+            cv2.line(canvas, _pt(path[t]), _pt(pixels[t, 1, view]), (0, 255, 0), 1, cv2.LINE_AA)
+            if t > 0 and (gripper[t] > 0.5) != (gripper[t - 1] > 0.5):
+                colour = OPEN_COLOUR if gripper[t] > 0.5 else CLOSED_COLOUR
+                cv2.circle(canvas, _pt(path[t]), 4, colour, -1, cv2.LINE_AA)
         out.append(canvas)
     return np.stack(out)
+
+
+def _pt(pixel: np.ndarray) -> tuple[int, int]:
+    return int(round(float(np.clip(pixel[0], -1e4, 1e4)))), int(
+        round(float(np.clip(pixel[1], -1e4, 1e4)))
+    )

@@ -92,12 +92,6 @@ POLICY_PARAMETERS: dict[str, Setting] = {
     **ARM_PARAMETERS,
     "checkpoint": _fixed("", "model directory (save_pretrained format, safetensors)"),
     "device": _fixed("cpu", "torch device of the model: cpu, cuda, cuda:1 ..."),
-    "cpu_threads": _fixed(
-        0,
-        "torch CPU threads of this process (0 = torch's default, one per core; 1 where other "
-        "processes share a small CPU)",
-        (0, 1024),
-    ),
     "task": _runtime(
         "", "task name of the model (its tasks.json) or an instruction; also ~/set_task"
     ),

@@ -651,14 +651,8 @@ def _safety_limits(p: dict[str, object], chain: SerialChain) -> SafetyLimits:
 def _load_policy(p: dict[str, object]) -> Policy:
     if not p["checkpoint"]:
         raise ValueError("parameter 'checkpoint' must name a model directory")
-    import torch
-
     from action_images_ros.model.policy import VideoActionPolicy  # torch models only here
 
-    if p["cpu_threads"]:
-        # Intra-op threads of one process spin while the cores are busy with another's: on 2
-        # cores shared with the sim, one thread ran a multi-view chunk in 1.1 s, two in 9 s.
-        torch.set_num_threads(p["cpu_threads"])
     try:
         return VideoActionPolicy.from_pretrained(
             p["checkpoint"],

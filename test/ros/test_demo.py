@@ -90,6 +90,6 @@ def test_demo_runs_a_model_through_the_policy_node(tmp_path: Path) -> None:
     assert report["per_task"]["reach"]["episodes"] == 1
     episode = report["episodes"][0]
     assert (episode["final"]["distance_m"] < 0.025) == episode["success"]
-    latency = report["chunk_latency_s"]
+    latency = report["inference_latency_s"]
     assert latency["chunks"] >= 3 and 0 < latency["p50"] <= latency["max"]
     assert (out / "reach_seed000.mp4").exists() and (out / "paths.png").exists()

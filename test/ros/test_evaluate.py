@@ -62,7 +62,7 @@ def test_evaluate_reports_model_and_expert_success(tmp_path: Path) -> None:
     assert [(e["task"], e["seed"]) for e in episodes] == [("reach", 7)]
     assert evaluation["success"]["reach"]["model"] == float(episodes[0]["success"])
     assert episodes[0]["final"]["distance_m"] > 0
-    assert evaluation["chunk_latency_s"]["chunks"] >= 1
+    assert evaluation["inference_latency_s"]["chunks"] >= 1
     assert (out / "success.png").stat().st_size > 5_000
     assert (out / "closed_loop" / "reach_seed007.mp4").exists()
     assert "reach: model" in result.stdout and "expert 100%" in result.stdout
