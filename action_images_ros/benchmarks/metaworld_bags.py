@@ -21,6 +21,7 @@ from action_images_ros.benchmarks.metaworld_rollouts import (
     frame_interval,
     run_expert,
 )
+from action_images_ros.core.robot_assets import optical_frame
 from action_images_ros.core.rotations import quat_to_matrix
 from action_images_ros.data.bag_reader import BagTopics
 from action_images_ros.data.bag_recorder import BagRecorder, RobotTopics
@@ -36,10 +37,6 @@ def _pose(position: np.ndarray, rotation: np.ndarray) -> np.ndarray:
     pose = np.eye(4)
     pose[:3, :3], pose[:3, 3] = rotation, position
     return pose
-
-
-def optical_frame(camera: str) -> str:
-    return f"{camera}_optical_frame"
 
 
 def record_demonstration_bag(

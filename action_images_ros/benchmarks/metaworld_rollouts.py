@@ -186,11 +186,12 @@ def evaluate_task(
     frame_stride: int,
     max_steps: int | None,
     video_episodes: int,
-    video: Path,
+    out: Path,
 ) -> dict:
     """Closed-loop success of `policy` on the scene's task over `seeds` (each episode from
     `policy.reset(seed)`), next to the expert's on the same seeds; the first `video_episodes`
-    episodes with their overlays as the mp4 `video`. The report's entry for the task."""
+    episodes with their overlays as `out/videos/<task>.mp4`. The report's entry for the task
+    (its video relative to `out`)."""
     from action_images_ros.data.video import write_video
 
     outcomes, inference, frames = [], [], []
@@ -202,10 +203,12 @@ def evaluate_task(
         outcomes.append(episode.success)
         inference += episode.inference_s
         frames += episode.frames
-    written = None
+    video = None
     if frames:
         fps = 1.0 / frame_interval(scene, frame_stride)
-        written = write_video(video, np.stack(frames), fps)
+        video = out / "videos" / f"{scene.task}.mp4"
+        video.parent.mkdir(parents=True, exist_ok=True)
+        write_video(video, np.stack(frames), fps)
     return {
         "success": float(np.mean(outcomes)),
         "expert_success": expert_success(scene, seeds),
@@ -213,7 +216,7 @@ def evaluate_task(
         "episodes": len(seeds),
         "chunks": len(inference),
         "inference_s_per_chunk": float(np.mean(inference)),
-        "video": None if written is None else str(written),
+        "video": None if video is None else str(video.relative_to(out)),
     }
 
 

@@ -216,15 +216,11 @@ def evaluate(
 
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     results = {}
-    (args.out / "videos").mkdir(parents=True, exist_ok=True)
     for task, scene in scenes.items():
         policy.set_task(task)
-        video = args.out / "videos" / f"{task}.mp4"
         results[task] = evaluate_task(
-            scene, policy, seeds, args.frame_stride, args.max_steps, args.video_episodes, video
+            scene, policy, seeds, args.frame_stride, args.max_steps, args.video_episodes, args.out
         )
-        if results[task]["video"] is not None:
-            results[task]["video"] = str(video.relative_to(args.out))
         expert = results[task]["expert_success"]
         print(
             f"{task}: policy {results[task]['success']:.0%}, expert {expert:.0%} "

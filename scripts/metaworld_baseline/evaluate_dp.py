@@ -98,7 +98,6 @@ def check_same_setting(args: argparse.Namespace, policy: DiffusionPolicyAdapter,
 def evaluate(args: argparse.Namespace, policy: DiffusionPolicyAdapter) -> dict[str, dict]:
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     results = {}
-    (args.out / "videos").mkdir(parents=True, exist_ok=True)
     for task in args.tasks:
         scene = MetaWorldScene(task, policy.cameras, policy.width, policy.height)
         try:
@@ -107,14 +106,17 @@ def evaluate(args: argparse.Namespace, policy: DiffusionPolicyAdapter) -> dict[s
                 raise LeRobotPolicyError(
                     f"frame interval {interval} s, expected {policy.frame_interval}"
                 )
-            video = args.out / "videos" / f"{task}.mp4"
             results[task] = evaluate_task(
-                scene, policy, seeds, args.frame_stride, args.max_steps, args.video_episodes, video
+                scene,
+                policy,
+                seeds,
+                args.frame_stride,
+                args.max_steps,
+                args.video_episodes,
+                args.out,
             )
         finally:
             scene.close()
-        if results[task]["video"] is not None:
-            results[task]["video"] = str(video.relative_to(args.out))
         expert = results[task]["expert_success"]
         print(
             f"{task}: DP {results[task]['success']:.0%}, expert {expert:.0%} over seeds "
