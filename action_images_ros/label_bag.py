@@ -7,8 +7,8 @@ Per bag: camera frames synchronized within `--slop`, camera extrinsics and the e
 from the bag's TF (chained and interpolated), the gripper from joint states (or from its command
 topic, `--gripper-command`); the action image of each step drawn with the codec; one episode
 written (see data.episode) and, with `--overlay`, an mp4 of all views with the action path drawn
-in. Nothing is dropped silently: the summary
-lists, per bag, the sets labeled and every skip reason with its count.
+in. Nothing is dropped silently: the summary lists, per bag, the sets labeled and every skip
+reason with its count.
 """
 
 from __future__ import annotations

@@ -414,9 +414,7 @@ class BagFrames:
             intrinsics=dict(self.infos),
             extrinsics=extrinsics,
             ee_pose=ee_pose,
-            gripper_openness=self._gripper_at(joints)
-            if self.topics.gripper_command is None
-            else self._command_at(stamp),
+            gripper_openness=self._gripper_at(stamp, joints),
             joint_positions=joints,
             frame_ids={camera: entry[3] for camera, entry in candidate.entries.items()},
         )
@@ -455,18 +453,14 @@ class BagFrames:
             index -= 1
         return self._joint_positions[index]
 
-    def _command_at(self, stamp: float) -> float:
-        """The newest gripper command at or before `stamp` (recorded time); 1 (open) before
-        the first."""
-        index = int(np.searchsorted(self._command_times, stamp + 1e-9, side="right")) - 1
-        return 1.0 if index < 0 else float(self._commands[index])
-
-    def _gripper_at(self, joints: np.ndarray | None) -> float:
-        """Measured opening of `gripper_joint` (in the joint state `joints`) over its open
-        position; 1 when not recorded."""
-        name = self.topics.gripper_joint
+    def _gripper_at(self, stamp: float, joints: np.ndarray | None) -> float:
+        """With `gripper_command`: the newest command at or before `stamp` (recorded time), 1
+        (open) before the first. Else the measured opening of `gripper_joint` (in the joint
+        state `joints`) over its open position; 1 when not recorded."""
         if self.topics.gripper_command is not None:
-            return 1.0  # see _frame_set: the newest command
+            index = int(np.searchsorted(self._command_times, stamp + 1e-9, side="right")) - 1
+            return 1.0 if index < 0 else float(self._commands[index])
+        name = self.topics.gripper_joint
         if joints is None or name not in self.joint_names:
             return 1.0
         opening = joints[self.joint_names.index(name)] / self.topics.gripper_open_position
